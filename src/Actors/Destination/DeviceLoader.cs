@@ -1,0 +1,118 @@
+using System.Buffers;
+using System.Diagnostics;
+using Akka.Actor;
+using Migration.Actors.Infrastructure;
+using Migration.Devices.Device;
+
+namespace Migration.Actors.Destination;
+
+/// <summary>
+/// Writes one device's chunks, in the order its gate releases them, one write at a time, on the
+/// migration's worker pool (never on a channel's receive path, never on Akka's dispatcher). After each
+/// write it returns the chunk's buffer to ArrayPool and tells its parent gate (which returns the credit).
+/// After the last chunk it validates the device (FinishResuming) and computes its digest.
+/// State (queue, busy flag) is touched only on this actor's thread; write results come back as messages.
+/// The queue holds only chunks whose bytes are reserved in the budget, so it is bounded by the budget.
+/// </summary>
+public sealed class DeviceLoader : ReceiveActor
+{
+    private readonly int _deviceIndex;
+    private readonly IMigratableDevice _device;
+    private readonly WorkerPool _pool;
+    private readonly Queue<DeviceChunkArrived> _pending = new();
+    private bool _busy;
+    private bool _failed;
+
+    public DeviceLoader(int deviceIndex, IMigratableDevice device, WorkerPool pool)
+    {
+        _deviceIndex = deviceIndex;
+        _device = device;
+        _pool = pool;
+        Receive<LoadChunk>(m =>
+        {
+            if (_failed)
+            {
+                ArrayPool<byte>.Shared.Return(m.Chunk.Buffer);
+                return;
+            }
+
+            _pending.Enqueue(m.Chunk);
+            TryStartWrite();
+        });
+        Receive<Written>(OnWritten);
+        Receive<WriteFailed>(OnWriteFailed);
+    }
+
+    public static Props Props(int deviceIndex, IMigratableDevice device, WorkerPool pool) =>
+        Akka.Actor.Props.Create(() => new DeviceLoader(deviceIndex, device, pool));
+
+    private void TryStartWrite()
+    {
+        if (_busy || _pending.Count == 0)
+        {
+            return;
+        }
+
+        var chunk = _pending.Dequeue();
+        _busy = true;
+        var device = _device;
+        _pool.Run(() =>
+            {
+                var start = Stopwatch.GetTimestamp();
+                device.WriteChunk(chunk.Index, chunk.Buffer.AsSpan(0, chunk.Length));
+                string? digest = null;
+                if (chunk.Last)
+                {
+                    device.FinishResuming();
+                    digest = device.ComputeDigest().ToString("x32");
+                }
+
+                return new Written(chunk, Stopwatch.GetTimestamp() - start, digest);
+            })
+            .PipeTo(Self, failure: e => new WriteFailed(chunk, e is AggregateException a ? a.InnerException ?? e : e));
+    }
+
+    private void OnWritten(Written w)
+    {
+        _busy = false;
+        ArrayPool<byte>.Shared.Return(w.Chunk.Buffer);
+        Context.Parent.Tell(new ChunkLoaded(w.Chunk.Index, w.Chunk.Length, w.LoadTicks));
+        if (w.Digest is not null)
+        {
+            Context.Parent.Tell(new DeviceLoadedDigest(w.Digest));
+        }
+
+        TryStartWrite();
+    }
+
+    private void OnWriteFailed(WriteFailed f)
+    {
+        _busy = false;
+        _failed = true;
+        ArrayPool<byte>.Shared.Return(f.Chunk.Buffer);
+        DrainPending();
+        Context.Parent.Tell(new DeviceLoadFailed(_deviceIndex, $"device {_device.Identity.Id}: {f.Error.Message}"));
+    }
+
+    private void DrainPending()
+    {
+        while (_pending.TryDequeue(out var c))
+        {
+            ArrayPool<byte>.Shared.Return(c.Buffer);
+        }
+    }
+
+    protected override void PostStop()
+    {
+        // A write still running on the pool returns its buffer through the Written message, which is dropped
+        // after stop: the pool reclaims nothing then, but ArrayPool tolerates an unreturned array (GC frees it).
+        DrainPending();
+    }
+
+    private sealed record Written(DeviceChunkArrived Chunk, long LoadTicks, string? Digest) : INoSerializationVerificationNeeded;
+
+    private sealed record WriteFailed(DeviceChunkArrived Chunk, Exception Error) : INoSerializationVerificationNeeded;
+}
+
+/// <summary>Loader -> gate: the device finished loading; its digest.</summary>
+public sealed record DeviceLoadedDigest(string Digest) : INoSerializationVerificationNeeded;

@@ -1,0 +1,149 @@
+using System.Buffers;
+using System.Diagnostics;
+using Akka.Actor;
+using Migration.Actors.Infrastructure;
+using Migration.Actors.Messages;
+using Migration.Devices.Device;
+using Migration.Transport.Flow;
+
+namespace Migration.Actors.Destination;
+
+/// <summary>
+/// Per-device reorder and back-pressure gate on the destination. Chunks of one device arrive out of order
+/// over the channels; the gate holds the early ones and releases chunks to its child <see cref="DeviceLoader"/>
+/// strictly in index order. When the loader has written a chunk the gate releases its bytes from the
+/// migration's <see cref="DeviceBufferBudget"/> and returns the same bytes as credit to the source, which
+/// may then send more. So the bytes held here never exceed the budget, and the receive channels never
+/// have to stop reading.
+/// Violations (a duplicate index, an index after the last chunk) are reported to the owner, which fails
+/// the migration. All state is touched only on this actor's thread.
+/// </summary>
+public sealed class ReorderGate : ReceiveActor
+{
+    private readonly int _deviceIndex;
+    private readonly string _deviceId;
+    private readonly Guid _migrationId;
+    private readonly IActorRef _owner;
+    private readonly IActorRef _creditTarget;
+    private readonly DeviceBufferBudget _budget;
+    private readonly IActorRef _loader;
+    private readonly Dictionary<long, DeviceChunkArrived> _held = new();
+    private long _next;
+    private long _lastIndex = -1;
+    private long _bufferedBytes;
+    private long _peakBufferedBytes;
+    private long _outOfOrder;
+    private long _loadedChunks;
+    private long _loadedBytes;
+    private long _loadTicks;
+    private bool _stopped;
+
+    public ReorderGate(int deviceIndex, Guid migrationId, IMigratableDevice device, WorkerPool pool, DeviceBufferBudget budget, IActorRef owner, IActorRef creditTarget)
+    {
+        _deviceIndex = deviceIndex;
+        _deviceId = device.Identity.Id;
+        _migrationId = migrationId;
+        _owner = owner;
+        _creditTarget = creditTarget;
+        _budget = budget;
+        _loader = Context.ActorOf(DeviceLoader.Props(deviceIndex, device, pool), "loader");
+
+        Receive<DeviceChunkArrived>(OnArrived);
+        Receive<ChunkLoaded>(OnLoaded);
+        Receive<DeviceLoadedDigest>(d => _owner.Tell(new DeviceLoaded(_deviceIndex, d.Digest, Stats())));
+        Receive<DeviceLoadFailed>(f =>
+        {
+            _stopped = true;
+            _owner.Tell(f);
+        });
+        Receive<GetGateSnapshot>(_ => Sender.Tell(new GateSnapshot(_deviceIndex, _bufferedBytes, _peakBufferedBytes, _outOfOrder, _next, _loadedChunks)));
+    }
+
+    public static Props Props(int deviceIndex, Guid migrationId, IMigratableDevice device, WorkerPool pool, DeviceBufferBudget budget, IActorRef owner, IActorRef creditTarget) =>
+        Akka.Actor.Props.Create(() => new ReorderGate(deviceIndex, migrationId, device, pool, budget, owner, creditTarget));
+
+    private void OnArrived(DeviceChunkArrived c)
+    {
+        if (_stopped)
+        {
+            Drop(c);
+            return;
+        }
+
+        string? violation = null;
+        if (c.Index < _next || _held.ContainsKey(c.Index))
+        {
+            violation = $"channel {c.ChannelIndex}: device {_deviceId}: duplicate chunk index {c.Index} (next expected {_next})";
+        }
+        else if (_lastIndex >= 0 && c.Index > _lastIndex)
+        {
+            violation = $"channel {c.ChannelIndex}: device {_deviceId}: chunk index {c.Index} after the last chunk {_lastIndex}";
+        }
+        else if (c.Last && (_lastIndex >= 0 || _held.Keys.Any(k => k > c.Index)))
+        {
+            violation = $"channel {c.ChannelIndex}: device {_deviceId}: second or early last-chunk mark at index {c.Index}";
+        }
+
+        if (violation is not null)
+        {
+            Drop(c);
+            _stopped = true;
+            _owner.Tell(new GateViolation(_deviceIndex, violation));
+            return;
+        }
+
+        _bufferedBytes += c.Length;
+        _peakBufferedBytes = Math.Max(_peakBufferedBytes, _bufferedBytes);
+        if (c.Last)
+        {
+            _lastIndex = c.Index;
+        }
+
+        if (c.Index != _next)
+        {
+            // Arrived before a lower index of the same device: hold it.
+            _outOfOrder++;
+            _held.Add(c.Index, c);
+            return;
+        }
+
+        _loader.Tell(new LoadChunk(c));
+        _next++;
+        while (_held.Remove(_next, out var following))
+        {
+            _loader.Tell(new LoadChunk(following));
+            _next++;
+        }
+    }
+
+    private void OnLoaded(ChunkLoaded l)
+    {
+        _bufferedBytes -= l.Length;
+        _loadedChunks++;
+        _loadedBytes += l.Length;
+        _loadTicks += l.LoadTicks;
+        // Release before crediting: the source may send again as soon as the credit arrives.
+        _budget.Release(l.Length);
+        _creditTarget.Tell(new DeviceCredit(_migrationId, _deviceIndex, l.Length, 1, l.LoadTicks, _bufferedBytes));
+    }
+
+    private DeviceLoadStats Stats() => new(
+        _deviceId, _loadedChunks, _loadedBytes, _outOfOrder, _peakBufferedBytes,
+        _loadTicks * 1000.0 / Stopwatch.Frequency);
+
+    private void Drop(DeviceChunkArrived c)
+    {
+        _budget.Release(c.Length);
+        ArrayPool<byte>.Shared.Return(c.Buffer);
+    }
+
+    protected override void PostStop()
+    {
+        foreach (var c in _held.Values)
+        {
+            Drop(c);
+        }
+
+        _held.Clear();
+    }
+}

@@ -1,0 +1,53 @@
+using Akka.Actor;
+using Migration.Actors.Settings;
+using Migration.Devices.Guest;
+
+namespace Migration.Actors.Messages;
+
+// Source <-> destination control plane of one migration (see docs/protocol.md for the sequence).
+// Digests travel as 32-hex-digit strings (XxHash128).
+
+/// <summary>Source coordinator -> destination node: allocate an empty guest and accept channels.</summary>
+public sealed record PrepareIncoming(Guid MigrationId, GuestSpec Spec, MigrationSettings Settings, IActorRef Source) : IMigrationMessage;
+
+/// <summary>Destination -> source: ready; open channels to Host:Port proving Token.</summary>
+public sealed record PrepareAck(Guid MigrationId, string Host, int Port, byte[] Token, long DeviceBufferBudget, IActorRef Incoming) : IMigrationMessage;
+
+public sealed record PrepareRefused(Guid MigrationId, string Reason) : IMigrationMessage;
+
+/// <summary>
+/// Destination gate -> source coordinator: <paramref name="Bytes"/> of device <paramref name="DeviceIndex"/> were
+/// loaded (credit returned). Also reports the gate's buffered bytes and the load time for estimates.
+/// </summary>
+public sealed record DeviceCredit(Guid MigrationId, int DeviceIndex, long Bytes, int Chunks, long LoadTicks, long BufferedBytes) : IMigrationMessage;
+
+/// <summary>Source -> destination after End on every channel: the source's digests at stop time.</summary>
+public sealed record SourceDigests(Guid MigrationId, IReadOnlyList<string> Ram, IReadOnlyList<string> Devices, IReadOnlyList<long> ChunksPerDevice) : IMigrationMessage;
+
+/// <summary>Destination -> source: everything received, loaded and equal to the source digests.</summary>
+public sealed record DestinationVerified(Guid MigrationId, IncomingStats Stats) : IMigrationMessage;
+
+/// <summary>Destination -> source: the incoming side failed (violation, load error, digest mismatch); it discarded everything.</summary>
+public sealed record IncomingFailed(Guid MigrationId, string Reason, IncomingStats? Stats) : IMigrationMessage;
+
+/// <summary>Source -> destination after it released ownership: resume the guest.</summary>
+public sealed record CommitMigration(Guid MigrationId) : IMigrationMessage;
+
+/// <summary>Destination -> source: the guest runs on the destination.</summary>
+public sealed record GuestResumed(Guid MigrationId, string Node) : IMigrationMessage;
+
+/// <summary>Source -> destination: give up; discard everything.</summary>
+public sealed record AbortIncoming(Guid MigrationId, string Reason) : IMigrationMessage;
+
+/// <summary>Measurements taken where the bytes are held, on the destination.</summary>
+public sealed record IncomingStats(
+    long PeakDeviceBufferBytes,
+    long DeviceBufferBudgetBytes,
+    long OutOfOrderChunks,
+    IReadOnlyList<DeviceIncomingStats> Devices,
+    IReadOnlyList<string> RamDigests,
+    IReadOnlyList<string> DeviceDigests,
+    long NormalPages,
+    long ZeroPages);
+
+public sealed record DeviceIncomingStats(string Id, long Chunks, long Bytes, long OutOfOrderChunks, long PeakBufferedBytes, double LoadMs);

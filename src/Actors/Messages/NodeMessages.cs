@@ -1,0 +1,44 @@
+using Migration.Actors.Settings;
+using Migration.Devices.Guest;
+
+namespace Migration.Actors.Messages;
+
+// Commands a client (demo, CLI, another node) sends to a node's HypervisorNode actor at /user/node.
+// Every command is answered: with the reply named beside it, or with CommandFailed.
+
+/// <summary>Create and start a guest on this node. Reply: GuestCreated.</summary>
+public sealed record CreateGuest(GuestSpec Spec) : IMigrationMessage;
+
+public sealed record GuestCreated(string VmId, string Node) : IMigrationMessage;
+
+/// <summary>List the guests this node owns. Reply: GuestList.</summary>
+public sealed record ListGuests : IMigrationMessage
+{
+    public static readonly ListGuests Instance = new();
+}
+
+public sealed record GuestInfo(string VmId, string Node, string State, long RamBytes, int Devices, string? MigrationId);
+
+public sealed record GuestList(string Node, IReadOnlyList<GuestInfo> Guests) : IMigrationMessage;
+
+/// <summary>Read a guest's RAM and device digests (after stopping nothing; for tests). Reply: GuestDigests.</summary>
+public sealed record GetGuestDigests(string VmId) : IMigrationMessage;
+
+public sealed record GuestDigests(string VmId, IReadOnlyList<string> Ram, IReadOnlyList<string> Devices, bool WorkloadPatternOk, string PatternMessage) : IMigrationMessage;
+
+/// <summary>
+/// Migrate a guest of this node to the node at <paramref name="DestinationNode"/> (an Akka address such as
+/// akka.tcp://mig@127.0.0.1:4054). Progress and the final MigrationFinished go to <paramref name="Subscriber"/>
+/// if given. Reply: MigrationStarted.
+/// </summary>
+public sealed record StartMigration(string VmId, string DestinationNode, MigrationSettings Settings, Akka.Actor.IActorRef? Subscriber) : IMigrationMessage;
+
+public sealed record MigrationStarted(Guid MigrationId, string VmId) : IMigrationMessage;
+
+/// <summary>Cancel a running migration (source side). Reply: CancelAccepted; the subscriber then gets MigrationFinished(cancelled).</summary>
+public sealed record CancelMigration(Guid MigrationId) : IMigrationMessage;
+
+public sealed record CancelAccepted(Guid MigrationId) : IMigrationMessage;
+
+/// <summary>Subscribe to a migration's progress. Reply: the latest MigrationProgress, then updates.</summary>
+public sealed record SubscribeMigration(Guid MigrationId, Akka.Actor.IActorRef Subscriber) : IMigrationMessage;

@@ -1,0 +1,24 @@
+namespace Migration.Actors.Messages;
+
+/// <summary>
+/// Periodic progress of a migration, sent to subscribers. Byte counters and <see cref="Percent"/> never
+/// decrease from one report to the next; remaining and expected downtime are current estimates.
+/// </summary>
+public sealed record MigrationProgress(
+    Guid MigrationId,
+    string VmId,
+    string Phase,
+    int Iteration,
+    long BytesSent,
+    long RamBytesSent,
+    long DeviceBytesSent,
+    double RateMiBps,
+    long RemainingBytes,
+    double ExpectedDowntimeMs,
+    long BufferedDeviceBytes,
+    long DeviceBufferBudgetBytes,
+    double Percent,
+    double ElapsedMs) : IMigrationMessage;
+
+/// <summary>The end of a migration, with its report. Sent to subscribers and kept by the source node.</summary>
+public sealed record MigrationFinished(MigrationReport Report) : IMigrationMessage;

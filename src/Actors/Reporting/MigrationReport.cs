@@ -1,0 +1,48 @@
+namespace Migration.Actors.Messages;
+
+/// <summary>
+/// The final report of a migration. Property names serialize (camelCase) to the JSON report fields of the
+/// demo's --json option; see docs/architecture.md.
+/// </summary>
+public sealed record MigrationReport
+{
+    public Guid MigrationId { get; init; }
+    public string VmId { get; init; } = "";
+    public string Source { get; init; } = "";
+    public string Destination { get; init; } = "";
+    /// <summary>"completed", "failed" or "cancelled".</summary>
+    public string Status { get; init; } = "failed";
+    public bool Verified { get; init; }
+    public int Channels { get; init; }
+    public string Codec { get; init; } = "none";
+    public double TotalMs { get; init; }
+    public double SetupMs { get; init; }
+    public double DowntimeMs { get; init; }
+    public int Iterations { get; init; }
+    public bool ForcedSwitchover { get; init; }
+    public long RamBytes { get; init; }
+    public long RamTransferredBytes { get; init; }
+    public long NormalPages { get; init; }
+    public long ZeroPages { get; init; }
+    public long DeviceStateBytes { get; init; }
+    public long WireBytes { get; init; }
+    public double ThroughputMiBps { get; init; }
+    public long DeviceBufferBudgetBytes { get; init; }
+    public long PeakDeviceBufferBytes { get; init; }
+    public long OutOfOrderChunks { get; init; }
+    public double DowntimeLimitMs { get; init; }
+    public string? Error { get; init; }
+    public IReadOnlyList<DeviceReport> Devices { get; init; } = [];
+}
+
+public sealed record DeviceReport
+{
+    public string Id { get; init; } = "";
+    public string Kind { get; init; } = "";
+    public long StateBytes { get; init; }
+    public long PrecopyBytes { get; init; }
+    public long Chunks { get; init; }
+    public long OutOfOrderChunks { get; init; }
+    public long PeakBufferedBytes { get; init; }
+    public bool DigestMatch { get; init; }
+}

@@ -1,0 +1,117 @@
+using Akka.Configuration;
+using Migration.Transport.Codecs;
+
+namespace Migration.Actors.Settings;
+
+/// <summary>
+/// Every tunable of a migration, read once from the `migration` section of HOCON (hocon/migration.conf)
+/// and overridden per migration by the CLI. Immutable; carried inside control-plane messages.
+/// </summary>
+public sealed record MigrationSettings
+{
+    public int Channels { get; init; } = 4;
+    public CodecId Codec { get; init; } = CodecId.None;
+    public int CodecLevel { get; init; } = 1;
+    public bool ZeroPageDetection { get; init; } = true;
+    public int PacketPages { get; init; } = 128;
+    public int ChunkSize { get; init; } = 1 << 20;
+    public long DeviceBufferBudget { get; init; } = 64L << 20;
+    public int DeviceReadAhead { get; init; } = 4;
+    public int DeviceWorkers { get; init; }
+    public TimeSpan DowntimeLimit { get; init; } = TimeSpan.FromMilliseconds(300);
+    public int MaxIterations { get; init; } = 30;
+    public TimeSpan MinIterationTime { get; init; } = TimeSpan.FromMilliseconds(50);
+    public int ChannelQueueDepth { get; init; } = 2;
+    public bool PrefaultDestination { get; init; } = true;
+    public TimeSpan PrepareTimeout { get; init; } = TimeSpan.FromSeconds(60);
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
+    public TimeSpan ChannelIdleTimeout { get; init; } = TimeSpan.FromSeconds(30);
+    public TimeSpan VerifyTimeout { get; init; } = TimeSpan.FromSeconds(60);
+    public TimeSpan CommitTimeout { get; init; } = TimeSpan.FromSeconds(30);
+    public TimeSpan ProgressInterval { get; init; } = TimeSpan.FromMilliseconds(250);
+    public string ListenerHost { get; init; } = "127.0.0.1";
+    public int ListenerPort { get; init; }
+
+    /// <summary>Reads the `migration` section; missing keys keep the defaults above.</summary>
+    public static MigrationSettings FromConfig(Config config)
+    {
+        var c = config.GetConfig("migration");
+        if (c is null || c.IsEmpty)
+        {
+            return new MigrationSettings();
+        }
+
+        var d = new MigrationSettings();
+        var codecName = c.GetString("codec", "none");
+        if (!RamCodecRegistry.TryParse(codecName, out var codec))
+        {
+            throw new ConfigurationException($"migration.codec = '{codecName}'; expected none, zstd or lz4");
+        }
+
+        var s = new MigrationSettings
+        {
+            Channels = c.GetInt("channels", d.Channels),
+            Codec = codec,
+            CodecLevel = c.GetInt("codec-level", d.CodecLevel),
+            ZeroPageDetection = c.GetBoolean("zero-page-detection", d.ZeroPageDetection),
+            PacketPages = c.GetInt("packet-pages", d.PacketPages),
+            ChunkSize = checked((int)Size(c, "chunk-size", d.ChunkSize)),
+            DeviceBufferBudget = Size(c, "device-buffer-budget", d.DeviceBufferBudget),
+            DeviceReadAhead = c.GetInt("device-read-ahead", d.DeviceReadAhead),
+            DeviceWorkers = c.GetInt("device-workers", d.DeviceWorkers),
+            DowntimeLimit = c.GetTimeSpan("downtime-limit", d.DowntimeLimit),
+            MaxIterations = c.GetInt("max-iterations", d.MaxIterations),
+            MinIterationTime = c.GetTimeSpan("min-iteration-time", d.MinIterationTime),
+            ChannelQueueDepth = c.GetInt("channel-queue-depth", d.ChannelQueueDepth),
+            PrefaultDestination = c.GetBoolean("prefault-destination", d.PrefaultDestination),
+            PrepareTimeout = c.GetTimeSpan("prepare-timeout", d.PrepareTimeout),
+            ConnectTimeout = c.GetTimeSpan("connect-timeout", d.ConnectTimeout),
+            ChannelIdleTimeout = c.GetTimeSpan("channel-idle-timeout", d.ChannelIdleTimeout),
+            VerifyTimeout = c.GetTimeSpan("verify-timeout", d.VerifyTimeout),
+            CommitTimeout = c.GetTimeSpan("commit-timeout", d.CommitTimeout),
+            ProgressInterval = c.GetTimeSpan("progress-interval", d.ProgressInterval),
+            ListenerHost = c.GetString("listener.host", d.ListenerHost),
+            ListenerPort = c.GetInt("listener.port", d.ListenerPort),
+        };
+        s.Validate();
+        return s;
+    }
+
+    private static long Size(Config c, string key, long fallback)
+    {
+        var text = c.GetString(key, null);
+        if (text is null)
+        {
+            return fallback;
+        }
+
+        return ByteSize.TryParse(text, out var v, out var error)
+            ? v
+            : throw new ConfigurationException($"migration.{key}: {error}");
+    }
+
+    /// <summary>Throws ArgumentException naming the first bad value.</summary>
+    public void Validate()
+    {
+        Check(Channels is >= 1 and <= 64, $"channels = {Channels}; expected 1..64");
+        Check(PacketPages is >= 1 and <= 1024, $"packet-pages = {PacketPages}; expected 1..1024");
+        Check(ChunkSize is >= 4096 and <= 64 << 20, $"chunk-size = {ChunkSize} bytes; expected 4 KiB..64 MiB");
+        Check(DeviceBufferBudget >= ChunkSize,
+            $"device-buffer-budget = {DeviceBufferBudget} bytes is smaller than chunk-size = {ChunkSize} bytes; a chunk must fit in the budget");
+        Check(DeviceReadAhead is >= 1 and <= 1024, $"device-read-ahead = {DeviceReadAhead}; expected 1..1024");
+        Check(DeviceWorkers is >= 0 and <= 256, $"device-workers = {DeviceWorkers}; expected 0..256");
+        Check(DowntimeLimit > TimeSpan.Zero, $"downtime-limit = {DowntimeLimit}; expected > 0");
+        Check(MaxIterations is >= 1 and <= 10_000, $"max-iterations = {MaxIterations}; expected 1..10000");
+        Check(ChannelQueueDepth is >= 1 and <= 64, $"channel-queue-depth = {ChannelQueueDepth}; expected 1..64");
+        Check(CodecLevel is >= 0 and <= 22, $"codec-level = {CodecLevel}; expected 0..22");
+        Check(ListenerPort is >= 0 and <= 65535, $"listener.port = {ListenerPort}; expected 0..65535");
+    }
+
+    private static void Check(bool ok, string message)
+    {
+        if (!ok)
+        {
+            throw new ArgumentException("invalid migration setting: " + message);
+        }
+    }
+}

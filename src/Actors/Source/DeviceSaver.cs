@@ -1,0 +1,278 @@
+using System.Buffers;
+using Akka.Actor;
+using Migration.Actors.Infrastructure;
+using Migration.Devices.Device;
+
+namespace Migration.Actors.Source;
+
+/// <summary>
+/// Reads one device's state as an ordered stream of chunks, on the migration's worker pool, with a bounded
+/// read-ahead: at most <c>readAhead</c> chunks are read but not yet taken by the coordinator, whatever the
+/// device's size (back-pressure: a full read-ahead queue simply stops reading). One read runs at a time, so
+/// the device is driven by one thread at a time as its contract requires.
+/// Chunk indices are consecutive across PRE_COPY and STOP_COPY. In STOP_COPY the chunk that ends the state is
+/// marked Last (an empty Last chunk if the state ended exactly at a chunk boundary).
+/// State is touched only on this actor's thread; device calls run on the pool and come back as messages.
+/// </summary>
+public sealed class DeviceSaver : ReceiveActor
+{
+    private readonly int _deviceIndex;
+    private readonly IMigratableDevice _device;
+    private readonly WorkerPool _pool;
+    private readonly int _chunkSize;
+    private readonly int _readAhead;
+    private readonly Queue<SavedChunk> _ready = new();
+    private readonly TimeSpan _repollDelay = TimeSpan.FromMilliseconds(20);
+    private IActorRef _coordinator = ActorRefs.Nobody;
+    private bool _stopCopy;
+    private bool _busy;
+    private bool _dry;
+    private bool _ended;
+    private bool _aborted;
+    private bool _stopCopyRequested;
+    private bool _abortRequested;
+    private int _wanted;
+    private long _nextIndex;
+    private long _bytes;
+    private long _precopyBytes;
+    private DeviceSaveInfo _info;
+
+    public DeviceSaver(int deviceIndex, IMigratableDevice device, WorkerPool pool, int chunkSize, int readAhead)
+    {
+        _deviceIndex = deviceIndex;
+        _device = device;
+        _pool = pool;
+        _chunkSize = chunkSize;
+        _readAhead = readAhead;
+
+        Receive<BeginPrecopySave>(_ =>
+        {
+            _coordinator = Sender;
+            Start(() => { _device.StartPrecopy(); return Info(); });
+        });
+        Receive<BeginStopCopySave>(_ =>
+        {
+            _coordinator = Sender;
+            _stopCopyRequested = true;
+            RunDeferred();
+        });
+        Receive<RequestChunk>(_ =>
+        {
+            _wanted++;
+            Serve();
+        });
+        Receive<TransitionDone>(t =>
+        {
+            _busy = false;
+            _info = t.Info;
+            RunDeferred();
+            ReadMore();
+        });
+        Receive<ReadDone>(OnReadDone);
+        Receive<Repoll>(_ =>
+        {
+            if (!_stopCopy)
+            {
+                _dry = false;
+                ReadMore();
+            }
+        });
+        Receive<SaverOpFailed>(f =>
+        {
+            _busy = false;
+            _aborted = true;
+            ReturnAll();
+            _coordinator.Tell(new DeviceSaveFailed(_deviceIndex, $"device {_device.Identity.Id}: {f.Error.Message}"));
+        });
+        Receive<AbortSave>(_ =>
+        {
+            _aborted = true;
+            _abortRequested = true;
+            ReturnAll();
+            RunDeferred();
+        });
+    }
+
+    public static Props Props(int deviceIndex, IMigratableDevice device, WorkerPool pool, int chunkSize, int readAhead) =>
+        Akka.Actor.Props.Create(() => new DeviceSaver(deviceIndex, device, pool, chunkSize, readAhead));
+
+    private DeviceSaveInfo Info() => new(
+        _device.State == DeviceMigrationState.PreCopy ? _device.QueryPrecopy().Total : 0,
+        _device.StopCopyRemainingBytes,
+        0);
+
+    /// <summary>
+    /// Runs a requested transition once no device call is in flight: the device is driven by one thread at a
+    /// time, and a transition must not overlap a read running on another pool thread.
+    /// </summary>
+    private void RunDeferred()
+    {
+        if (_busy)
+        {
+            return;
+        }
+
+        if (_abortRequested)
+        {
+            _abortRequested = false;
+            var device = _device;
+            _busy = true;
+            _pool.Run(() =>
+            {
+                if (device.State is DeviceMigrationState.PreCopy or DeviceMigrationState.StopCopy or DeviceMigrationState.Stop)
+                {
+                    device.AbortToRunning();
+                }
+
+                return true;
+            }).PipeTo(Self, success: _ => new TransitionDone(default), failure: e => new TransitionDone(default));
+            return;
+        }
+
+        if (_stopCopyRequested && !_stopCopy && !_aborted)
+        {
+            _stopCopy = true;
+            _dry = false;
+            Start(() => { _device.StartStopCopy(); return Info(); });
+        }
+    }
+
+    private void Start(Func<DeviceSaveInfo> transition)
+    {
+        _busy = true;
+        _pool.Run(() => new TransitionDone(transition()))
+            .PipeTo(Self, failure: e => new SaverOpFailed(Unwrap(e)));
+    }
+
+    private void ReadMore()
+    {
+        if (_busy || _aborted || _ended || _dry || _ready.Count >= _readAhead || (_stopCopyRequested && !_stopCopy))
+        {
+            return;
+        }
+
+        _busy = true;
+        var stopCopy = _stopCopy;
+        var device = _device;
+        var buffer = ArrayPool<byte>.Shared.Rent(_chunkSize);
+        var size = _chunkSize;
+        _pool.Run(() =>
+            {
+                var span = buffer.AsSpan(0, size);
+                var n = stopCopy ? device.ReadStopCopy(span) : device.ReadPrecopy(span);
+                string? digest = null;
+                var last = false;
+                if (stopCopy && (n == 0 || device.StopCopyRemainingBytes == 0))
+                {
+                    last = true;
+                    device.FinishStopCopy();
+                    digest = device.ComputeDigest().ToString("x32");
+                }
+
+                var info = new DeviceSaveInfo(
+                    stopCopy ? 0 : device.QueryPrecopy().Total,
+                    device.StopCopyRemainingBytes,
+                    0);
+                return new ReadDone(buffer, n, stopCopy, last, digest, info);
+            })
+            .PipeTo(Self, failure: e =>
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+                return new SaverOpFailed(Unwrap(e));
+            });
+    }
+
+    private void OnReadDone(ReadDone r)
+    {
+        _busy = false;
+        _info = r.Info;
+        if (_aborted)
+        {
+            ArrayPool<byte>.Shared.Return(r.Buffer);
+            RunDeferred();
+            return;
+        }
+
+        if (r.Length == 0 && !r.Last)
+        {
+            // Nothing to read in PRE_COPY right now; look again a little later (the device may dirty more).
+            ArrayPool<byte>.Shared.Return(r.Buffer);
+            if (!_stopCopyRequested)
+            {
+                _dry = true;
+                Context.System.Scheduler.ScheduleTellOnce(_repollDelay, Self, Repoll.Instance, Self);
+            }
+
+            RunDeferred();
+            Serve();
+            return;
+        }
+
+        byte[] buffer = r.Buffer;
+        if (r.Length == 0)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            buffer = [];
+        }
+
+        _bytes += r.Length;
+        if (!r.StopCopy)
+        {
+            _precopyBytes += r.Length;
+        }
+
+        _ready.Enqueue(new SavedChunk(_deviceIndex, _nextIndex++, r.StopCopy, r.Last, buffer, r.Length));
+        if (r.Last)
+        {
+            _ended = true;
+            _coordinator.Tell(new DeviceSaved(_deviceIndex, r.Digest!, _nextIndex, _bytes, _precopyBytes));
+        }
+
+        RunDeferred();
+        Serve();
+        ReadMore();
+    }
+
+    /// <summary>Answers outstanding requests from the read-ahead queue.</summary>
+    private void Serve()
+    {
+        while (_wanted > 0 && _ready.Count > 0)
+        {
+            _wanted--;
+            _coordinator.Tell(new ChunkReady(_ready.Dequeue(), _info with { ReadAheadBytes = ReadAheadBytes() }));
+        }
+
+        if (_wanted > 0 && _ready.Count == 0 && _dry && !_stopCopy)
+        {
+            _wanted--;
+            _coordinator.Tell(new NoChunkNow(_deviceIndex, _info));
+        }
+
+        ReadMore();
+    }
+
+    private long ReadAheadBytes() => _ready.Sum(c => (long)c.Length);
+
+    private void ReturnAll()
+    {
+        while (_ready.TryDequeue(out var c))
+        {
+            c.ReturnBuffer();
+        }
+    }
+
+    protected override void PostStop() => ReturnAll();
+
+    private static Exception Unwrap(Exception e) => e is AggregateException a ? a.InnerException ?? e : e;
+
+    private sealed record TransitionDone(DeviceSaveInfo Info) : INoSerializationVerificationNeeded;
+
+    private sealed record ReadDone(byte[] Buffer, int Length, bool StopCopy, bool Last, string? Digest, DeviceSaveInfo Info) : INoSerializationVerificationNeeded;
+
+    private sealed record Repoll : INoSerializationVerificationNeeded
+    {
+        public static readonly Repoll Instance = new();
+    }
+
+    private sealed record SaverOpFailed(Exception Error) : INoSerializationVerificationNeeded;
+}

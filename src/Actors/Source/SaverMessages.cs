@@ -1,0 +1,44 @@
+using Akka.Actor;
+
+namespace Migration.Actors.Source;
+
+// Coordinator <-> DeviceSaver (in-process).
+
+/// <summary>Coordinator -> saver: the guest runs; move the device to PRE_COPY and start reading ahead.</summary>
+public sealed record BeginPrecopySave : INoSerializationVerificationNeeded
+{
+    public static readonly BeginPrecopySave Instance = new();
+}
+
+/// <summary>Coordinator -> saver: the guest is stopped; move to STOP_COPY and read the rest.</summary>
+public sealed record BeginStopCopySave : INoSerializationVerificationNeeded
+{
+    public static readonly BeginStopCopySave Instance = new();
+}
+
+/// <summary>Coordinator -> saver: credit for one chunk is reserved; reply ChunkReady or NoChunkNow.</summary>
+public sealed record RequestChunk : INoSerializationVerificationNeeded
+{
+    public static readonly RequestChunk Instance = new();
+}
+
+/// <summary>Saver -> coordinator: the next chunk of the device's stream (ownership of the buffer moves).</summary>
+public sealed record ChunkReady(SavedChunk Chunk, DeviceSaveInfo Info) : INoSerializationVerificationNeeded;
+
+/// <summary>Saver -> coordinator: no precopy data available right now (more may come while the guest runs).</summary>
+public sealed record NoChunkNow(int DeviceIndex, DeviceSaveInfo Info) : INoSerializationVerificationNeeded;
+
+/// <summary>Saver -> coordinator: the last chunk was read; the device's digest at stop time.</summary>
+public sealed record DeviceSaved(int DeviceIndex, string Digest, long Chunks, long Bytes, long PrecopyBytes) : INoSerializationVerificationNeeded;
+
+/// <summary>Saver -> coordinator: the device failed to save.</summary>
+public sealed record DeviceSaveFailed(int DeviceIndex, string Reason) : INoSerializationVerificationNeeded;
+
+/// <summary>Coordinator -> saver: migration aborted; put the device back to RUNNING and return buffers.</summary>
+public sealed record AbortSave : INoSerializationVerificationNeeded
+{
+    public static readonly AbortSave Instance = new();
+}
+
+/// <summary>What a device still has to send, as last measured by its saver (for convergence estimates).</summary>
+public readonly record struct DeviceSaveInfo(long PrecopyRemaining, long StopCopyRemaining, long ReadAheadBytes);

@@ -1,0 +1,298 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Net.Sockets;
+using Migration.Devices.Ram;
+using Migration.Transport.Codecs;
+using Migration.Transport.Wire;
+using Migration.Transport.ZeroPages;
+
+namespace Migration.Transport.Channels;
+
+/// <summary>
+/// The receive loop of one destination channel (docs/protocol.md). Every field is validated before use:
+/// the header, the type header against the migration's limits, the page offsets against the block (so a bad
+/// offset never reaches guest memory), the checksum of the metadata (and of device and compressed payloads)
+/// before anything is written. Uncompressed pages are received straight into guest RAM; compressed ones are
+/// decompressed straight into it when contiguous. Device chunks are read into rented buffers only after their
+/// length was reserved in the budget, and handed to the sink.
+/// Iteration rule: RAM packets carry the current iteration; Sync(k) must match it, then the loop waits at the
+/// barrier and the next iteration is k+1. Counters are written by the loop and read by others (Volatile).
+/// Buffers: rented at creation, returned by <see cref="Dispose"/> (after the loop has ended).
+/// </summary>
+public sealed class PacketReceiver : IDisposable
+{
+    private readonly Socket _socket;
+    private readonly ReceiveContext _context;
+    private readonly IReadOnlyList<RamBlock> _blocks;
+    private readonly IRamCodec? _codec;
+    private readonly IInboundPacketSink _sink;
+    private readonly byte[] _head;
+    private readonly byte[] _offsetBytes;
+    private readonly ulong[] _offsets;
+    private readonly byte[]? _payload;
+    private readonly byte[]? _staging;
+    private readonly PacketChecksum _checksum = new();
+    private uint _iteration = 1;
+    private long _lastActivity = Stopwatch.GetTimestamp();
+    private long _normalPages;
+    private long _zeroPages;
+    private long _wireBytes;
+    private ulong _packets;
+
+    public PacketReceiver(Socket socket, ReceiveContext context, IReadOnlyList<RamBlock> blocks, IRamCodec? codec, IInboundPacketSink sink)
+    {
+        _socket = socket;
+        _context = context;
+        _blocks = blocks;
+        _codec = codec is { Id: CodecId.None } ? null : codec;
+        _sink = sink;
+        var maxPages = context.Limits.MaxPagesPerPacket;
+        _head = ArrayPool<byte>.Shared.Rent(PacketHeader.Size + Math.Max(RamPacketHeader.Size, Math.Max(DeviceChunkHeader.Size, EndPacket.Size)));
+        _offsetBytes = ArrayPool<byte>.Shared.Rent(maxPages * sizeof(ulong));
+        _offsets = ArrayPool<ulong>.Shared.Rent(maxPages);
+        if (_codec is not null)
+        {
+            _payload = ArrayPool<byte>.Shared.Rent((int)RamPacketHeader.MaxRamPayload(maxPages));
+            _staging = ArrayPool<byte>.Shared.Rent(maxPages * RamBlock.PageSize);
+        }
+    }
+
+    private int Channel => _context.ChannelIndex;
+
+    public long NormalPages => Volatile.Read(ref _normalPages);
+    public long ZeroPages => Volatile.Read(ref _zeroPages);
+    public long WireBytes => Volatile.Read(ref _wireBytes);
+
+    /// <summary>Stopwatch timestamp of the last bytes received (for the idle timeout).</summary>
+    public long LastActivity => Volatile.Read(ref _lastActivity);
+
+    /// <summary>Runs until End (returns it) or throws (ProtocolViolationException, ChannelClosedException, socket errors).</summary>
+    public async Task<EndPacket> RunAsync(CancellationToken ct)
+    {
+        while (true)
+        {
+            await Receive(_head.AsMemory(0, PacketHeader.Size), "packet header", ct).ConfigureAwait(false);
+            Check(PacketHeader.TryRead(_head.AsSpan(0, PacketHeader.Size), _context, out var header, out var error), error);
+            switch (header.Type)
+            {
+                case PacketType.Ram:
+                    await ReceiveRamAsync(header, ct).ConfigureAwait(false);
+                    break;
+                case PacketType.DeviceState:
+                    await ReceiveDeviceChunkAsync(header, ct).ConfigureAwait(false);
+                    break;
+                case PacketType.Sync:
+                    await ReceiveSyncAsync(header, ct).ConfigureAwait(false);
+                    break;
+                case PacketType.End:
+                    return await ReceiveEndAsync(header, ct).ConfigureAwait(false);
+                default:
+                    throw new ProtocolViolationException(Channel, $"channel {Channel}: unexpected packet type {header.Type}");
+            }
+
+            _packets++;
+        }
+    }
+
+    private async ValueTask ReceiveRamAsync(PacketHeader header, CancellationToken ct)
+    {
+        var typeHead = _head.AsMemory(PacketHeader.Size, RamPacketHeader.Size);
+        await Receive(typeHead, "RAM packet header", ct).ConfigureAwait(false);
+        Check(RamPacketHeader.TryRead(typeHead.Span, _context, header.BodyLength, out var ram, out var error), error);
+        if (ram.Iteration != _iteration)
+        {
+            throw Violation($"RAM packet of iteration {ram.Iteration} while the channel is in iteration {_iteration}");
+        }
+
+        var offsetBytes = _offsetBytes.AsMemory(0, ram.OffsetArrayLength);
+        await Receive(offsetBytes, "page offsets", ct).ConfigureAwait(false);
+        var offsets = _offsets.AsSpan(0, ram.PageCount);
+        Check(RamPageOffsets.TryRead(offsetBytes.Span, ram, _context, offsets, out error), error);
+        Check(RamPageOffsets.Validate(offsets, ram, _context, out error), error);
+
+        var payload = ReadOnlyMemory<byte>.Empty;
+        if (_codec is not null && ram.NormalPageCount > 0)
+        {
+            payload = _payload.AsMemory(0, (int)ram.PayloadLength);
+            await Receive(_payload.AsMemory(0, (int)ram.PayloadLength), "compressed pages", ct).ConfigureAwait(false);
+        }
+
+        var checksum = _checksum.ComputeRam(ram, offsetBytes.Span, payload.Span);
+        if (checksum != header.Checksum)
+        {
+            throw Violation($"RAM packet checksum 0x{header.Checksum:X8} does not match its contents (0x{checksum:X8})");
+        }
+
+        var block = _blocks[ram.BlockIndex];
+        var normal = (int)ram.NormalPageCount;
+        if (normal > 0)
+        {
+            if (_codec is null)
+            {
+                await ReceivePagesAsync(block, _offsets.AsMemory(0, normal), ct).ConfigureAwait(false);
+            }
+            else
+            {
+                DecompressPages(block, payload.Span, normal);
+            }
+        }
+
+        for (var i = normal; i < ram.PageCount; i++)
+        {
+            var page = block.Page((long)(_offsets[i] >> RamBlock.PageShift));
+            if (!ZeroPageDetector.IsAllZero(page))
+            {
+                page.Clear();
+            }
+        }
+
+        Interlocked.Add(ref _normalPages, normal);
+        Interlocked.Add(ref _zeroPages, ram.ZeroPageCount);
+    }
+
+    /// <summary>Receives the page data of contiguous runs straight into guest memory.</summary>
+    private async ValueTask ReceivePagesAsync(RamBlock block, ReadOnlyMemory<ulong> offsets, CancellationToken ct)
+    {
+        var i = 0;
+        while (i < offsets.Length)
+        {
+            var first = (long)(offsets.Span[i] >> RamBlock.PageShift);
+            var count = 1;
+            while (i + count < offsets.Length && (long)(offsets.Span[i + count] >> RamBlock.PageShift) == first + count)
+            {
+                count++;
+            }
+
+            await Receive(block.PagesMemory(first, count), "page data", ct).ConfigureAwait(false);
+            i += count;
+        }
+    }
+
+    private void DecompressPages(RamBlock block, ReadOnlySpan<byte> compressed, int normal)
+    {
+        var first = (long)(_offsets[0] >> RamBlock.PageShift);
+        var last = (long)(_offsets[normal - 1] >> RamBlock.PageShift);
+        try
+        {
+            if (last - first + 1 == normal)
+            {
+                // Offsets are strictly ascending, so first..last contiguous means exactly these pages.
+                _codec!.Decompress(compressed, block.Pages(first, normal));
+                return;
+            }
+
+            var staging = _staging.AsSpan(0, normal * RamBlock.PageSize);
+            _codec!.Decompress(compressed, staging);
+            for (var i = 0; i < normal; i++)
+            {
+                staging.Slice(i * RamBlock.PageSize, RamBlock.PageSize).CopyTo(block.Page((long)(_offsets[i] >> RamBlock.PageShift)));
+            }
+        }
+        catch (CodecException e)
+        {
+            throw Violation($"RAM payload does not decompress: {e.Message}");
+        }
+    }
+
+    private async ValueTask ReceiveDeviceChunkAsync(PacketHeader header, CancellationToken ct)
+    {
+        var typeHead = _head.AsMemory(PacketHeader.Size, DeviceChunkHeader.Size);
+        await Receive(typeHead, "device chunk header", ct).ConfigureAwait(false);
+        Check(DeviceChunkHeader.TryRead(typeHead.Span, _context, header.BodyLength, out var chunk, out var error), error);
+        var length = (int)chunk.Length;
+        if (!_sink.TryReserveDeviceBytes(length, out var budgetState))
+        {
+            throw Violation($"device {chunk.DeviceIndex} chunk {chunk.ChunkIndex} of {length} bytes beyond credit ({budgetState})");
+        }
+
+        var buffer = length == 0 ? [] : ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            await Receive(buffer.AsMemory(0, length), "device chunk", ct).ConfigureAwait(false);
+            var checksum = _checksum.ComputeDevice(chunk, buffer.AsSpan(0, length));
+            if (checksum != header.Checksum)
+            {
+                throw Violation($"device {chunk.DeviceIndex} chunk {chunk.ChunkIndex}: checksum 0x{header.Checksum:X8} does not match its contents (0x{checksum:X8})");
+            }
+        }
+        catch
+        {
+            if (length > 0)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+
+            throw;
+        }
+
+        _sink.OnDeviceChunk(chunk, buffer);
+    }
+
+    private async ValueTask ReceiveSyncAsync(PacketHeader header, CancellationToken ct)
+    {
+        var body = _head.AsMemory(PacketHeader.Size, SyncPacket.Size);
+        await Receive(body, "sync", ct).ConfigureAwait(false);
+        Check(SyncPacket.TryRead(body.Span, Channel, out var sync, out var error), error);
+        CheckBodyChecksum(header, body.Span, "sync");
+        if (sync.Iteration != _iteration)
+        {
+            throw Violation($"sync for iteration {sync.Iteration} while the channel is in iteration {_iteration}");
+        }
+
+        await _sink.OnSyncAsync(sync.Iteration).ConfigureAwait(false);
+        _iteration++;
+        Volatile.Write(ref _lastActivity, Stopwatch.GetTimestamp());
+    }
+
+    private async ValueTask<EndPacket> ReceiveEndAsync(PacketHeader header, CancellationToken ct)
+    {
+        var body = _head.AsMemory(PacketHeader.Size, EndPacket.Size);
+        await Receive(body, "end", ct).ConfigureAwait(false);
+        Check(EndPacket.TryRead(body.Span, Channel, out var end, out var error), error);
+        CheckBodyChecksum(header, body.Span, "end");
+        Check(end.Matches(_packets, Channel, out error), error);
+        return end;
+    }
+
+    private void CheckBodyChecksum(PacketHeader header, ReadOnlySpan<byte> body, string what)
+    {
+        var checksum = PacketChecksum.Compute(body);
+        if (checksum != header.Checksum)
+        {
+            throw Violation($"{what} checksum 0x{header.Checksum:X8} does not match its contents (0x{checksum:X8})");
+        }
+    }
+
+    private async ValueTask Receive(Memory<byte> buffer, string what, CancellationToken ct)
+    {
+        await SocketIo.ReceiveExactlyAsync(_socket, buffer, Channel, what, ct).ConfigureAwait(false);
+        Interlocked.Add(ref _wireBytes, buffer.Length);
+        Volatile.Write(ref _lastActivity, Stopwatch.GetTimestamp());
+    }
+
+    private void Check(bool ok, string error)
+    {
+        if (!ok)
+        {
+            throw new ProtocolViolationException(Channel, error);
+        }
+    }
+
+    private ProtocolViolationException Violation(string message) => new(Channel, $"channel {Channel}: {message}");
+
+    public void Dispose()
+    {
+        ArrayPool<byte>.Shared.Return(_head);
+        ArrayPool<byte>.Shared.Return(_offsetBytes);
+        ArrayPool<ulong>.Shared.Return(_offsets);
+        if (_payload is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_payload);
+        }
+
+        if (_staging is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_staging);
+        }
+    }
+}

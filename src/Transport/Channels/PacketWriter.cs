@@ -1,0 +1,225 @@
+using System.Buffers;
+using System.Net.Sockets;
+using Migration.Devices.Ram;
+using Migration.Transport.Codecs;
+using Migration.Transport.Wire;
+using Migration.Transport.ZeroPages;
+
+namespace Migration.Transport.Channels;
+
+/// <summary>
+/// Encodes and sends the packets of one source channel (docs/protocol.md). Used by one send loop at a time.
+/// RAM: zero pages are detected here (in the channel, so detection runs in parallel over the channels, as in
+/// QEMU multifd) and cost only their offset; uncompressed normal pages go from guest memory straight to the
+/// socket (no copy) when they form few contiguous runs, else they are gathered into one staging buffer (one copy);
+/// compressed pages are gathered and compressed with this channel's codec instance.
+/// Buffers: the header, offset, staging and compression buffers are rented from ArrayPool at creation and
+/// returned by <see cref="Dispose"/>. Device payloads belong to the caller.
+/// </summary>
+public sealed class PacketWriter : IDisposable
+{
+    /// <summary>More contiguous runs than this in one packet are gathered into the staging buffer (one copy, one send).</summary>
+    private const int MaxDirectRuns = 8;
+
+    private readonly Socket _socket;
+    private readonly int _channel;
+    private readonly IRamCodec? _codec;
+    private readonly bool _zeroDetection;
+    private readonly int _maxPages;
+    private readonly byte[] _head;
+    private readonly ulong[] _offsets;
+    private readonly byte[] _staging;
+    private readonly byte[]? _compressed;
+    private readonly (long First, int Count)[] _runs;
+    private readonly PacketChecksum _checksum = new();
+    private bool _disposed;
+
+    public PacketWriter(Socket socket, int channelIndex, IRamCodec? codec, bool zeroDetection, int maxPagesPerPacket)
+    {
+        _socket = socket;
+        _channel = channelIndex;
+        _codec = codec is { Id: CodecId.None } ? null : codec;
+        _zeroDetection = zeroDetection;
+        _maxPages = maxPagesPerPacket;
+        _head = ArrayPool<byte>.Shared.Rent(PacketHeader.Size + RamPacketHeader.Size + (maxPagesPerPacket * sizeof(ulong)));
+        _offsets = ArrayPool<ulong>.Shared.Rent(maxPagesPerPacket);
+        _staging = ArrayPool<byte>.Shared.Rent(maxPagesPerPacket * RamBlock.PageSize);
+        _compressed = _codec is null ? null : ArrayPool<byte>.Shared.Rent(_codec.MaxCompressedLength(maxPagesPerPacket * RamBlock.PageSize));
+        _runs = new (long, int)[maxPagesPerPacket];
+    }
+
+    /// <summary>Packets sent so far (reported in End for the receiver's cross-check).</summary>
+    public ulong PacketsSent { get; private set; }
+
+    /// <summary>Bytes written to the socket so far.</summary>
+    public long WireBytes { get; private set; }
+
+    /// <summary>Sends one RAM packet for <paramref name="count"/> pages (ascending page indices) of a block.</summary>
+    public async ValueTask<RamPacketResult> WriteRamAsync(RamBlock block, int blockIndex, long[] pages, int count, uint iteration, CancellationToken ct)
+    {
+        if (count < 1 || count > _maxPages)
+        {
+            throw new ArgumentOutOfRangeException(nameof(count), count, $"1..{_maxPages} pages per packet");
+        }
+
+        // Classify: normal offsets fill _offsets from the front, zero pages from the back; then move the zero ones up.
+        var normal = 0;
+        var zero = 0;
+        for (var i = 0; i < count; i++)
+        {
+            var p = pages[i];
+            if (_zeroDetection && ZeroPageDetector.IsZeroPage(block.Page(p)))
+            {
+                _offsets[_maxPages - 1 - zero++] = (ulong)p << RamBlock.PageShift;
+            }
+            else
+            {
+                _offsets[normal++] = (ulong)p << RamBlock.PageShift;
+            }
+        }
+
+        // Zero offsets were stored in descending order at the back: copy them ascending after the normal ones.
+        for (var i = 0; i < zero; i++)
+        {
+            _offsets[normal + i] = _offsets[_maxPages - 1 - i];
+        }
+
+        var runs = CollectRuns(normal);
+        ReadOnlyMemory<byte> payload = default;
+        uint payloadLength = (uint)(normal * RamBlock.PageSize);
+        if (_codec is not null && normal > 0)
+        {
+            Gather(block, runs, normal);
+            var n = _codec.Compress(_staging.AsSpan(0, normal * RamBlock.PageSize), _compressed);
+            payload = _compressed.AsMemory(0, n);
+            payloadLength = (uint)n;
+        }
+        else if (runs > MaxDirectRuns)
+        {
+            Gather(block, runs, normal);
+            payload = _staging.AsMemory(0, normal * RamBlock.PageSize);
+        }
+
+        var header = new RamPacketHeader((ushort)blockIndex, _codec?.Id ?? CodecId.None, iteration, (uint)normal, (uint)zero, payloadLength);
+        var offsetBytes = _head.AsSpan(PacketHeader.Size + RamPacketHeader.Size, count * sizeof(ulong));
+        RamPageOffsets.Write(_offsets.AsSpan(0, count), offsetBytes);
+        header.WriteTo(_head.AsSpan(PacketHeader.Size));
+        var checksum = _checksum.ComputeRam(header, offsetBytes, payload.Span);
+        new PacketHeader(PacketType.Ram, PacketFlags.None, header.ExpectedBodyLength, checksum).WriteTo(_head);
+
+        var headLength = PacketHeader.Size + RamPacketHeader.Size + (count * sizeof(ulong));
+        await SocketIo.SendAllAsync(_socket, _head.AsMemory(0, headLength), ct).ConfigureAwait(false);
+        if (!payload.IsEmpty)
+        {
+            await SocketIo.SendAllAsync(_socket, payload, ct).ConfigureAwait(false);
+        }
+        else
+        {
+            // Zero-copy: straight from guest memory. A page the guest changes meanwhile is dirty again and is
+            // sent again in a later iteration; the final iteration runs with the guest stopped.
+            for (var r = 0; r < runs; r++)
+            {
+                await SocketIo.SendAllAsync(_socket, block.PagesMemory(_runs[r].First, _runs[r].Count), ct).ConfigureAwait(false);
+            }
+        }
+
+        PacketsSent++;
+        var wire = headLength + (long)payloadLength;
+        WireBytes += wire;
+        return new RamPacketResult(normal, zero, wire);
+    }
+
+    /// <summary>Sends one device-state chunk (the payload is not compressed, whatever the RAM codec).</summary>
+    public async ValueTask<long> WriteDeviceChunkAsync(DeviceChunkHeader header, ReadOnlyMemory<byte> payload, CancellationToken ct)
+    {
+        header.WriteTo(_head.AsSpan(PacketHeader.Size));
+        var checksum = _checksum.ComputeDevice(header, payload.Span);
+        new PacketHeader(PacketType.DeviceState, PacketFlags.None, header.ExpectedBodyLength, checksum).WriteTo(_head);
+        await SocketIo.SendAllAsync(_socket, _head.AsMemory(0, PacketHeader.Size + DeviceChunkHeader.Size), ct).ConfigureAwait(false);
+        if (!payload.IsEmpty)
+        {
+            await SocketIo.SendAllAsync(_socket, payload, ct).ConfigureAwait(false);
+        }
+
+        PacketsSent++;
+        var wire = PacketHeader.Size + DeviceChunkHeader.Size + (long)payload.Length;
+        WireBytes += wire;
+        return wire;
+    }
+
+    /// <summary>Ends precopy iteration <paramref name="iteration"/> on this channel.</summary>
+    public async ValueTask WriteSyncAsync(uint iteration, CancellationToken ct)
+    {
+        var body = _head.AsSpan(PacketHeader.Size, SyncPacket.Size);
+        new SyncPacket(iteration).WriteTo(body);
+        new PacketHeader(PacketType.Sync, PacketFlags.None, SyncPacket.Size, PacketChecksum.Compute(body)).WriteTo(_head);
+        await SocketIo.SendAllAsync(_socket, _head.AsMemory(0, PacketHeader.Size + SyncPacket.Size), ct).ConfigureAwait(false);
+        PacketsSent++;
+        WireBytes += PacketHeader.Size + SyncPacket.Size;
+    }
+
+    /// <summary>Ends the stream on this channel; carries the number of packets sent before it.</summary>
+    public async ValueTask WriteEndAsync(CancellationToken ct)
+    {
+        var body = _head.AsSpan(PacketHeader.Size, EndPacket.Size);
+        new EndPacket(PacketsSent).WriteTo(body);
+        new PacketHeader(PacketType.End, PacketFlags.None, EndPacket.Size, PacketChecksum.Compute(body)).WriteTo(_head);
+        await SocketIo.SendAllAsync(_socket, _head.AsMemory(0, PacketHeader.Size + EndPacket.Size), ct).ConfigureAwait(false);
+        WireBytes += PacketHeader.Size + EndPacket.Size;
+    }
+
+    private int CollectRuns(int normal)
+    {
+        var runs = 0;
+        for (var i = 0; i < normal; i++)
+        {
+            var page = (long)(_offsets[i] >> RamBlock.PageShift);
+            if (runs > 0 && _runs[runs - 1].First + _runs[runs - 1].Count == page)
+            {
+                _runs[runs - 1].Count++;
+            }
+            else
+            {
+                _runs[runs++] = (page, 1);
+            }
+        }
+
+        return runs;
+    }
+
+    private void Gather(RamBlock block, int runs, int normal)
+    {
+        var at = 0;
+        for (var r = 0; r < runs; r++)
+        {
+            var bytes = _runs[r].Count * RamBlock.PageSize;
+            block.Pages(_runs[r].First, _runs[r].Count).CopyTo(_staging.AsSpan(at, bytes));
+            at += bytes;
+        }
+
+        if (at != normal * RamBlock.PageSize)
+        {
+            throw new InvalidOperationException($"channel {_channel}: gathered {at} bytes for {normal} pages");
+        }
+    }
+
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        ArrayPool<byte>.Shared.Return(_head);
+        ArrayPool<ulong>.Shared.Return(_offsets);
+        ArrayPool<byte>.Shared.Return(_staging);
+        if (_compressed is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_compressed);
+        }
+    }
+}
+
+/// <summary>What one RAM packet carried.</summary>
+public readonly record struct RamPacketResult(int NormalPages, int ZeroPages, long WireBytes);

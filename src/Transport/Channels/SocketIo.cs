@@ -1,0 +1,54 @@
+using System.Net.Sockets;
+
+namespace Migration.Transport.Channels;
+
+/// <summary>Exact-length socket I/O for the channel loops. A peer that closes mid-frame is an error, never a short read.</summary>
+public static class SocketIo
+{
+    /// <summary>Receives exactly buffer.Length bytes; throws ChannelClosedException if the peer closes first.</summary>
+    public static async ValueTask ReceiveExactlyAsync(Socket socket, Memory<byte> buffer, int channelIndex, string what, CancellationToken ct)
+    {
+        var got = 0;
+        while (got < buffer.Length)
+        {
+            var n = await socket.ReceiveAsync(buffer[got..], SocketFlags.None, ct).ConfigureAwait(false);
+            if (n == 0)
+            {
+                throw new ChannelClosedException(channelIndex,
+                    $"channel {channelIndex}: peer closed the connection after {got} of {buffer.Length} bytes of {what}");
+            }
+
+            got += n;
+        }
+    }
+
+    /// <summary>Sends all of buffer (loops over partial sends).</summary>
+    public static async ValueTask SendAllAsync(Socket socket, ReadOnlyMemory<byte> buffer, CancellationToken ct)
+    {
+        var sent = 0;
+        while (sent < buffer.Length)
+        {
+            sent += await socket.SendAsync(buffer[sent..], SocketFlags.None, ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Socket options of every data channel: no Nagle delay (headers are sent apart from page data), 1 MiB buffers.</summary>
+    public static void Tune(Socket socket)
+    {
+        socket.NoDelay = true;
+        socket.SendBufferSize = 1 << 20;
+        socket.ReceiveBufferSize = 1 << 20;
+    }
+}
+
+/// <summary>The peer closed a channel, or the connection broke.</summary>
+public sealed class ChannelClosedException(int channelIndex, string message) : IOException(message)
+{
+    public int ChannelIndex { get; } = channelIndex;
+}
+
+/// <summary>A channel could not be set up (connect, handshake, refusal by the destination).</summary>
+public sealed class ChannelSetupException(int channelIndex, string message) : Exception(message)
+{
+    public int ChannelIndex { get; } = channelIndex;
+}
