@@ -1,0 +1,30 @@
+using System.Net.Sockets;
+using Akka.Actor;
+
+namespace Migration.Actors.Destination;
+
+// In-process messages of the destination side (they carry sockets and completion sources).
+
+/// <summary>Listener -> incoming migration: an authenticated channel; ownership of the socket moves with it.</summary>
+public sealed record ChannelAccepted(int Index, Socket Socket) : INoSerializationVerificationNeeded;
+
+/// <summary>Receive channel -> incoming: the channel reached Sync(iteration) and waits until Release is completed.</summary>
+public sealed record SyncReached(int Channel, uint Iteration, TaskCompletionSource Release) : INoSerializationVerificationNeeded;
+
+/// <summary>Receive channel -> incoming: End read and cross-checked.</summary>
+public sealed record RecvChannelEnded(int Channel, long NormalPages, long ZeroPages, long WireBytes) : INoSerializationVerificationNeeded;
+
+/// <summary>Receive channel -> incoming: the channel failed (violation, closed, timeout).</summary>
+public sealed record RecvChannelFailed(int Channel, string Reason) : INoSerializationVerificationNeeded;
+
+/// <summary>Incoming -> listener: accept channels of this migration proving this token.</summary>
+public sealed record RegisterIncoming(Guid MigrationId, byte[] Token, int Channels, IActorRef Incoming) : INoSerializationVerificationNeeded;
+
+/// <summary>Incoming -> listener: the migration ended; accept no more channels for it.</summary>
+public sealed record UnregisterIncoming(Guid MigrationId) : INoSerializationVerificationNeeded;
+
+/// <summary>Incoming -> node: the guest runs here now; the node's registry takes ownership of it.</summary>
+public sealed record IncomingGuestRunning(Devices.Guest.GuestVm Guest, Guid MigrationId) : INoSerializationVerificationNeeded;
+
+/// <summary>Incoming -> node: the incoming migration ended without a guest (discarded).</summary>
+public sealed record IncomingDiscarded(string VmId, Guid MigrationId, string Reason) : INoSerializationVerificationNeeded;

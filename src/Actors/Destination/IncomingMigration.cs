@@ -1,0 +1,325 @@
+using Akka.Actor;
+using Akka.Event;
+using Migration.Actors.Infrastructure;
+using Migration.Actors.Messages;
+using Migration.Actors.Settings;
+using Migration.Devices.Guest;
+using Migration.Transport.Flow;
+using Migration.Transport.Wire;
+
+namespace Migration.Actors.Destination;
+
+/// <summary>
+/// The destination side of one migration: Allocating -> Receiving -> (Loading) -> Verified -> Running, or Discarded.
+/// Allocates the empty guest (RAM pre-faulted at prepare), registers the migration's token with the node's
+/// channel listener, answers the source with PrepareAck, creates one RecvChannel per accepted connection and
+/// one ReorderGate (with its DeviceLoader) per device, runs the per-iteration sync barrier, compares digests,
+/// and resumes the guest on CommitMigration. On any failure or abort it discards everything: channels closed,
+/// RAM unmapped, devices reset; the source keeps the guest.
+/// All state is touched only on this actor's thread.
+/// </summary>
+public sealed class IncomingMigration : ReceiveActor, IWithTimers
+{
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly PrepareIncoming _request;
+    private readonly IActorRef _listener;
+    private readonly string _host;
+    private readonly int _port;
+    private readonly string _nodeName;
+    private readonly MigrationSettings _settings;
+    private readonly byte[] _token = TokenProof.CreateToken();
+    private readonly Dictionary<uint, List<TaskCompletionSource>> _barriers = new();
+    private readonly HashSet<int> _ended = [];
+    private GuestVm? _guest;
+    private WorkerPool? _pool;
+    private DeviceBufferBudget? _budget;
+    private ReceiveLimits? _limits;
+    private IActorRef[] _gates = [];
+    private IActorRef?[] _channels = [];
+    private DeviceLoaded?[] _loaded = [];
+    private SourceDigests? _sourceDigests;
+    private string[]? _ramDigests;
+    private long _normalPages;
+    private long _zeroPages;
+    private bool _verifying;
+
+    public IncomingMigration(PrepareIncoming request, IActorRef listener, string host, int port, string nodeName)
+    {
+        _request = request;
+        _listener = listener;
+        _host = host;
+        _port = port;
+        _nodeName = nodeName;
+        _settings = request.Settings;
+        Become(Allocating);
+    }
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    private Guid Id => _request.MigrationId;
+
+    public static Props Props(PrepareIncoming request, IActorRef listener, string host, int port, string nodeName) =>
+        Akka.Actor.Props.Create(() => new IncomingMigration(request, listener, host, port, nodeName));
+
+    protected override void PreStart()
+    {
+        var spec = _request.Spec;
+        var prefault = _settings.PrefaultDestination;
+        Task.Run(() => GuestFactory.CreateIncoming(spec, prefault))
+            .PipeTo(Self, success: g => new Allocated(g), failure: e => new AllocationFailed(e.GetBaseException().Message));
+    }
+
+    private void Allocating()
+    {
+        Receive<Allocated>(a => OnAllocated(a.Guest));
+        Receive<AllocationFailed>(f =>
+        {
+            _request.Source.Tell(new PrepareRefused(Id, $"destination {_nodeName} could not allocate guest {_request.Spec.Id}: {f.Reason}"));
+            Discard(f.Reason, tellSource: false);
+        });
+        Receive<AbortIncoming>(a => Discard(a.Reason, tellSource: false));
+    }
+
+    private void OnAllocated(GuestVm guest)
+    {
+        _guest = guest;
+        var devices = guest.Devices;
+        _budget = new DeviceBufferBudget(_settings.DeviceBufferBudget);
+        _limits = new ReceiveLimits(
+            _settings.Codec, _settings.PacketPages, _settings.ChunkSize,
+            guest.Blocks.Select(b => (long)b.PageCount).ToArray(),
+            devices.Select(d => DeviceSlot.Of((uint)d.Identity.Instance)).ToArray());
+        // The migration's own pool for device loading: created now, disposed when this migration ends.
+        _pool = new WorkerPool($"load-{Id.ToString()[..8]}", Math.Clamp(devices.Count, 1, Environment.ProcessorCount), Math.Max(16, devices.Count * 4));
+        foreach (var d in devices)
+        {
+            d.StartResuming();
+        }
+
+        _gates = devices.Select((d, i) =>
+            Context.ActorOf(ReorderGate.Props(i, Id, d, _pool, _budget, Self, _request.Source), $"gate-{i}")).ToArray();
+        _loaded = new DeviceLoaded?[devices.Count];
+        _channels = new IActorRef?[_settings.Channels];
+        _listener.Tell(new RegisterIncoming(Id, _token, _settings.Channels, Self));
+        _request.Source.Tell(new PrepareAck(Id, _host, _port, _token, _budget.BudgetBytes, Self));
+        Timers.StartSingleTimer("connect", new Timeout("waiting for channels"), _settings.ConnectTimeout + TimeSpan.FromSeconds(10));
+        Become(Receiving);
+    }
+
+    private void Receiving()
+    {
+        Receive<ChannelAccepted>(c =>
+        {
+            if (c.Index >= _channels.Length || _channels[c.Index] is not null)
+            {
+                c.Socket.Dispose();
+                return;
+            }
+
+            _channels[c.Index] = Context.ActorOf(RecvChannel.Props(c.Index, c.Socket, _limits!, _guest!.Blocks, _settings.Codec, _settings.CodecLevel,
+                _gates, _budget!, Self, _settings.ChannelIdleTimeout), $"channel-{c.Index}");
+            if (_channels.All(x => x is not null))
+            {
+                Timers.Cancel("connect");
+            }
+        });
+        Receive<SyncReached>(OnSync);
+        Receive<RecvChannelEnded>(e =>
+        {
+            _ended.Add(e.Channel);
+            _normalPages += e.NormalPages;
+            _zeroPages += e.ZeroPages;
+            TryVerify();
+        });
+        Receive<DeviceLoaded>(l =>
+        {
+            _loaded[l.DeviceIndex] = l;
+            TryVerify();
+        });
+        Receive<SourceDigests>(d =>
+        {
+            _sourceDigests = d;
+            TryVerify();
+        });
+        Receive<RamDigestsReady>(r =>
+        {
+            _ramDigests = r.Digests;
+            TryVerify();
+        });
+        Receive<RecvChannelFailed>(f => Fail(f.Reason));
+        Receive<GateViolation>(v => Fail($"protocol violation: {v.Reason}"));
+        Receive<DeviceLoadFailed>(f => Fail($"device load failed: {f.Reason}"));
+        Receive<Timeout>(t => Fail($"timed out {t.What}"));
+        Receive<AbortIncoming>(a => Discard($"aborted by source: {a.Reason}", tellSource: false));
+    }
+
+    private void OnSync(SyncReached s)
+    {
+        if (!_barriers.TryGetValue(s.Iteration, out var waiting))
+        {
+            waiting = [];
+            _barriers[s.Iteration] = waiting;
+        }
+
+        waiting.Add(s.Release);
+        if (waiting.Count == _channels.Length)
+        {
+            // Every channel finished iteration k: none can write a page of k after a page of k+1.
+            _barriers.Remove(s.Iteration);
+            foreach (var t in waiting)
+            {
+                t.TrySetResult();
+            }
+        }
+    }
+
+    private void TryVerify()
+    {
+        if (_ended.Count < _channels.Length || _loaded.Any(l => l is null) || _guest is null)
+        {
+            return;
+        }
+
+        if (_ramDigests is null)
+        {
+            if (!_verifying)
+            {
+                _verifying = true;
+                var blocks = _guest.Blocks;
+                Task.Run(() => new RamDigestsReady(blocks.Select(b => b.ComputeDigest().ToString("x32")).ToArray())).PipeTo(Self);
+            }
+
+            return;
+        }
+
+        if (_sourceDigests is null)
+        {
+            return;
+        }
+
+        var stats = Stats();
+        var mismatches = new List<string>();
+        for (var i = 0; i < _ramDigests.Length; i++)
+        {
+            if (i >= _sourceDigests.Ram.Count || _sourceDigests.Ram[i] != _ramDigests[i])
+            {
+                mismatches.Add($"RAM block {_guest.Blocks[i].Name}: destination {_ramDigests[i]}, source {(i < _sourceDigests.Ram.Count ? _sourceDigests.Ram[i] : "missing")}");
+            }
+        }
+
+        for (var i = 0; i < _loaded.Length; i++)
+        {
+            var src = i < _sourceDigests.Devices.Count ? _sourceDigests.Devices[i] : "missing";
+            if (src != _loaded[i]!.Digest)
+            {
+                mismatches.Add($"device {_guest.Devices[i].Identity.Id}: destination {_loaded[i]!.Digest}, source {src}");
+            }
+        }
+
+        if (mismatches.Count > 0)
+        {
+            Fail("digest mismatch: " + string.Join("; ", mismatches));
+            return;
+        }
+
+        _request.Source.Tell(new DestinationVerified(Id, stats));
+        Timers.StartSingleTimer("commit", new Timeout("waiting for commit"), _settings.CommitTimeout + _settings.VerifyTimeout);
+        Become(Verified);
+    }
+
+    private void Verified()
+    {
+        Receive<CommitMigration>(_ =>
+        {
+            Timers.CancelAll();
+            var guest = _guest!;
+            foreach (var d in guest.Devices)
+            {
+                d.Resume();
+            }
+
+            guest.Workload.Start();
+            _guest = null; // ownership moves to the node's registry
+            Context.Parent.Tell(new IncomingGuestRunning(guest, Id));
+            _request.Source.Tell(new GuestResumed(Id, _nodeName));
+            Cleanup();
+            Context.Stop(Self);
+        });
+        Receive<AbortIncoming>(a => Discard($"aborted by source: {a.Reason}", tellSource: false));
+        Receive<Timeout>(t => Discard($"no commit from the source ({t.What}); the source keeps the guest", tellSource: false));
+        ReceiveAny(_ => { });
+    }
+
+    private IncomingStats Stats() => new(
+        _budget?.PeakBytes ?? 0,
+        _budget?.BudgetBytes ?? 0,
+        _loaded.Sum(l => l?.Stats.OutOfOrderChunks ?? 0),
+        _loaded.Where(l => l is not null).Select(l => new DeviceIncomingStats(l!.Stats.Id, l.Stats.Chunks, l.Stats.Bytes, l.Stats.OutOfOrderChunks, l.Stats.PeakBufferedBytes, l.Stats.LoadMs)).ToArray(),
+        _ramDigests ?? [],
+        _loaded.Select(l => l?.Digest ?? "").ToArray(),
+        _normalPages,
+        _zeroPages);
+
+    private void Fail(string reason)
+    {
+        _log.Warning("incoming migration {0} of {1} failed: {2}", Id, _request.Spec.Id, reason);
+        _request.Source.Tell(new IncomingFailed(Id, reason, Stats()));
+        Discard(reason, tellSource: false);
+    }
+
+    private void Discard(string reason, bool tellSource)
+    {
+        if (tellSource)
+        {
+            _request.Source.Tell(new IncomingFailed(Id, reason, null));
+        }
+
+        Context.Parent.Tell(new IncomingDiscarded(_request.Spec.Id, Id, reason));
+        Cleanup();
+        Context.Stop(Self);
+    }
+
+    private void Cleanup()
+    {
+        _listener.Tell(new UnregisterIncoming(Id));
+        foreach (var t in _barriers.Values.SelectMany(x => x))
+        {
+            t.TrySetCanceled();
+        }
+
+        _barriers.Clear();
+    }
+
+    protected override void PostStop()
+    {
+        // Children (channels, gates, loaders) are stopped before this runs; the loaders' last device calls may
+        // still be queued on the pool, which lets them finish before its threads exit.
+        _pool?.Dispose();
+        if (_guest is not null)
+        {
+            foreach (var d in _guest.Devices)
+            {
+                try
+                {
+                    d.Reset();
+                }
+                catch (Exception)
+                {
+                    // best effort: the guest is discarded
+                }
+            }
+
+            // Discarded: release the memory. A loader still writing on the pool holds no RAM; devices are managed objects.
+            _guest.Dispose();
+            _guest = null;
+        }
+    }
+
+    private sealed record Allocated(GuestVm Guest) : INoSerializationVerificationNeeded;
+
+    private sealed record AllocationFailed(string Reason) : INoSerializationVerificationNeeded;
+
+    private sealed record RamDigestsReady(string[] Digests) : INoSerializationVerificationNeeded;
+
+    private sealed record Timeout(string What) : INoSerializationVerificationNeeded;
+}

@@ -1,0 +1,161 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Net.Sockets;
+using Akka.Actor;
+using Migration.Devices.Ram;
+using Migration.Transport.Channels;
+using Migration.Transport.Codecs;
+using Migration.Transport.Flow;
+using Migration.Transport.Wire;
+
+namespace Migration.Actors.Destination;
+
+/// <summary>
+/// One multifd channel of an incoming migration. Owns the socket and its receive loop (a PacketReceiver
+/// running as a task): RAM pages go straight into guest RAM from the loop; device chunks go to their device's
+/// ReorderGate by Tell (never loaded here); Sync waits at the migration's barrier. The loop never blocks on
+/// a device: every chunk the sender may send fits in the budget, so the loop always keeps reading.
+/// A watchdog fails the channel if it receives nothing for channel-idle-timeout outside a barrier.
+/// </summary>
+public sealed class RecvChannel : ReceiveActor, IWithTimers
+{
+    private readonly int _index;
+    private readonly Socket _socket;
+    private readonly IActorRef _owner;
+    private readonly TimeSpan _idleTimeout;
+    private readonly CancellationTokenSource _cts = new();
+    private readonly PacketReceiver _receiver;
+    private readonly ChannelSink _sink;
+
+    public RecvChannel(int index, Socket socket, ReceiveLimits limits, IReadOnlyList<RamBlock> blocks, CodecId codec, int codecLevel,
+        IReadOnlyList<IActorRef> gates, DeviceBufferBudget budget, IActorRef owner, TimeSpan idleTimeout)
+    {
+        _index = index;
+        _socket = socket;
+        _owner = owner;
+        _idleTimeout = idleTimeout;
+        _sink = new ChannelSink(index, gates, budget, owner);
+        var decoder = codec == CodecId.None ? null : RamCodecRegistry.Default.Create(codec, codecLevel);
+        _receiver = new PacketReceiver(socket, limits.ForChannel(index), blocks, decoder, _sink);
+        var receiver = _receiver;
+        Receive<LoopEnded>(e =>
+        {
+            _owner.Tell(new RecvChannelEnded(_index, receiver.NormalPages, receiver.ZeroPages, receiver.WireBytes));
+            Become(Done);
+        });
+        Receive<LoopFailed>(f =>
+        {
+            _owner.Tell(new RecvChannelFailed(_index, f.Reason));
+            Become(Done);
+        });
+        Receive<IdleCheck>(_ =>
+        {
+            var idle = Stopwatch.GetElapsedTime(receiver.LastActivity);
+            if (!_sink.AtBarrier && idle > _idleTimeout)
+            {
+                _owner.Tell(new RecvChannelFailed(_index, $"channel {_index}: nothing received for {idle.TotalSeconds:0.#} s (idle timeout {_idleTimeout.TotalSeconds:0.#} s)"));
+                _socket.Dispose();
+                Become(Done);
+            }
+        });
+    }
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(int index, Socket socket, ReceiveLimits limits, IReadOnlyList<RamBlock> blocks, CodecId codec, int codecLevel,
+        IReadOnlyList<IActorRef> gates, DeviceBufferBudget budget, IActorRef owner, TimeSpan idleTimeout) =>
+        Akka.Actor.Props.Create(() => new RecvChannel(index, socket, limits, blocks, codec, codecLevel, gates, budget, owner, idleTimeout));
+
+    /// <summary>Receive counters for progress and the report.</summary>
+    public long NormalPages => _receiver.NormalPages;
+
+    protected override void PreStart()
+    {
+        var receiver = _receiver;
+        var ct = _cts.Token;
+        var loop = Task.Run(() => receiver.RunAsync(ct), ct);
+        loop.PipeTo(Self, success: _ => LoopEnded.Instance, failure: e => new LoopFailed(Describe(e)));
+        // The receiver's buffers are returned once its loop can no longer touch them.
+        loop.ContinueWith(_ => receiver.Dispose(), TaskScheduler.Default);
+        Timers.StartPeriodicTimer("idle", IdleCheck.Instance, TimeSpan.FromMilliseconds(Math.Max(100, _idleTimeout.TotalMilliseconds / 4)));
+    }
+
+    private void Done()
+    {
+        ReceiveAny(_ => { });
+    }
+
+    private string Describe(Exception e)
+    {
+        e = e is AggregateException a ? a.InnerException ?? e : e;
+        return e switch
+        {
+            ProtocolViolationException or ChannelClosedException => e.Message,
+            OperationCanceledException => $"channel {_index}: cancelled",
+            _ => $"channel {_index}: {e.GetType().Name}: {e.Message}",
+        };
+    }
+
+    protected override void PostStop()
+    {
+        _cts.Cancel();
+        _sink.ReleaseBarrier();
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+        }
+
+        _socket.Dispose();
+    }
+
+    /// <summary>The loop's view of the migration; runs on the loop, forwards by Tell.</summary>
+    private sealed class ChannelSink(int index, IReadOnlyList<IActorRef> gates, DeviceBufferBudget budget, IActorRef owner) : IInboundPacketSink
+    {
+        private TaskCompletionSource? _barrier;
+
+        public bool AtBarrier => Volatile.Read(ref _barrier) is { Task.IsCompleted: false };
+
+        public bool TryReserveDeviceBytes(int length, out string budgetState)
+        {
+            if (budget.TryReserve(length))
+            {
+                budgetState = "";
+                return true;
+            }
+
+            budgetState = $"{budget.HeldBytes} of budget {budget.BudgetBytes} bytes already held";
+            return false;
+        }
+
+        public void OnDeviceChunk(in DeviceChunkHeader header, byte[] buffer)
+        {
+            // The device index was validated against the migration's device table by DeviceChunkHeader.TryRead.
+            gates[header.DeviceIndex].Tell(new DeviceChunkArrived(header.DeviceIndex, (long)header.ChunkIndex, header.IsLast, buffer, (int)header.Length, index));
+        }
+
+        public ValueTask OnSyncAsync(uint iteration)
+        {
+            var tcs = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            Volatile.Write(ref _barrier, tcs);
+            owner.Tell(new SyncReached(index, iteration, tcs));
+            return new ValueTask(tcs.Task);
+        }
+
+        public void ReleaseBarrier() => Volatile.Read(ref _barrier)?.TrySetCanceled();
+    }
+
+    private sealed record LoopEnded : INoSerializationVerificationNeeded
+    {
+        public static readonly LoopEnded Instance = new();
+    }
+
+    private sealed record LoopFailed(string Reason) : INoSerializationVerificationNeeded;
+
+    private sealed record IdleCheck : INoSerializationVerificationNeeded
+    {
+        public static readonly IdleCheck Instance = new();
+    }
+}

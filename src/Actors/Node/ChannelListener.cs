@@ -1,0 +1,199 @@
+using System.Net;
+using System.Net.Sockets;
+using Akka.Actor;
+using Akka.Event;
+using Migration.Actors.Destination;
+using Migration.Transport.Channels;
+using Migration.Transport.Wire;
+
+namespace Migration.Actors.Node;
+
+/// <summary>
+/// The node's data-channel listener: one TCP listening socket for every incoming migration of the node.
+/// Each connection gets a fresh challenge; the hello must name a registered migration, a channel index within
+/// its channel count not yet connected, and prove the migration's token. Accepted sockets are handed to the
+/// migration's IncomingMigration; anything else gets a refusal ack (when the hello could be parsed) and is closed.
+/// Handshakes run as tasks with a timeout and at most <see cref="MaxPendingHandshakes"/> at once, so a peer that
+/// connects and says nothing, or floods connections, cannot exhaust the node. Registry state is touched only
+/// on this actor's thread.
+/// </summary>
+public sealed class ChannelListener : ReceiveActor
+{
+    public const int MaxPendingHandshakes = 64;
+
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly Socket _listenSocket;
+    private readonly TimeSpan _handshakeTimeout;
+    private readonly CancellationTokenSource _cts = new();
+    private readonly Dictionary<Guid, Registration> _registry = new();
+    private int _pending;
+
+    public ChannelListener(Socket listenSocket, TimeSpan handshakeTimeout)
+    {
+        _listenSocket = listenSocket;
+        _handshakeTimeout = handshakeTimeout;
+        Receive<RegisterIncoming>(r => _registry[r.MigrationId] = new Registration(r.Token, r.Channels, r.Incoming, new HashSet<int>()));
+        Receive<UnregisterIncoming>(u => _registry.Remove(u.MigrationId));
+        Receive<Accepted>(OnAccepted);
+        Receive<HelloRead>(OnHello);
+        Receive<HandshakeFailed>(f =>
+        {
+            _pending--;
+            _log.Info("channel listener: handshake failed: {0}", f.Reason);
+            f.Socket.Dispose();
+        });
+    }
+
+    public static Props Props(Socket listenSocket, TimeSpan handshakeTimeout) =>
+        Akka.Actor.Props.Create(() => new ChannelListener(listenSocket, handshakeTimeout));
+
+    /// <summary>Creates the bound, listening socket (port 0 = any free port).</summary>
+    public static Socket Bind(string host, int port)
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        socket.Bind(new IPEndPoint(IPAddress.Parse(host), port));
+        socket.Listen(128);
+        return socket;
+    }
+
+    protected override void PreStart()
+    {
+        var self = Self;
+        var socket = _listenSocket;
+        var ct = _cts.Token;
+        _ = Task.Run(async () =>
+        {
+            while (!ct.IsCancellationRequested)
+            {
+                try
+                {
+                    var s = await socket.AcceptAsync(ct).ConfigureAwait(false);
+                    self.Tell(new Accepted(s));
+                }
+                catch (Exception) when (ct.IsCancellationRequested)
+                {
+                    return;
+                }
+                catch (SocketException)
+                {
+                    await Task.Delay(50, ct).ConfigureAwait(false);
+                }
+            }
+        }, ct);
+    }
+
+    private void OnAccepted(Accepted a)
+    {
+        if (_pending >= MaxPendingHandshakes)
+        {
+            _log.Warning("channel listener: {0} handshakes pending; refusing a connection from {1}", _pending, a.Socket.RemoteEndPoint);
+            a.Socket.Dispose();
+            return;
+        }
+
+        _pending++;
+        SocketIo.Tune(a.Socket);
+        var socket = a.Socket;
+        var cts = CancellationTokenSource.CreateLinkedTokenSource(_cts.Token);
+        cts.CancelAfter(_handshakeTimeout);
+        ChannelHandshake.ServerReadHelloAsync(socket, cts.Token)
+            .ContinueWith(t =>
+            {
+                cts.Dispose();
+                return t.IsCompletedSuccessfully
+                    ? (object)new HelloRead(socket, t.Result)
+                    : new HandshakeFailed(socket, t.Exception?.GetBaseException().Message ?? "handshake timed out");
+            }, TaskScheduler.Default)
+            .PipeTo(Self);
+    }
+
+    private void OnHello(HelloRead h)
+    {
+        _pending--;
+        var read = h.Result;
+        var status = read.Status;
+        var error = read.Error;
+        Registration? reg = null;
+        if (status == HelloStatus.Accepted)
+        {
+            if (!_registry.TryGetValue(read.Hello.MigrationId, out reg))
+            {
+                status = HelloStatus.UnknownMigration;
+                error = $"channel {read.Hello.ChannelIndex}: unknown migration {read.Hello.MigrationId}";
+            }
+            else
+            {
+                status = read.Hello.Authenticate(reg.Token, read.Challenge, reg.Channels, out error);
+                if (status == HelloStatus.Accepted && !reg.Connected.Add(read.Hello.ChannelIndex))
+                {
+                    status = HelloStatus.Duplicate;
+                    error = $"channel {read.Hello.ChannelIndex} of migration {read.Hello.MigrationId} is already connected";
+                }
+            }
+        }
+
+        if (status != HelloStatus.Accepted)
+        {
+            _log.Warning("channel listener: refused a channel from {0}: {1} {2}", SafeRemote(h.Socket), status, error);
+        }
+
+        var socket = h.Socket;
+        var incoming = reg?.Incoming;
+        var index = read.Hello.ChannelIndex;
+        var accepted = status == HelloStatus.Accepted;
+        if ((int)status == 0)
+        {
+            // Malformed hello: nothing sensible to answer.
+            socket.Dispose();
+            return;
+        }
+
+        _ = SendAckAsync(socket, status, accepted ? incoming : null, index, _cts.Token);
+    }
+
+    private static async Task SendAckAsync(Socket socket, HelloStatus status, IActorRef? incoming, int index, CancellationToken ct)
+    {
+        try
+        {
+            await ChannelHandshake.ServerSendAckAsync(socket, status, ct).ConfigureAwait(false);
+            if (incoming is not null)
+            {
+                incoming.Tell(new ChannelAccepted(index, socket));
+                return;
+            }
+        }
+        catch (Exception)
+        {
+            // the peer went away; close below
+        }
+
+        socket.Dispose();
+    }
+
+    private static string SafeRemote(Socket s)
+    {
+        try
+        {
+            return s.RemoteEndPoint?.ToString() ?? "?";
+        }
+        catch (ObjectDisposedException)
+        {
+            return "?";
+        }
+    }
+
+    protected override void PostStop()
+    {
+        _cts.Cancel();
+        _listenSocket.Dispose();
+    }
+
+    private sealed record Registration(byte[] Token, int Channels, IActorRef Incoming, HashSet<int> Connected);
+
+    private sealed record Accepted(Socket Socket) : INoSerializationVerificationNeeded;
+
+    private sealed record HelloRead(Socket Socket, ServerHello Result) : INoSerializationVerificationNeeded;
+
+    private sealed record HandshakeFailed(Socket Socket, string Reason) : INoSerializationVerificationNeeded;
+}

@@ -1,0 +1,245 @@
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Event;
+using Migration.Actors.Destination;
+using Migration.Actors.Messages;
+using Migration.Actors.Settings;
+using Migration.Actors.Source;
+using Migration.Devices.Guest;
+using Migration.Devices.Workload;
+
+namespace Migration.Actors.Node;
+
+/// <summary>
+/// One per node, at /user/node: the registry of the guests this node owns and the entry point of every
+/// cluster command (create, list, migrate, cancel, status) and of incoming migrations. A guest is in the
+/// registry of exactly one node: it leaves the source's registry only after the destination verified it
+/// (GuestHandedOver), and enters the destination's only when it runs there (IncomingGuestRunning).
+/// Registry state is touched only on this actor's thread.
+/// </summary>
+public sealed class HypervisorNode : ReceiveActor
+{
+    public const string Name = "node";
+
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly MigrationSettings _defaults;
+    private readonly Dictionary<string, GuestEntry> _guests = new(StringComparer.Ordinal);
+    private readonly Dictionary<Guid, IActorRef> _outgoing = new();
+    private readonly Dictionary<Guid, (string VmId, IActorRef Actor)> _incoming = new();
+    private readonly Dictionary<Guid, MigrationReport> _finished = new();
+    private readonly string _nodeName;
+    private IActorRef _listener = ActorRefs.Nobody;
+    private int _listenerPort;
+
+    public HypervisorNode(MigrationSettings defaults)
+    {
+        _defaults = defaults;
+        _nodeName = Cluster.Get(Context.System).SelfAddress.ToString();
+
+        Receive<CreateGuest>(OnCreateGuest);
+        Receive<ListGuests>(_ => Sender.Tell(new GuestList(_nodeName, _guests.Values.Select(Info).ToArray())));
+        Receive<GetGuestDigests>(OnGetDigests);
+        Receive<StartMigration>(OnStartMigration);
+        Receive<CancelMigration>(c => Forward(c.MigrationId, c));
+        Receive<SubscribeMigration>(s =>
+        {
+            if (_finished.TryGetValue(s.MigrationId, out var report))
+            {
+                s.Subscriber.Tell(new MigrationFinished(report));
+            }
+            else
+            {
+                Forward(s.MigrationId, s);
+            }
+        });
+        Receive<InjectChannelKill>(k => Forward(k.MigrationId, k));
+        Receive<GuestHandedOver>(OnHandedOver);
+        Receive<MigrationEnded>(OnMigrationEnded);
+        Receive<PrepareIncoming>(OnPrepareIncoming);
+        Receive<AbortIncoming>(a =>
+        {
+            if (_incoming.TryGetValue(a.MigrationId, out var inc))
+            {
+                inc.Actor.Forward(a);
+            }
+        });
+        Receive<IncomingGuestRunning>(r =>
+        {
+            _incoming.Remove(r.MigrationId);
+            _guests[r.Guest.Id] = new GuestEntry(r.Guest) { State = "running" };
+            _log.Info("guest {0} now runs on {1} (migration {2})", r.Guest.Id, _nodeName, r.MigrationId);
+        });
+        Receive<IncomingDiscarded>(d => _incoming.Remove(d.MigrationId));
+    }
+
+    public static Props Props(MigrationSettings defaults) => Akka.Actor.Props.Create(() => new HypervisorNode(defaults));
+
+    protected override void PreStart()
+    {
+        var socket = ChannelListener.Bind(_defaults.ListenerHost, _defaults.ListenerPort);
+        _listenerPort = ((System.Net.IPEndPoint)socket.LocalEndPoint!).Port;
+        _listener = Context.ActorOf(ChannelListener.Props(socket, _defaults.ConnectTimeout), "listener");
+        _log.Info("node {0}: channel listener on {1}:{2}", _nodeName, _defaults.ListenerHost, _listenerPort);
+    }
+
+    protected override void PostStop()
+    {
+        foreach (var g in _guests.Values)
+        {
+            g.Guest.Dispose();
+        }
+    }
+
+    private void OnCreateGuest(CreateGuest c)
+    {
+        try
+        {
+            c.Spec.Validate();
+            if (_guests.ContainsKey(c.Spec.Id) || _incoming.Values.Any(v => v.VmId == c.Spec.Id))
+            {
+                Sender.Tell(new CommandFailed($"guest {c.Spec.Id} already exists on {_nodeName}", "exists"));
+                return;
+            }
+
+            var guest = GuestFactory.CreateRunning(c.Spec);
+            _guests[c.Spec.Id] = new GuestEntry(guest) { State = "running" };
+            Sender.Tell(new GuestCreated(c.Spec.Id, _nodeName));
+        }
+        catch (Exception e) when (e is ArgumentException or IOException or OutOfMemoryException)
+        {
+            Sender.Tell(new CommandFailed($"cannot create guest {c.Spec.Id}: {e.Message}", "bad-guest"));
+        }
+    }
+
+    private void OnGetDigests(GetGuestDigests g)
+    {
+        if (!_guests.TryGetValue(g.VmId, out var entry))
+        {
+            Sender.Tell(new CommandFailed($"unknown guest {g.VmId} on {_nodeName}", "unknown-guest"));
+            return;
+        }
+
+        var guest = entry.Guest;
+        var sender = Sender;
+        Task.Run(() =>
+        {
+            var check = WorkloadPatternChecker.Check(guest.Blocks);
+            return new GuestDigests(guest.Id, guest.RamDigests(), guest.Devices.Select(d => d.ComputeDigest().ToString("x32")).ToArray(), check.Ok, check.Message);
+        }).PipeTo(sender);
+    }
+
+    private void OnStartMigration(StartMigration s)
+    {
+        if (!_guests.TryGetValue(s.VmId, out var entry))
+        {
+            Sender.Tell(new CommandFailed($"unknown guest {s.VmId} on {_nodeName}", "unknown-guest"));
+            return;
+        }
+
+        if (entry.MigrationId is { } running)
+        {
+            Sender.Tell(new CommandFailed($"guest {s.VmId} is already migrating (migration {running})", "already-migrating"));
+            return;
+        }
+
+        if (string.Equals(s.DestinationNode.TrimEnd('/'), _nodeName, StringComparison.Ordinal))
+        {
+            Sender.Tell(new CommandFailed($"guest {s.VmId} already runs on {_nodeName}", "same-node"));
+            return;
+        }
+
+        try
+        {
+            s.Settings.Validate();
+        }
+        catch (ArgumentException e)
+        {
+            Sender.Tell(new CommandFailed(e.Message, "bad-settings"));
+            return;
+        }
+
+        var id = Guid.NewGuid();
+        var coordinator = Context.ActorOf(MigrationCoordinator.Props(id, entry.Guest, s.DestinationNode, _nodeName, s.Settings, s.Subscriber), $"migration-{id:N}");
+        entry.MigrationId = id;
+        entry.State = "migrating";
+        _outgoing[id] = coordinator;
+        Sender.Tell(new MigrationStarted(id, s.VmId));
+    }
+
+    private void OnPrepareIncoming(PrepareIncoming p)
+    {
+        if (_guests.ContainsKey(p.Spec.Id) || _incoming.Values.Any(v => v.VmId == p.Spec.Id))
+        {
+            Sender.Tell(new PrepareRefused(p.MigrationId, $"guest {p.Spec.Id} already exists on {_nodeName}"));
+            return;
+        }
+
+        try
+        {
+            p.Spec.Validate();
+            p.Settings.Validate();
+        }
+        catch (ArgumentException e)
+        {
+            Sender.Tell(new PrepareRefused(p.MigrationId, e.Message));
+            return;
+        }
+
+        var actor = Context.ActorOf(IncomingMigration.Props(p, _listener, _defaults.ListenerHost, _listenerPort, _nodeName), $"incoming-{p.MigrationId:N}");
+        _incoming[p.MigrationId] = (p.Spec.Id, actor);
+    }
+
+    private void OnHandedOver(GuestHandedOver h)
+    {
+        if (_guests.Remove(h.VmId, out var entry))
+        {
+            // The destination verified the guest: it is no longer ours. The workload is already paused;
+            // the RAM is released once the coordinator is done with it (MigrationEnded).
+            _handedOver[h.MigrationId] = entry.Guest;
+        }
+    }
+
+    private readonly Dictionary<Guid, GuestVm> _handedOver = new();
+
+    private void OnMigrationEnded(MigrationEnded e)
+    {
+        _outgoing.Remove(e.MigrationId);
+        _finished[e.MigrationId] = e.Report;
+        if (_handedOver.Remove(e.MigrationId, out var gone))
+        {
+            gone.Dispose();
+        }
+        else if (_guests.TryGetValue(e.VmId, out var entry))
+        {
+            entry.MigrationId = null;
+            entry.State = "running";
+        }
+
+        Context.Stop(Sender);
+    }
+
+    private void Forward(Guid migrationId, object message)
+    {
+        if (_outgoing.TryGetValue(migrationId, out var c))
+        {
+            c.Forward(message);
+        }
+        else if (_finished.ContainsKey(migrationId))
+        {
+            Sender.Tell(new CommandFailed($"migration {migrationId} has ended", "ended"));
+        }
+        else
+        {
+            Sender.Tell(new CommandFailed($"unknown migration {migrationId} on {_nodeName}", "unknown-migration"));
+        }
+    }
+
+    private GuestInfo Info(GuestEntry e) => new(e.Guest.Id, _nodeName, e.State, e.Guest.Spec.RamBytes, e.Guest.Devices.Count, e.MigrationId?.ToString());
+
+    private sealed class GuestEntry(GuestVm guest)
+    {
+        public GuestVm Guest { get; } = guest;
+        public string State { get; set; } = "running";
+        public Guid? MigrationId { get; set; }
+    }
+}

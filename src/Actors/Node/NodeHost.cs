@@ -1,0 +1,106 @@
+using System.Reflection;
+using Akka.Actor;
+using Akka.Configuration;
+using Migration.Actors.Settings;
+
+namespace Migration.Actors.Node;
+
+/// <summary>
+/// Starts one hypervisor node: an ActorSystem named "mig" that joins the cluster, with its HypervisorNode at
+/// /user/node. Configuration = overrides, then the reference HOCON shipped in hocon/ (embedded in this assembly).
+/// </summary>
+public sealed class NodeHost : IAsyncDisposable
+{
+    public const string SystemName = "mig";
+
+    private NodeHost(ActorSystem system, IActorRef node, MigrationSettings settings)
+    {
+        System = system;
+        Node = node;
+        Settings = settings;
+    }
+
+    public ActorSystem System { get; }
+    public IActorRef Node { get; }
+    public MigrationSettings Settings { get; }
+
+    /// <summary>This node's cluster address, e.g. akka.tcp://mig@127.0.0.1:40123.</summary>
+    public string Address => Akka.Cluster.Cluster.Get(System).SelfAddress.ToString();
+
+    /// <summary>The reference configuration (cluster.conf over migration.conf).</summary>
+    public static Config ReferenceConfig() => ConfigurationFactory.ParseString(Resource("cluster.conf"))
+        .WithFallback(ConfigurationFactory.ParseString(Resource("migration.conf")));
+
+    /// <summary>
+    /// Starts a node on host:port (0 = any free port) joining <paramref name="seeds"/>; with no seeds it joins itself
+    /// (the first node of a cluster).
+    /// </summary>
+    public static NodeHost Start(string host, int port, IReadOnlyList<string> seeds, Config? extra = null, string? role = null)
+    {
+        var overrides = ConfigurationFactory.ParseString($$"""
+            akka.remote.dot-netty.tcp.hostname = "{{host}}"
+            akka.remote.dot-netty.tcp.port = {{port}}
+            akka.cluster.roles = [{{role ?? "hypervisor"}}]
+            """);
+        var config = (extra ?? Config.Empty).WithFallback(overrides).WithFallback(ReferenceConfig());
+        var system = ActorSystem.Create(SystemName, config);
+        var settings = MigrationSettings.FromConfig(system.Settings.Config);
+        var cluster = Akka.Cluster.Cluster.Get(system);
+        if (seeds.Count == 0)
+        {
+            cluster.Join(cluster.SelfAddress);
+        }
+        else
+        {
+            cluster.JoinSeedNodes(seeds.Select(Akka.Actor.Address.Parse));
+        }
+
+        var node = role == "client" ? ActorRefs.Nobody : system.ActorOf(HypervisorNode.Props(settings), HypervisorNode.Name);
+        return new NodeHost(system, node, settings);
+    }
+
+    /// <summary>Waits until this node is Up and the cluster has at least <paramref name="members"/> Up members.</summary>
+    public async Task WaitUpAsync(int members, TimeSpan timeout)
+    {
+        var cluster = Akka.Cluster.Cluster.Get(System);
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            var state = cluster.State;
+            if (state.Members.Count(m => m.Status == Akka.Cluster.MemberStatus.Up) >= members &&
+                state.Members.Any(m => m.Address == cluster.SelfAddress && m.Status == Akka.Cluster.MemberStatus.Up))
+            {
+                return;
+            }
+
+            await Task.Delay(50).ConfigureAwait(false);
+        }
+
+        throw new TimeoutException($"node {Address}: cluster of {members} members not up within {timeout.TotalSeconds:0} s");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        var cluster = Akka.Cluster.Cluster.Get(System);
+        try
+        {
+            await cluster.LeaveAsync(new CancellationTokenSource(TimeSpan.FromSeconds(3)).Token).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // leaving is best effort; terminate anyway
+        }
+
+        await System.Terminate().ConfigureAwait(false);
+    }
+
+    private static string Resource(string file)
+    {
+        var asm = typeof(NodeHost).Assembly;
+        var name = asm.GetManifestResourceNames().FirstOrDefault(n => n.EndsWith("." + file, StringComparison.Ordinal))
+                   ?? throw new InvalidOperationException($"embedded HOCON {file} missing from {asm.GetName().Name}");
+        using var stream = asm.GetManifestResourceStream(name)!;
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
+}

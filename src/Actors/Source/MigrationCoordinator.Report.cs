@@ -1,0 +1,94 @@
+using Migration.Actors.Messages;
+using Migration.Devices.Device;
+using Migration.Devices.Ram;
+using Migration.Transport.Codecs;
+
+namespace Migration.Actors.Source;
+
+// Progress and the final report of the coordinator.
+public sealed partial class MigrationCoordinator
+{
+    private double _percent;
+
+    private void PublishProgress()
+    {
+        long remaining = 0;
+        double expected = _stats.LastExpectedDowntimeMs;
+        if (_transfer is not null && _phase is "precopy" or "switchover-ack" or "stop-copy")
+        {
+            var e = Estimate();
+            remaining = e.RemainingBytes;
+            expected = e.DowntimeMs;
+        }
+
+        var sent = _stats.WireBytes;
+        var total = sent + remaining;
+        var percent = _phase == "completed" ? 100 : total == 0 ? 0 : Math.Min(99.9, 100.0 * sent / total);
+        _percent = Math.Max(_percent, percent);
+        var elapsed = _clock.Elapsed.TotalMilliseconds;
+        var rate = _stats.TransferRateBytesPerMs(elapsed - _setupMs) * 1000 / (1 << 20);
+        _lastProgress = new MigrationProgress(
+            _id, _guest.Id, _phase, (int)_iteration, sent, _stats.RamWireBytes, _stats.DeviceBytes, rate,
+            remaining, expected, _stats.DestinationBufferedBytes, _ack?.DeviceBufferBudget ?? _settings.DeviceBufferBudget,
+            _percent, elapsed);
+        foreach (var s in _subscribers)
+        {
+            s.Tell(_lastProgress);
+        }
+    }
+
+    private MigrationReport BuildReport(string status, string? error, double downtimeMs)
+    {
+        var total = _clock.Elapsed.TotalMilliseconds;
+        var incoming = _stats.Incoming;
+        var devices = _guest.Devices.Select((d, i) =>
+        {
+            var saved = i < _saved.Length ? _saved[i] : null;
+            var inc = incoming?.Devices.FirstOrDefault(x => x.Id == d.Identity.Id);
+            var destDigest = incoming is not null && i < incoming.DeviceDigests.Count ? incoming.DeviceDigests[i] : null;
+            return new DeviceReport
+            {
+                Id = d.Identity.Id,
+                Kind = d.Identity.Kind == DeviceKind.Vfio ? "vfio" : "vmstate",
+                StateBytes = saved?.Bytes ?? d.StateSizeBytes,
+                PrecopyBytes = saved?.PrecopyBytes ?? 0,
+                Chunks = saved?.Chunks ?? 0,
+                OutOfOrderChunks = inc?.OutOfOrderChunks ?? 0,
+                PeakBufferedBytes = inc?.PeakBufferedBytes ?? 0,
+                DigestMatch = saved is not null && destDigest is not null && destDigest == saved.Digest,
+            };
+        }).ToArray();
+
+        var ramMatch = incoming is not null && _ramDigests is not null && incoming.RamDigests.SequenceEqual(_ramDigests);
+        var transferMs = Math.Max(1, total - _setupMs);
+        return new MigrationReport
+        {
+            MigrationId = _id,
+            VmId = _guest.Id,
+            Source = _sourceNode,
+            Destination = _destinationNode,
+            Status = status,
+            Verified = status == "completed" && ramMatch && devices.All(d => d.DigestMatch),
+            Channels = _settings.Channels,
+            Codec = RamCodecRegistry.Name(_settings.Codec),
+            TotalMs = total,
+            SetupMs = _setupMs,
+            DowntimeMs = downtimeMs,
+            Iterations = (int)_iteration,
+            ForcedSwitchover = _forced,
+            RamBytes = _guest.Blocks.Sum(b => b.SizeBytes),
+            RamTransferredBytes = _stats.NormalPages * RamBlock.PageSize,
+            NormalPages = _stats.NormalPages,
+            ZeroPages = _stats.ZeroPages,
+            DeviceStateBytes = _stats.DeviceBytes,
+            WireBytes = _stats.WireBytes,
+            ThroughputMiBps = _stats.WireBytes / (1024.0 * 1024.0) / (transferMs / 1000.0),
+            DeviceBufferBudgetBytes = _ack?.DeviceBufferBudget ?? _settings.DeviceBufferBudget,
+            PeakDeviceBufferBytes = incoming?.PeakDeviceBufferBytes ?? 0,
+            OutOfOrderChunks = incoming?.OutOfOrderChunks ?? 0,
+            DowntimeLimitMs = _settings.DowntimeLimit.TotalMilliseconds,
+            Error = error,
+            Devices = devices,
+        };
+    }
+}

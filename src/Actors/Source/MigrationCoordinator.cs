@@ -1,0 +1,552 @@
+using System.Diagnostics;
+using Akka.Actor;
+using Akka.Event;
+using Migration.Actors.Infrastructure;
+using Migration.Actors.Messages;
+using Migration.Actors.Settings;
+using Migration.Devices.Guest;
+using Migration.Devices.Ram;
+using Migration.Transport.Codecs;
+
+namespace Migration.Actors.Source;
+
+/// <summary>
+/// The source side of one migration: the phase state machine
+/// Preparing -> Connecting -> Precopy(1..k) -> SwitchoverAck -> StopCopy -> Verifying -> Committing -> Completed,
+/// or Failed/Cancelled from any phase before commit, in which case the guest keeps running here.
+/// Owns everything below it: the send channels, the device savers, the migration's worker pool, the RAM scanner.
+/// Every state answers CancelMigration and failures the same way (<see cref="Abort"/>).
+/// All state is touched only on this actor's thread.
+/// </summary>
+public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
+{
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly Guid _id;
+    private readonly GuestVm _guest;
+    private readonly MigrationSettings _settings;
+    private readonly string _destinationNode;
+    private readonly string _sourceNode;
+    private readonly List<IActorRef> _subscribers = [];
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private readonly MigrationStats _stats = new();
+    private IActorRef _incoming = ActorRefs.Nobody;
+    private PrepareAck? _ack;
+    private WorkerPool? _pool;
+    private TransferState? _transfer;
+    private IActorRef[] _channels = [];
+    private IActorRef[] _savers = [];
+    private readonly HashSet<int> _readyChannels = [];
+    private readonly HashSet<int> _syncedChannels = [];
+    private readonly HashSet<int> _endedChannels = [];
+    private string[]? _ramDigests;
+    private string[] _deviceDigests = [];
+    private DeviceSaved?[] _saved = [];
+    private string _phase = "setup";
+    private uint _iteration;
+    private double _iterationStartMs;
+    private double _setupMs;
+    private double _stopMs = -1;
+    private bool _forced;
+    private bool _commitSent;
+    private MigrationProgress? _lastProgress;
+
+    public MigrationCoordinator(Guid id, GuestVm guest, string destinationNode, string sourceNode, MigrationSettings settings, IActorRef? subscriber)
+    {
+        _id = id;
+        _guest = guest;
+        _destinationNode = destinationNode;
+        _sourceNode = sourceNode;
+        _settings = settings;
+        if (subscriber is not null)
+        {
+            _subscribers.Add(subscriber);
+        }
+
+        Become(Preparing);
+    }
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(Guid id, GuestVm guest, string destinationNode, string sourceNode, MigrationSettings settings, IActorRef? subscriber) =>
+        Akka.Actor.Props.Create(() => new MigrationCoordinator(id, guest, destinationNode, sourceNode, settings, subscriber));
+
+    protected override void PreStart()
+    {
+        var node = Context.ActorSelection($"{_destinationNode.TrimEnd('/')}/user/node");
+        node.Tell(new PrepareIncoming(_id, _guest.Spec, _settings, Self));
+        Timers.StartSingleTimer("phase", new PhaseTimeout("prepare"), _settings.PrepareTimeout);
+        Timers.StartPeriodicTimer("progress", ProgressTick.Instance, _settings.ProgressInterval);
+    }
+
+    // ---------------------------------------------------------------- states
+
+    private void Preparing()
+    {
+        Receive<PrepareAck>(OnPrepared);
+        Receive<PrepareRefused>(r => Abort($"destination refused: {r.Reason}", cancelled: false));
+        Receive<CommandFailed>(r => Abort($"destination refused: {r.Reason}", cancelled: false));
+        Common();
+    }
+
+    private void Connecting()
+    {
+        Receive<ChannelReady>(r =>
+        {
+            _readyChannels.Add(r.Index);
+            if (_readyChannels.Count == _channels.Length)
+            {
+                StartPrecopy();
+            }
+        });
+        Common();
+    }
+
+    private void Transferring()
+    {
+        Receive<JobDone>(OnJobDone);
+        Receive<ChunkReady>(r =>
+        {
+            _transfer!.OnChunkReady(r.Chunk, r.Info);
+            Pump();
+        });
+        Receive<NoChunkNow>(n =>
+        {
+            _transfer!.OnNoChunk(n.DeviceIndex, n.Info);
+            Timers.StartSingleTimer("repoll", RepollDevices.Instance, TimeSpan.FromMilliseconds(20));
+            Pump();
+        });
+        Receive<RepollDevices>(_ =>
+        {
+            _transfer!.ClearDry();
+            Pump();
+        });
+        Receive<DeviceSaved>(s =>
+        {
+            _saved[s.DeviceIndex] = s;
+            _deviceDigests[s.DeviceIndex] = s.Digest;
+            _transfer!.OnDeviceSaved(s.DeviceIndex);
+            Pump();
+        });
+        Receive<NextIteration>(_ => BeginIteration());
+        Receive<RamDigestsReady>(d =>
+        {
+            _ramDigests = d.Digests;
+            TrySendDigests();
+        });
+        Common();
+    }
+
+    private void Verifying()
+    {
+        Receive<DestinationVerified>(v =>
+        {
+            _stats.Incoming = v.Stats;
+            // Release ownership first: from here on the guest belongs to the destination.
+            Context.Parent.Tell(new GuestHandedOver(_guest.Id, _id));
+            _commitSent = true;
+            _phase = "committing";
+            _incoming.Tell(new CommitMigration(_id));
+            Timers.StartSingleTimer("phase", new PhaseTimeout("commit"), _settings.CommitTimeout);
+            Become(Committing);
+        });
+        Receive<JobDone>(_ => { });
+        Receive<RamDigestsReady>(_ => { });
+        Common();
+    }
+
+    private void Committing()
+    {
+        Receive<GuestResumed>(r =>
+        {
+            var downtime = _clock.Elapsed.TotalMilliseconds - _stopMs;
+            Finish("completed", null, downtime);
+        });
+        Receive<CancelMigration>(c => Sender.Tell(new CommandFailed($"migration {_id} is committing; too late to cancel", "too-late")));
+        Receive<PhaseTimeout>(_ =>
+            Finish("failed", "destination did not confirm the resume within the commit timeout; the guest was handed over and belongs to the destination", _clock.Elapsed.TotalMilliseconds - _stopMs));
+        Receive<ProgressTick>(_ => PublishProgress());
+        Receive<SubscribeMigration>(OnSubscribe);
+        ReceiveAny(_ => { });
+    }
+
+    /// <summary>Handlers every pre-commit state shares.</summary>
+    private void Common()
+    {
+        Receive<CancelMigration>(c =>
+        {
+            Sender.Tell(new CancelAccepted(_id));
+            Abort("cancelled by operator", cancelled: true);
+        });
+        Receive<ChannelFailed>(f => Abort($"channel {f.Index} failed: {f.Reason}", cancelled: false));
+        Receive<DeviceSaveFailed>(f => Abort($"device save failed: {f.Reason}", cancelled: false));
+        Receive<IncomingFailed>(f =>
+        {
+            _stats.Incoming = f.Stats ?? _stats.Incoming;
+            Abort($"destination failed: {f.Reason}", cancelled: false, destinationKnowsAlready: true);
+        });
+        Receive<PhaseTimeout>(t => Abort($"timed out in phase {t.Phase}", cancelled: false));
+        Receive<DeviceCredit>(OnCredit);
+        Receive<ProgressTick>(_ => PublishProgress());
+        Receive<SubscribeMigration>(OnSubscribe);
+        Receive<InjectChannelKill>(k =>
+        {
+            if (k.Channel < _channels.Length)
+            {
+                _channels[k.Channel].Tell(KillConnection.Instance);
+            }
+        });
+        Receive<JobDone>(_ => { });
+        Receive<ChunkReady>(r => r.Chunk.ReturnBuffer());
+        Receive<RamDigestsReady>(_ => { });
+        Receive<GuestResumed>(_ => { });
+        ReceiveAny(m => _log.Debug("migration {0}: ignored {1} in phase {2}", _id, m.GetType().Name, _phase));
+    }
+
+    // ---------------------------------------------------------------- setup
+
+    private void OnPrepared(PrepareAck ack)
+    {
+        if (ack.DeviceBufferBudget < _settings.ChunkSize)
+        {
+            Abort($"destination budget {ack.DeviceBufferBudget} bytes is smaller than chunk-size {_settings.ChunkSize}", cancelled: false);
+            return;
+        }
+
+        _ack = ack;
+        _incoming = ack.Incoming;
+        _phase = "connecting";
+        _channels = new IActorRef[_settings.Channels];
+        for (var i = 0; i < _channels.Length; i++)
+        {
+            var spec = new ChannelSpec(i, _channels.Length, _id, ack.Host, ack.Port, ack.Token, _settings.ConnectTimeout,
+                _settings.Codec, _settings.CodecLevel, _settings.ZeroPageDetection, _settings.PacketPages, _settings.ChannelQueueDepth);
+            _channels[i] = Context.ActorOf(SendChannel.Props(spec, Self), $"channel-{i}");
+        }
+
+        Timers.StartSingleTimer("phase", new PhaseTimeout("connect"), _settings.ConnectTimeout + TimeSpan.FromSeconds(5));
+        Become(Connecting);
+    }
+
+    private void StartPrecopy()
+    {
+        Timers.Cancel("phase");
+        _setupMs = _clock.Elapsed.TotalMilliseconds;
+        var devices = _guest.Devices;
+        var workers = _settings.DeviceWorkers > 0 ? _settings.DeviceWorkers : Math.Clamp(devices.Count, 1, Environment.ProcessorCount);
+        // The migration's own worker pool for device saving: created now, disposed when the migration ends.
+        _pool = new WorkerPool($"save-{_id.ToString()[..8]}", workers, capacity: Math.Max(16, devices.Count * 4));
+        _savers = devices.Select((d, i) => Context.ActorOf(DeviceSaver.Props(i, d, _pool, _settings.ChunkSize, _settings.DeviceReadAhead), $"saver-{i}")).ToArray();
+        _saved = new DeviceSaved?[devices.Count];
+        _deviceDigests = new string[devices.Count];
+        var scanner = new RamScanner(_guest.Blocks, _settings.PacketPages);
+        var credit = new DeviceCreditPool(_ack!.DeviceBufferBudget, _settings.ChunkSize, devices.Count);
+        _transfer = new TransferState(_channels, _savers, devices, scanner, credit, _settings.ChannelQueueDepth)
+        {
+            DeviceRequestsEnabled = true,
+        };
+        foreach (var s in _savers)
+        {
+            s.Tell(BeginPrecopySave.Instance);
+        }
+
+        scanner.MarkAllDirty();
+        _phase = "precopy";
+        Become(Transferring);
+        BeginIteration();
+    }
+
+    // ---------------------------------------------------------------- precopy
+
+    private void BeginIteration()
+    {
+        _iteration++;
+        _iterationStartMs = _clock.Elapsed.TotalMilliseconds;
+        _stats.IterationStartBytes = _stats.WireBytes;
+        _syncedChannels.Clear();
+        _transfer!.Scanner.BeginIteration(_iteration);
+        _transfer.RamActive = true;
+        _transfer.ClearDry();
+        Pump();
+    }
+
+    private void Pump()
+    {
+        var t = _transfer!;
+        t.Pump();
+        if (t.RamActive && t.Scanner.Exhausted)
+        {
+            t.RamActive = false;
+            if (_phase == "stop-copy")
+            {
+                _ramFinalDone = true;
+            }
+            else
+            {
+                t.EnqueueOnAllChannels(new SyncJob(_iteration));
+            }
+
+            t.Pump();
+        }
+
+        if (_phase == "stop-copy" && _ramFinalDone && !_endQueued && t.AllDevicesSaved && t.DeviceQueuesEmpty)
+        {
+            _endQueued = true;
+            t.EnqueueOnAllChannels(EndJob.Instance);
+            t.Pump();
+        }
+
+        if (_phase == "switchover-ack" && t.Credit.InFlightBytes == 0 && t.DeviceQueuesEmpty)
+        {
+            StopGuest();
+        }
+    }
+
+    private bool _ramFinalDone;
+    private bool _endQueued;
+
+    private void OnJobDone(JobDone d)
+    {
+        _transfer!.OnJobDone(d.Channel);
+        _stats.Add(d);
+        switch (d.Kind)
+        {
+            case JobKind.Sync when d.Iteration == _iteration:
+                _syncedChannels.Add(d.Channel);
+                if (_syncedChannels.Count == _channels.Length)
+                {
+                    OnIterationSynced();
+                }
+
+                break;
+            case JobKind.End:
+                _endedChannels.Add(d.Channel);
+                TrySendDigests();
+                break;
+        }
+
+        Pump();
+    }
+
+    private void OnCredit(DeviceCredit c)
+    {
+        if (c.MigrationId != _id || _transfer is null || c.DeviceIndex < 0 || c.DeviceIndex >= _guest.Devices.Count)
+        {
+            return;
+        }
+
+        try
+        {
+            _transfer.Credit.Return(c.DeviceIndex, c.Bytes);
+        }
+        catch (InvalidOperationException e)
+        {
+            Abort($"destination protocol violation: {e.Message}", cancelled: false);
+            return;
+        }
+
+        _stats.OnCredit(c);
+        Pump();
+    }
+
+    /// <summary>Every channel has sent Sync(k): decide whether to switch over.</summary>
+    private void OnIterationSynced()
+    {
+        var now = _clock.Elapsed.TotalMilliseconds;
+        var iterationMs = now - _iterationStartMs;
+        var estimate = Estimate();
+        _stats.LastExpectedDowntimeMs = estimate.DowntimeMs;
+        _log.Debug("migration {0}: iteration {1} took {2:0} ms; remaining {3} bytes; expected downtime {4:0} ms",
+            _id, _iteration, iterationMs, estimate.RemainingBytes, estimate.DowntimeMs);
+        if (estimate.DowntimeMs <= _settings.DowntimeLimit.TotalMilliseconds)
+        {
+            BeginSwitchover();
+        }
+        else if (_iteration >= _settings.MaxIterations)
+        {
+            _forced = true;
+            _log.Info("migration {0}: not converged after {1} iterations (expected downtime {2:0} ms > {3:0} ms): switching over anyway",
+                _id, _iteration, estimate.DowntimeMs, _settings.DowntimeLimit.TotalMilliseconds);
+            BeginSwitchover();
+        }
+        else
+        {
+            var wait = _settings.MinIterationTime.TotalMilliseconds - iterationMs;
+            if (wait > 1)
+            {
+                Timers.StartSingleTimer("next-iteration", NextIteration.Instance, TimeSpan.FromMilliseconds(wait));
+            }
+            else
+            {
+                BeginIteration();
+            }
+        }
+    }
+
+    private (long RemainingBytes, double DowntimeMs) Estimate()
+    {
+        var t = _transfer!;
+        var dirty = t.Scanner.CountLiveDirtyPages() * RamBlock.PageSize;
+        long device = t.ReadyBytes;
+        foreach (var info in t.Info)
+        {
+            device += info.PrecopyRemaining + info.StopCopyRemaining + info.ReadAheadBytes;
+        }
+
+        var rate = _stats.TransferRateBytesPerMs(_clock.Elapsed.TotalMilliseconds - _setupMs);
+        var loadRate = _stats.LoadRateBytesPerMs();
+        var ms = (dirty + device) / Math.Max(rate, 1.0);
+        if (loadRate > 0)
+        {
+            ms += device / loadRate;
+        }
+
+        return (dirty + device, ms);
+    }
+
+    // ---------------------------------------------------------------- switchover
+
+    private void BeginSwitchover()
+    {
+        // Stop asking for precopy chunks; wait until every chunk sent so far is loaded (credited back):
+        // the destination's credits are its switchover acknowledgement.
+        _phase = "switchover-ack";
+        _transfer!.DeviceRequestsEnabled = false;
+        Timers.StartSingleTimer("phase", new PhaseTimeout("switchover-ack"), _settings.VerifyTimeout);
+        Pump();
+    }
+
+    private void StopGuest()
+    {
+        Timers.Cancel("phase");
+        _guest.Workload.Pause();
+        _stopMs = _clock.Elapsed.TotalMilliseconds;
+        _phase = "stop-copy";
+        foreach (var s in _savers)
+        {
+            s.Tell(BeginStopCopySave.Instance);
+        }
+
+        var blocks = _guest.Blocks;
+        Task.Run(() => new RamDigestsReady(blocks.Select(b => b.ComputeDigest().ToString("x32")).ToArray())).PipeTo(Self);
+        _transfer!.DeviceRequestsEnabled = true;
+        Timers.StartSingleTimer("phase", new PhaseTimeout("stop-copy"), _settings.VerifyTimeout);
+        BeginIteration();
+    }
+
+    private void TrySendDigests()
+    {
+        if (_endedChannels.Count < _channels.Length || _ramDigests is null || _saved.Any(s => s is null) || _phase != "stop-copy")
+        {
+            return;
+        }
+
+        _phase = "verifying";
+        _incoming.Tell(new SourceDigests(_id, _ramDigests, _deviceDigests, _saved.Select(s => s!.Chunks).ToArray()));
+        Timers.StartSingleTimer("phase", new PhaseTimeout("verify"), _settings.VerifyTimeout);
+        Become(Verifying);
+    }
+
+    // ---------------------------------------------------------------- end
+
+    private void Abort(string reason, bool cancelled, bool destinationKnowsAlready = false)
+    {
+        if (!destinationKnowsAlready && !_incoming.IsNobody())
+        {
+            _incoming.Tell(new AbortIncoming(_id, reason));
+        }
+        else if (!destinationKnowsAlready)
+        {
+            Context.ActorSelection($"{_destinationNode.TrimEnd('/')}/user/node").Tell(new AbortIncoming(_id, reason));
+        }
+
+        foreach (var s in _savers)
+        {
+            s.Tell(AbortSave.Instance);
+        }
+
+        _transfer?.DropAll();
+        if (_stopMs >= 0)
+        {
+            _guest.Workload.Resume();
+        }
+
+        _log.Warning("migration {0} of {1}: {2}; the guest keeps running on {3}", _id, _guest.Id, reason, _sourceNode);
+        Finish(cancelled ? "cancelled" : "failed", reason, 0);
+    }
+
+    private void Finish(string status, string? error, double downtimeMs)
+    {
+        Timers.CancelAll();
+        var report = BuildReport(status, error, downtimeMs);
+        _phase = status;
+        PublishProgress();
+        foreach (var s in _subscribers)
+        {
+            s.Tell(new MigrationFinished(report));
+        }
+
+        Context.Parent.Tell(new MigrationEnded(_guest.Id, _id, report, HandedOver: _commitSent));
+        foreach (var c in _channels)
+        {
+            Context.Stop(c);
+        }
+
+        foreach (var s in _savers)
+        {
+            Context.Stop(s);
+        }
+
+        Become(Ended);
+    }
+
+    private void Ended()
+    {
+        Receive<SubscribeMigration>(OnSubscribe);
+        Receive<CancelMigration>(_ => Sender.Tell(new CommandFailed($"migration {_id} has ended", "ended")));
+        Receive<ChunkReady>(r => r.Chunk.ReturnBuffer());
+        ReceiveAny(_ => { });
+    }
+
+    protected override void PostStop()
+    {
+        // Savers run their last device calls on the pool; Dispose lets queued items finish, then threads exit.
+        _pool?.Dispose();
+    }
+
+    private void OnSubscribe(SubscribeMigration s)
+    {
+        _subscribers.Add(s.Subscriber);
+        if (_lastProgress is not null)
+        {
+            s.Subscriber.Tell(_lastProgress);
+        }
+    }
+
+    private sealed record PhaseTimeout(string Phase) : INoSerializationVerificationNeeded;
+
+    private sealed record ProgressTick : INoSerializationVerificationNeeded
+    {
+        public static readonly ProgressTick Instance = new();
+    }
+
+    private sealed record NextIteration : INoSerializationVerificationNeeded
+    {
+        public static readonly NextIteration Instance = new();
+    }
+
+    private sealed record RepollDevices : INoSerializationVerificationNeeded
+    {
+        public static readonly RepollDevices Instance = new();
+    }
+
+    private sealed record RamDigestsReady(string[] Digests) : INoSerializationVerificationNeeded;
+}
+
+/// <summary>Coordinator -> node: the destination verified; ownership moves to it.</summary>
+public sealed record GuestHandedOver(string VmId, Guid MigrationId) : INoSerializationVerificationNeeded;
+
+/// <summary>Coordinator -> node: the migration ended (HandedOver = the guest now belongs to the destination).</summary>
+public sealed record MigrationEnded(string VmId, Guid MigrationId, MigrationReport Report, bool HandedOver) : INoSerializationVerificationNeeded;
+
+/// <summary>Fault injection (tests, CLI): kill one channel's connection.</summary>
+public sealed record InjectChannelKill(Guid MigrationId, int Channel) : Messages.IMigrationMessage;

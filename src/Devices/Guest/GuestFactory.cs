@@ -1,0 +1,89 @@
+using Migration.Devices.Device;
+using Migration.Devices.Device.Structured;
+using Migration.Devices.Device.Vfio;
+using Migration.Devices.Ram;
+using Migration.Devices.Workload;
+
+namespace Migration.Devices.Guest;
+
+/// <summary>Builds guests from their spec: running on their first node, or empty as a migration's destination.</summary>
+public static class GuestFactory
+{
+    /// <summary>A new guest with RAM filled per the spec's pattern, devices in their initial state, workload started.</summary>
+    public static GuestVm CreateRunning(GuestSpec spec)
+    {
+        spec.Validate();
+        var blocks = CreateBlocks(spec, prefault: false);
+        try
+        {
+            Parallel.ForEach(blocks.Select((b, i) => (b, i)), x => GuestRamFiller.Fill(x.b, spec.Fill, spec.Seed + x.i));
+            var devices = spec.Devices.Select(CreateDevice).ToArray();
+            var workload = new GuestWorkload(blocks, spec.DirtyRateBytesPerSecond);
+            var guest = new GuestVm(spec, blocks, devices, workload);
+            workload.Start();
+            return guest;
+        }
+        catch
+        {
+            foreach (var b in blocks)
+            {
+                b.Dispose();
+            }
+
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// An empty, stopped guest to receive a migration: zeroed RAM (pre-faulted if asked, so the transfer does not
+    /// pay first-touch faults), devices created from the same spec (same seeds and sizes) but loaded only from the
+    /// stream, and a workload that is not started until the guest resumes here.
+    /// </summary>
+    public static GuestVm CreateIncoming(GuestSpec spec, bool prefault)
+    {
+        spec.Validate();
+        var blocks = CreateBlocks(spec, prefault);
+        var devices = spec.Devices.Select(CreateDevice).ToArray();
+        return new GuestVm(spec, blocks, devices, new GuestWorkload(blocks, spec.DirtyRateBytesPerSecond));
+    }
+
+    public static IMigratableDevice CreateDevice(DeviceSpec d) => d.Kind switch
+    {
+        DeviceKind.Vfio => new SimulatedVfioDevice(new SimulatedVfioOptions
+        {
+            Id = d.Id,
+            Instance = d.Instance,
+            StateSizeBytes = d.StateBytes,
+            PrecopyBytes = d.PrecopyBytes,
+            Seed = d.Seed,
+            DirtyRateBytesPerSecond = d.DirtyRateBytesPerSecond,
+            LoadDelayPerMiB = TimeSpan.FromMilliseconds(d.LoadDelayMsPerMiB),
+        }),
+        DeviceKind.Structured => DemoStructuredDevices.CreateVirtioNet(d.Id, d.Instance, d.Seed),
+        _ => throw new ArgumentException($"device {d.Id}: unknown kind {d.Kind}"),
+    };
+
+    private static List<RamBlock> CreateBlocks(GuestSpec spec, bool prefault)
+    {
+        var blocks = new List<RamBlock>();
+        try
+        {
+            var sizes = spec.BlockSizes();
+            for (var i = 0; i < sizes.Count; i++)
+            {
+                blocks.Add(RamBlock.Create($"ram{i}", sizes[i], new RamBlockOptions { Prefault = prefault }));
+            }
+
+            return blocks;
+        }
+        catch
+        {
+            foreach (var b in blocks)
+            {
+                b.Dispose();
+            }
+
+            throw;
+        }
+    }
+}
