@@ -1,76 +1,226 @@
-// CONTRACT STUB: public surface fixed by the lead; the Devices helper implements the bodies.
-namespace Migration.Devices.Ram;
+using System.IO.Hashing;
+using System.IO.MemoryMappedFiles;
 
-/// <summary>Options for creating a RAM block.</summary>
-public sealed record RamBlockOptions
-{
-    /// <summary>Backing file path; null = a temporary file deleted on dispose.</summary>
-    public string? BackingFile { get; init; }
-    /// <summary>Touch every page at creation so later first touches do not fault (3-5 us per page here).</summary>
-    public bool Prefault { get; init; }
-}
+namespace Migration.Devices.Ram;
 
 /// <summary>
 /// One guest RAM block: <see cref="PageCount"/> pages of 4 KiB in a memory-mapped file, plus its dirty bitmap.
 /// Memory is owned by the block and unmapped on Dispose. Any thread may read or write pages; writers that model
 /// the guest must call <see cref="MarkDirty"/> after writing (write-then-mark, so a sync never loses a write).
+/// Spans and Memory handed out are valid only until Dispose; using them afterwards is a use-after-free, so
+/// the owner must stop every reader/writer (workload, channels) before disposing.
 /// </summary>
 public sealed unsafe class RamBlock : IDisposable
 {
     public const int PageSize = 4096;
     public const int PageShift = 12;
+    /// <summary>Most pages one span can cover (a Span length is an int).</summary>
+    public const int MaxPagesPerSpan = int.MaxValue / PageSize;
 
-    public static RamBlock Create(string name, long sizeBytes, RamBlockOptions? options = null) => throw new NotImplementedException();
+    private readonly MemoryMappedFile _file;
+    private readonly MemoryMappedViewAccessor _view;
+    private readonly byte* _base;
+    private readonly string? _deleteOnDispose;
+    private readonly DirtyBitmap _dirty;
+    private int _disposed;
 
-    public string Name => throw new NotImplementedException();
-    public long SizeBytes => throw new NotImplementedException();
-    public int PageCount => throw new NotImplementedException();
+    private RamBlock(string name, long sizeBytes, MemoryMappedFile file, MemoryMappedViewAccessor view, string? deleteOnDispose)
+    {
+        Name = name;
+        SizeBytes = sizeBytes;
+        PageCount = (int)(sizeBytes >> PageShift);
+        _file = file;
+        _view = view;
+        _deleteOnDispose = deleteOnDispose;
+        _dirty = new DirtyBitmap(PageCount);
+        byte* p = null;
+        view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
+        _base = p + view.PointerOffset;
+    }
+
+    /// <summary>
+    /// Creates a block of <paramref name="sizeBytes"/> (a positive multiple of 4096) backed by
+    /// <see cref="RamBlockOptions.BackingFile"/> (created or resized, kept on dispose) or by a temporary file
+    /// (deleted on dispose; on Unix it is unlinked at once so a crash leaves nothing behind).
+    /// </summary>
+    public static RamBlock Create(string name, long sizeBytes, RamBlockOptions? options = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        if (sizeBytes <= 0 || sizeBytes % PageSize != 0)
+            throw new ArgumentException($"RAM block '{name}': size {sizeBytes} must be a positive multiple of {PageSize}", nameof(sizeBytes));
+        if ((sizeBytes >> PageShift) > int.MaxValue)
+            throw new ArgumentException($"RAM block '{name}': size {sizeBytes} exceeds {int.MaxValue} pages", nameof(sizeBytes));
+        options ??= new RamBlockOptions();
+
+        bool temporary = options.BackingFile is null;
+        string path = options.BackingFile ?? Path.Combine(Path.GetTempPath(), $"ram-{name}-{Guid.NewGuid():N}.bin");
+        MemoryMappedFile? file = null;
+        MemoryMappedViewAccessor? view = null;
+        try
+        {
+            var stream = new FileStream(path, temporary ? FileMode.CreateNew : FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite);
+            try
+            {
+                stream.SetLength(sizeBytes); // sparse: pages cost nothing until touched
+                file = MemoryMappedFile.CreateFromFile(stream, null, sizeBytes, MemoryMappedFileAccess.ReadWrite, HandleInheritability.None, leaveOpen: false);
+            }
+            catch
+            {
+                stream.Dispose();
+                throw;
+            }
+            view = file.CreateViewAccessor(0, sizeBytes, MemoryMappedFileAccess.ReadWrite);
+            string? deleteLater = null;
+            if (temporary)
+            {
+                if (OperatingSystem.IsWindows()) deleteLater = path;
+                else File.Delete(path); // the mapping keeps the inode alive
+            }
+            var block = new RamBlock(name, sizeBytes, file, view, deleteLater);
+            if (options.Prefault)
+                block.Prefault();
+            return block;
+        }
+        catch
+        {
+            view?.Dispose();
+            file?.Dispose();
+            if (temporary)
+                TryDelete(path);
+            throw;
+        }
+    }
+
+    public string Name { get; }
+    public long SizeBytes { get; }
+    public int PageCount { get; }
 
     /// <summary>Base address of the mapping; valid until Dispose.</summary>
-    public byte* BasePointer => throw new NotImplementedException();
+    public byte* BasePointer
+    {
+        get
+        {
+            ThrowIfDisposed();
+            return _base;
+        }
+    }
 
     /// <summary>The page's bytes (no dirty marking). Valid until Dispose.</summary>
-    public Span<byte> Page(long pageIndex) => throw new NotImplementedException();
+    public Span<byte> Page(long pageIndex)
+    {
+        CheckRange(pageIndex, 1);
+        return new Span<byte>(_base + (pageIndex << PageShift), PageSize);
+    }
 
     /// <summary>Contiguous pages [first, first+count) as one span (no dirty marking).</summary>
-    public Span<byte> Pages(long firstPage, int count) => throw new NotImplementedException();
+    public Span<byte> Pages(long firstPage, int count)
+    {
+        CheckRange(firstPage, count);
+        return new Span<byte>(_base + (firstPage << PageShift), count << PageShift);
+    }
 
     /// <summary>A Memory&lt;byte&gt; view over pages [first, first+count) for async socket I/O (no copy).</summary>
-    public Memory<byte> PagesMemory(long firstPage, int count) => throw new NotImplementedException();
+    public Memory<byte> PagesMemory(long firstPage, int count)
+    {
+        CheckRange(firstPage, count);
+        return new UnmanagedMemoryManager(_base + (firstPage << PageShift), count << PageShift).Memory;
+    }
 
     /// <summary>Guest-style write: copies data into the page at offset and marks the page dirty.</summary>
-    public void Write(long pageIndex, int offsetInPage, ReadOnlySpan<byte> data) => throw new NotImplementedException();
+    public void Write(long pageIndex, int offsetInPage, ReadOnlySpan<byte> data)
+    {
+        CheckRange(pageIndex, 1);
+        if (offsetInPage < 0 || offsetInPage + (long)data.Length > PageSize)
+            throw new ArgumentOutOfRangeException(nameof(offsetInPage), $"write of {data.Length} bytes at offset {offsetInPage} crosses the end of page {pageIndex} of block '{Name}'");
+        data.CopyTo(new Span<byte>(_base + (pageIndex << PageShift) + offsetInPage, data.Length));
+        _dirty.Mark(pageIndex); // after the write: a fetch that misses this bit sees the data in the next round
+    }
 
     /// <summary>Marks a page dirty (thread-safe, lock-free).</summary>
-    public void MarkDirty(long pageIndex) => throw new NotImplementedException();
+    public void MarkDirty(long pageIndex)
+    {
+        CheckRange(pageIndex, 1);
+        _dirty.Mark(pageIndex);
+    }
 
     /// <summary>The dirty bitmap of this block.</summary>
-    public DirtyBitmap Dirty => throw new NotImplementedException();
+    public DirtyBitmap Dirty => _dirty;
 
-    /// <summary>Touches every page now (see <see cref="RamBlockOptions.Prefault"/>).</summary>
-    public void Prefault() => throw new NotImplementedException();
+    /// <summary>
+    /// Touches every page now (see <see cref="RamBlockOptions.Prefault"/>), on two threads for large blocks.
+    /// Each touch is an atomic OR with 0 on the page's first int, so it never changes content and is safe even
+    /// against concurrent guest writers.
+    /// </summary>
+    public void Prefault()
+    {
+        ThrowIfDisposed();
+        const int parallelThreshold = 16384; // 64 MiB: below that a second thread costs more than it saves
+        if (PageCount < parallelThreshold)
+        {
+            PrefaultRange(0, PageCount);
+            return;
+        }
+        int half = PageCount / 2;
+        var other = Task.Factory.StartNew(() => PrefaultRange(half, PageCount), TaskCreationOptions.LongRunning);
+        PrefaultRange(0, half);
+        other.GetAwaiter().GetResult();
+    }
+
+    private void PrefaultRange(int first, int end)
+    {
+        for (long i = first; i < end; i++)
+            Interlocked.Or(ref *(int*)(_base + (i << PageShift)), 0);
+    }
 
     /// <summary>XxHash128 over all pages in order.</summary>
-    public UInt128 ComputeDigest() => throw new NotImplementedException();
+    public UInt128 ComputeDigest()
+    {
+        ThrowIfDisposed();
+        const int slice = 1 << 20;
+        var hash = new XxHash128();
+        for (long offset = 0; offset < SizeBytes; offset += slice)
+        {
+            int length = (int)Math.Min(slice, SizeBytes - offset);
+            hash.Append(new ReadOnlySpan<byte>(_base + offset, length));
+        }
+        return hash.GetCurrentHashAsUInt128();
+    }
 
-    public void Dispose() => throw new NotImplementedException();
-}
+    /// <summary>Unmaps the memory and deletes a temporary backing file. Idempotent.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            return;
+        _view.SafeMemoryMappedViewHandle.ReleasePointer();
+        _view.Dispose();
+        _file.Dispose();
+        if (_deleteOnDispose is not null)
+            TryDelete(_deleteOnDispose);
+    }
 
-/// <summary>
-/// Thread-safe dirty bitmap, one bit per page, 64 pages per word.
-/// <see cref="FetchAndClear"/> atomically swaps each word with 0 (like KVM_GET_DIRTY_LOG + clear),
-/// so a bit set concurrently is either in this fetch or in the next, never lost.
-/// </summary>
-public sealed class DirtyBitmap
-{
-    public DirtyBitmap(long pageCount) => throw new NotImplementedException();
-    public long PageCount => throw new NotImplementedException();
-    public int WordCount => throw new NotImplementedException();
-    public void Mark(long page) => throw new NotImplementedException();
-    public bool IsDirty(long page) => throw new NotImplementedException();
-    public void MarkAll() => throw new NotImplementedException();
-    /// <summary>Atomically moves all bits into <paramref name="destination"/> (length >= WordCount) and clears them; returns the number of dirty pages fetched.</summary>
-    public long FetchAndClear(Span<ulong> destination) => throw new NotImplementedException();
-    /// <summary>Number of dirty pages now (racy snapshot, for estimates).</summary>
-    public long CountDirty() => throw new NotImplementedException();
+    public override string ToString() => $"RamBlock '{Name}' ({PageCount} pages)";
+
+    private void CheckRange(long firstPage, int count)
+    {
+        ThrowIfDisposed();
+        if ((ulong)firstPage >= (ulong)PageCount)
+            throw new ArgumentOutOfRangeException(nameof(firstPage), $"page {firstPage} beyond block '{Name}' of {PageCount} pages");
+        if (count <= 0 || count > MaxPagesPerSpan)
+            throw new ArgumentOutOfRangeException(nameof(count), $"page count {count} for block '{Name}' must be in 1..{MaxPagesPerSpan}");
+        if (firstPage + count > PageCount)
+            throw new ArgumentOutOfRangeException(nameof(count), $"pages {firstPage}..{firstPage + count - 1} beyond block '{Name}' of {PageCount} pages");
+    }
+
+    private void ThrowIfDisposed()
+    {
+        if (Volatile.Read(ref _disposed) != 0)
+            throw new ObjectDisposedException($"RAM block '{Name}'");
+    }
+
+    private static void TryDelete(string path)
+    {
+        try { File.Delete(path); }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+    }
 }

@@ -1,0 +1,215 @@
+using System.Diagnostics;
+using Migration.Devices.Ram;
+
+namespace Migration.Devices.Workload;
+
+/// <summary>
+/// Simulated guest CPU that dirties RAM in the pattern of QEMU's migration-test guest: it increments byte 0 of
+/// every page, page after page across all blocks in list order, wrapping to the first page forever. Each
+/// increment is <c>page[0]++</c> then <c>block.MarkDirty(page)</c> (write-then-mark) and counts as 4096 bytes
+/// dirtied. <see cref="WorkloadPatternChecker"/> verifies the resulting invariant after a migration.
+/// Ownership: the workload owns byte 0 of every page of its blocks; nothing else may write it while it exists
+/// (other bytes are free). It does not own the blocks: dispose the workload before the blocks.
+/// Threading: one dedicated background thread does all writes, in slices of about 1 ms worth of pages, holding
+/// <c>_gate</c> during a slice. All public members are thread-safe; <see cref="Pause"/> is synchronous.
+/// </summary>
+public sealed unsafe class GuestWorkload : IDisposable
+{
+    /// <summary>Most pages written in one slice (bounds Pause latency when running flat out).</summary>
+    private const int MaxSlicePages = 4096;
+    /// <summary>Pacing debt larger than this is forgiven (a rate above what is achievable just runs flat out).</summary>
+    private static readonly TimeSpan MaxBacklog = TimeSpan.FromMilliseconds(20);
+
+    private readonly RamBlock[] _blocks;
+    private readonly Thread _thread;
+    private readonly object _gate = new();
+    /// <summary>Control callers waiting for the gate; the worker backs off while non-zero (Monitor is not fair).</summary>
+    private int _controlWaiters;
+    // Guarded by _gate:
+    private long _rateBytesPerSecond;
+    private bool _paused;
+    private bool _started;
+    private bool _stopping;
+    private long _paceStartTicks;
+    private long _pacePages;
+    // Worker thread only (read by others only under _gate):
+    private int _blockIndex;
+    private long _pageIndex;
+    private long _pagesDirtied;
+
+    /// <param name="blocks">Blocks to dirty, in pattern order. Byte 0 of every page should start equal (see <see cref="GuestRamFiller"/>).</param>
+    /// <param name="rateBytesPerSecond">Dirty rate in bytes/s (4096 per page increment); 0 = idle; above what is achievable = flat out.</param>
+    public GuestWorkload(IReadOnlyList<RamBlock> blocks, long rateBytesPerSecond)
+    {
+        ArgumentNullException.ThrowIfNull(blocks);
+        if (blocks.Count == 0)
+            throw new ArgumentException("a workload needs at least one RAM block", nameof(blocks));
+        ArgumentOutOfRangeException.ThrowIfNegative(rateBytesPerSecond);
+        _blocks = blocks.ToArray();
+        _rateBytesPerSecond = rateBytesPerSecond;
+        _thread = new Thread(Run) { IsBackground = true, Name = "guest-workload" };
+    }
+
+    /// <summary>Page increments done so far (exact once <see cref="Pause"/> returned).</summary>
+    public long PagesDirtied => Interlocked.Read(ref _pagesDirtied);
+
+    /// <summary>True between Start and Dispose while not paused.</summary>
+    public bool IsRunning
+    {
+        get { lock (_gate) return _started && !_paused && !_stopping; }
+    }
+
+    /// <summary>Current rate in bytes/s.</summary>
+    public long RateBytesPerSecond
+    {
+        get { lock (_gate) return _rateBytesPerSecond; }
+    }
+
+    /// <summary>Starts the worker thread. Throws if already started or disposed.</summary>
+    public void Start()
+    {
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_stopping, this);
+            if (_started)
+                throw new InvalidOperationException("guest workload already started");
+            _started = true;
+            ResetPacing();
+        }
+        _thread.Start();
+    }
+
+    /// <summary>Changes the dirty rate (bytes/s, 0 = idle); pacing restarts from now.</summary>
+    public void SetRate(long rateBytesPerSecond)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(rateBytesPerSecond);
+        using (EnterControl())
+        {
+            _rateBytesPerSecond = rateBytesPerSecond;
+            ResetPacing();
+            Monitor.PulseAll(_gate);
+        }
+    }
+
+    /// <summary>
+    /// Stops the guest. Synchronous: when this returns no write is in progress and none happens until
+    /// <see cref="Resume"/> (the worker only writes while holding the gate and re-checks the flag under it).
+    /// </summary>
+    public void Pause()
+    {
+        using (EnterControl())
+            _paused = true;
+    }
+
+    /// <summary>Lets the guest run again; pacing restarts from now (no catch-up burst).</summary>
+    public void Resume()
+    {
+        using (EnterControl())
+        {
+            _paused = false;
+            ResetPacing();
+            Monitor.PulseAll(_gate);
+        }
+    }
+
+    /// <summary>Stops and joins the worker thread. Idempotent.</summary>
+    public void Dispose()
+    {
+        bool join;
+        using (EnterControl())
+        {
+            join = _started && !_stopping;
+            _stopping = true;
+            Monitor.PulseAll(_gate);
+        }
+        if (join && Thread.CurrentThread != _thread)
+            _thread.Join();
+    }
+
+    /// <summary>Takes the gate ahead of the worker: it yields while a control caller is waiting.</summary>
+    private ControlScope EnterControl()
+    {
+        Interlocked.Increment(ref _controlWaiters);
+        Monitor.Enter(_gate);
+        Interlocked.Decrement(ref _controlWaiters);
+        return new ControlScope(_gate);
+    }
+
+    private readonly struct ControlScope(object gate) : IDisposable
+    {
+        public void Dispose() => Monitor.Exit(gate);
+    }
+
+    private void ResetPacing()
+    {
+        _paceStartTicks = Stopwatch.GetTimestamp();
+        _pacePages = 0;
+    }
+
+    private void Run()
+    {
+        var spin = new SpinWait();
+        while (true)
+        {
+            while (Volatile.Read(ref _controlWaiters) > 0)
+                spin.SpinOnce();
+            TimeSpan sleep;
+            lock (_gate)
+            {
+                while (!_stopping && (_paused || _rateBytesPerSecond == 0))
+                    Monitor.Wait(_gate);
+                if (_stopping)
+                    return;
+                sleep = DoSlice();
+            }
+            if (sleep > TimeSpan.Zero)
+                Thread.Sleep(sleep);
+            else
+                Thread.Yield(); // let Pause/Resume callers take the gate
+        }
+    }
+
+    /// <summary>Under _gate: writes the pages the pace allows now; returns how long to wait before the next slice.</summary>
+    private TimeSpan DoSlice()
+    {
+        double pagesPerSecond = _rateBytesPerSecond / (double)RamBlock.PageSize;
+        TimeSpan elapsed = Stopwatch.GetElapsedTime(_paceStartTicks);
+        long due = (long)(elapsed.TotalSeconds * pagesPerSecond) - _pacePages;
+        long backlogLimit = Math.Max(1, (long)(MaxBacklog.TotalSeconds * pagesPerSecond));
+        if (due > backlogLimit)
+        {
+            // Behind by more than the backlog limit: forget the debt instead of bursting.
+            _pacePages += due - backlogLimit;
+            due = backlogLimit;
+        }
+        if (due <= 0)
+        {
+            double untilNext = (_pacePages + 1) / pagesPerSecond - elapsed.TotalSeconds;
+            return TimeSpan.FromSeconds(Math.Clamp(untilNext, 0.0005, 0.05));
+        }
+        int pages = (int)Math.Min(due, MaxSlicePages);
+        WritePages(pages);
+        _pacePages += pages;
+        Interlocked.Add(ref _pagesDirtied, pages);
+        return TimeSpan.Zero;
+    }
+
+    private void WritePages(int pages)
+    {
+        RamBlock block = _blocks[_blockIndex];
+        byte* basePtr = block.BasePointer;
+        for (int i = 0; i < pages; i++)
+        {
+            byte* p = basePtr + (_pageIndex << RamBlock.PageShift);
+            *p = (byte)(*p + 1);
+            block.Dirty.Mark(_pageIndex); // after the write (Interlocked: a full fence)
+            if (++_pageIndex == block.PageCount)
+            {
+                _pageIndex = 0;
+                _blockIndex = (_blockIndex + 1) % _blocks.Length;
+                block = _blocks[_blockIndex];
+                basePtr = block.BasePointer;
+            }
+        }
+    }
+}
