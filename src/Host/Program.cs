@@ -1,1 +1,17 @@
-Console.WriteLine("migration");
+using System.CommandLine;
+using Migration.Host.Demo;
+
+namespace Migration.Host;
+
+/// <summary>Entry point: `demo` (embedded two-node migration); later `node`, the cluster CLI and `bench`.</summary>
+public static class Program
+{
+    public static async Task<int> Main(string[] args)
+    {
+        var root = new RootCommand("Live migration of virtual machines over parallel TCP channels, on Akka.NET")
+        {
+            DemoCommand.Create(),
+        };
+        return await root.Parse(args).InvokeAsync();
+    }
+}

@@ -34,7 +34,7 @@ public sealed class HypervisorNode : ReceiveActor
     public HypervisorNode(MigrationSettings defaults)
     {
         _defaults = defaults;
-        _nodeName = Cluster.Get(Context.System).SelfAddress.ToString();
+        _nodeName = Akka.Cluster.Cluster.Get(Context.System).SelfAddress.ToString();
 
         Receive<CreateGuest>(OnCreateGuest);
         Receive<ListGuests>(_ => Sender.Tell(new GuestList(_nodeName, _guests.Values.Select(Info).ToArray())));

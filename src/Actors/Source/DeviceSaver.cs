@@ -14,7 +14,7 @@ namespace Migration.Actors.Source;
 /// marked Last (an empty Last chunk if the state ended exactly at a chunk boundary).
 /// State is touched only on this actor's thread; device calls run on the pool and come back as messages.
 /// </summary>
-public sealed class DeviceSaver : ReceiveActor
+public sealed class DeviceSaver : ReceiveActor, IWithTimers
 {
     private readonly int _deviceIndex;
     private readonly IMigratableDevice _device;
@@ -92,6 +92,8 @@ public sealed class DeviceSaver : ReceiveActor
             RunDeferred();
         });
     }
+
+    public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(int deviceIndex, IMigratableDevice device, WorkerPool pool, int chunkSize, int readAhead) =>
         Akka.Actor.Props.Create(() => new DeviceSaver(deviceIndex, device, pool, chunkSize, readAhead));
@@ -200,7 +202,7 @@ public sealed class DeviceSaver : ReceiveActor
             if (!_stopCopyRequested)
             {
                 _dry = true;
-                Context.System.Scheduler.ScheduleTellOnce(_repollDelay, Self, Repoll.Instance, Self);
+                Timers.StartSingleTimer("repoll", Repoll.Instance, _repollDelay);
             }
 
             RunDeferred();

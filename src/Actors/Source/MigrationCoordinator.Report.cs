@@ -1,3 +1,4 @@
+using Akka.Actor;
 using Migration.Actors.Messages;
 using Migration.Devices.Device;
 using Migration.Devices.Ram;

@@ -1,5 +1,6 @@
 using Migration.Devices.Device;
 using Migration.Devices.Ram;
+using Migration.Devices.Workload;
 
 namespace Migration.Devices.Guest;
 

@@ -69,7 +69,7 @@ public class DeviceChunkHeaderTests
     [Fact]
     public void Device_marked_unknown_in_table_is_rejected()
     {
-        var limits = new ReceiveLimits(Codecs.CodecId.None, 16, 4096, Blocks, [DeviceSlot.Of(1), DeviceSlot.Unknown]);
+        var limits = new ReceiveLimits(Migration.Transport.Codecs.CodecId.None, 16, 4096, Blocks, [DeviceSlot.Of(1), DeviceSlot.Unknown]);
         var header = new DeviceChunkHeader(1, DevicePhase.Precopy, DeviceChunkFlags.None, 0, 0, 10);
         Assert.False(DeviceChunkHeader.TryRead(Bytes(header), limits.ForChannel(0), header.ExpectedBodyLength, out _, out var error));
         Assert.Equal("channel 0: unknown device index 1 (migration has 2 devices)", error);

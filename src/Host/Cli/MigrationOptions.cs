@@ -1,0 +1,103 @@
+using System.CommandLine;
+using System.Globalization;
+using Migration.Actors.Settings;
+using Migration.Transport.Codecs;
+
+namespace Migration.Host.Cli;
+
+/// <summary>
+/// The per-migration options shared by `demo` and `migrate`: --channels, --codec, --device-budget, --chunk-size,
+/// --downtime-limit, --json. Values override the node's HOCON defaults; bad values produce one clear message.
+/// </summary>
+public sealed class MigrationOptions
+{
+    public Option<int?> Channels { get; } = new("--channels") { Description = "Parallel TCP channels (1..64)" };
+    public Option<string?> Codec { get; } = new("--codec") { Description = "RAM codec: none, zstd or lz4 (device state is never compressed)" };
+    public Option<string?> DeviceBudget { get; } = new("--device-budget") { Description = "Destination bytes for out-of-order device chunks (e.g. 64MiB)" };
+    public Option<string?> ChunkSize { get; } = new("--chunk-size") { Description = "Device-state chunk size (e.g. 1MiB)" };
+    public Option<string?> DowntimeLimit { get; } = new("--downtime-limit") { Description = "Downtime limit in milliseconds" };
+    public Option<int?> MaxIterations { get; } = new("--max-iterations") { Description = "Switch over after this many precopy iterations at the latest" };
+    public Option<string?> Json { get; } = new("--json") { Description = "Write the final report as JSON to this path" };
+
+    public void AddTo(Command command)
+    {
+        command.Options.Add(Channels);
+        command.Options.Add(Codec);
+        command.Options.Add(DeviceBudget);
+        command.Options.Add(ChunkSize);
+        command.Options.Add(DowntimeLimit);
+        command.Options.Add(MaxIterations);
+        command.Options.Add(Json);
+    }
+
+    /// <summary>Applies the options to <paramref name="defaults"/>; false with a message on a bad value.</summary>
+    public bool TryApply(ParseResult r, MigrationSettings defaults, out MigrationSettings settings, out string error)
+    {
+        settings = defaults;
+        error = "";
+        if (r.GetValue(Channels) is { } channels)
+        {
+            settings = settings with { Channels = channels };
+        }
+
+        if (r.GetValue(Codec) is { } codecName)
+        {
+            if (!RamCodecRegistry.TryParse(codecName, out var codec))
+            {
+                error = $"--codec '{codecName}': expected none, zstd or lz4";
+                return false;
+            }
+
+            settings = settings with { Codec = codec };
+        }
+
+        if (r.GetValue(DeviceBudget) is { } budgetText)
+        {
+            if (!ByteSize.TryParse(budgetText, out var budget, out var e))
+            {
+                error = $"--device-budget: {e}";
+                return false;
+            }
+
+            settings = settings with { DeviceBufferBudget = budget };
+        }
+
+        if (r.GetValue(ChunkSize) is { } chunkText)
+        {
+            if (!ByteSize.TryParse(chunkText, out var chunk, out var e) || chunk > int.MaxValue)
+            {
+                error = $"--chunk-size: {(e.Length > 0 ? e : "too large")}";
+                return false;
+            }
+
+            settings = settings with { ChunkSize = (int)chunk };
+        }
+
+        if (r.GetValue(DowntimeLimit) is { } limitText)
+        {
+            if (!double.TryParse(limitText.Replace("ms", "", StringComparison.OrdinalIgnoreCase), NumberStyles.Float, CultureInfo.InvariantCulture, out var ms) || ms <= 0)
+            {
+                error = $"--downtime-limit '{limitText}': expected a positive number of milliseconds";
+                return false;
+            }
+
+            settings = settings with { DowntimeLimit = TimeSpan.FromMilliseconds(ms) };
+        }
+
+        if (r.GetValue(MaxIterations) is { } max)
+        {
+            settings = settings with { MaxIterations = max };
+        }
+
+        try
+        {
+            settings.Validate();
+            return true;
+        }
+        catch (ArgumentException e)
+        {
+            error = e.Message;
+            return false;
+        }
+    }
+}
