@@ -174,14 +174,16 @@ public sealed unsafe class GuestWorkload : IDisposable
     {
         double pagesPerSecond = _rateBytesPerSecond / (double)RamBlock.PageSize;
         TimeSpan elapsed = Stopwatch.GetElapsedTime(_paceStartTicks);
-        long due = (long)(elapsed.TotalSeconds * pagesPerSecond) - _pacePages;
-        long backlogLimit = Math.Max(1, (long)(MaxBacklog.TotalSeconds * pagesPerSecond));
-        if (due > backlogLimit)
+        double dueExact = elapsed.TotalSeconds * pagesPerSecond - _pacePages;
+        double backlogLimit = Math.Max(1, MaxBacklog.TotalSeconds * pagesPerSecond);
+        if (dueExact > backlogLimit)
         {
-            // Behind by more than the backlog limit: forget the debt instead of bursting.
-            _pacePages += due - backlogLimit;
-            due = backlogLimit;
+            // Behind by more than the backlog limit: forget the debt (restart the pace) instead of bursting.
+            ResetPacing();
+            elapsed = TimeSpan.Zero;
+            dueExact = Math.Min(backlogLimit, MaxSlicePages);
         }
+        long due = (long)dueExact;
         if (due <= 0)
         {
             double untilNext = (_pacePages + 1) / pagesPerSecond - elapsed.TotalSeconds;

@@ -7,7 +7,7 @@ namespace Migration.Devices.Tests.Device;
 
 public sealed class SimulatedVfioDeviceTests
 {
-    private static SimulatedVfioOptions Options(long size, long precopy, int region = 4096, long rate = 0) => new()
+    internal static SimulatedVfioOptions Options(long size, long precopy, int region = 4096, long rate = 0) => new()
     {
         Id = "gpu0",
         StateSizeBytes = size,
@@ -230,29 +230,6 @@ public sealed class SimulatedVfioDeviceTests
     }
 
     [Fact]
-    public void A_256_MiB_state_saves_and_loads_quickly()
-    {
-        var options = Options(256L << 20, 64L << 20, region: 64 * 1024);
-        var source = new SimulatedVfioDevice(options);
-        var destination = new SimulatedVfioDevice(options);
-        var sw = Stopwatch.StartNew();
-        var buffer = new byte[1 << 20];
-        long index = 0;
-        destination.StartResuming();
-        source.StartPrecopy();
-        int n;
-        while ((n = source.ReadPrecopy(buffer)) > 0)
-            destination.WriteChunk(index++, buffer.AsSpan(0, n));
-        source.StartStopCopy();
-        while ((n = source.ReadStopCopy(buffer)) > 0)
-            destination.WriteChunk(index++, buffer.AsSpan(0, n));
-        source.FinishStopCopy();
-        destination.FinishResuming();
-        Assert.Equal(source.ComputeDigest(), destination.ComputeDigest());
-        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(3), $"256 MiB save+load took {sw.Elapsed}");
-    }
-
-    [Fact]
     public void Destination_can_become_the_source_of_a_further_migration()
     {
         var options = Options(30_000, 10_000);
@@ -277,5 +254,52 @@ public sealed class SimulatedVfioDeviceTests
         Assert.Equal(h, back);
         Assert.False(RegionRecordHeader.TryRead(bytes.AsSpan(0, 15), out _, out string error));
         Assert.Contains("needs 16 bytes", error);
+    }
+}
+
+[Collection(TimingSensitive.Name)]
+public sealed class SimulatedVfioLoadDelayTests
+{
+    [Fact]
+    public void Load_delay_per_MiB_slows_loading_proportionally()
+    {
+        var options = new SimulatedVfioOptions
+        {
+            Id = "gpu1",
+            StateSizeBytes = 2 << 20,
+            LoadDelayPerMiB = TimeSpan.FromMilliseconds(40),
+        };
+        var chunks = DeviceStreams.Save(new SimulatedVfioDevice(options), 100_000);
+        var destination = new SimulatedVfioDevice(options);
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        DeviceStreams.Load(destination, chunks);
+        Assert.True(sw.Elapsed >= TimeSpan.FromMilliseconds(70), $"load took only {sw.Elapsed}");
+    }
+}
+
+[Collection(TimingSensitive.Name)]
+public sealed class SimulatedVfioThroughputTests
+{
+    [Fact]
+    public void A_256_MiB_state_saves_and_loads_quickly()
+    {
+        var options = SimulatedVfioDeviceTests.Options(256L << 20, 64L << 20, region: 64 * 1024);
+        var source = new SimulatedVfioDevice(options);
+        var destination = new SimulatedVfioDevice(options);
+        var sw = Stopwatch.StartNew();
+        var buffer = new byte[1 << 20];
+        long index = 0;
+        destination.StartResuming();
+        source.StartPrecopy();
+        int n;
+        while ((n = source.ReadPrecopy(buffer)) > 0)
+            destination.WriteChunk(index++, buffer.AsSpan(0, n));
+        source.StartStopCopy();
+        while ((n = source.ReadStopCopy(buffer)) > 0)
+            destination.WriteChunk(index++, buffer.AsSpan(0, n));
+        source.FinishStopCopy();
+        destination.FinishResuming();
+        Assert.Equal(source.ComputeDigest(), destination.ComputeDigest());
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(3), $"256 MiB save+load took {sw.Elapsed}");
     }
 }

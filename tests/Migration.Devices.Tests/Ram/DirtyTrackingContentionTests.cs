@@ -4,6 +4,7 @@ using Xunit;
 
 namespace Migration.Devices.Tests.Ram;
 
+[Collection(TimingSensitive.Name)]
 public sealed class DirtyTrackingContentionTests
 {
     /// <summary>

@@ -5,6 +5,7 @@ using Xunit;
 
 namespace Migration.Devices.Tests.Workload;
 
+[Collection(TimingSensitive.Name)]
 public sealed class GuestRamFillerTests
 {
     [Fact]
@@ -45,13 +46,19 @@ public sealed class GuestRamFillerTests
         Assert.All(block.Page(text)[1..].ToArray(), b => Assert.True(b == '\n' || (b >= 0x20 && b < 0x7f)));
     }
 
+    /// <summary>
+    /// Generation speed only: the first fill of a fresh block is dominated by first-touch page faults
+    /// (about 12 us per page on the Firecracker test VMs), so the block is filled once before timing.
+    /// </summary>
     [Fact]
-    public void Random_fill_of_256_MiB_is_fast()
+    public void Random_fill_of_resident_256_MiB_is_fast()
     {
         using var block = RamBlock.Create("ram0", 256L << 20);
+        GuestRamFiller.Fill(block, RamFillPattern.Zero90, 1);
+        block.Prefault();
         var sw = Stopwatch.StartNew();
         GuestRamFiller.Fill(block, RamFillPattern.Random, 1);
-        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(1.5), $"filling 256 MiB took {sw.Elapsed}");
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(0.5), $"filling 256 MiB took {sw.Elapsed}");
         Assert.True(block.Page(100)[1..].ContainsAnyExcept((byte)0));
     }
 }

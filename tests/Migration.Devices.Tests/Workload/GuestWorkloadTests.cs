@@ -4,6 +4,7 @@ using Xunit;
 
 namespace Migration.Devices.Tests.Workload;
 
+[Collection(TimingSensitive.Name)]
 public sealed class GuestWorkloadTests
 {
     [Fact]
