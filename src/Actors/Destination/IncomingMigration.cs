@@ -175,6 +175,7 @@ public sealed class IncomingMigration : ReceiveActor, IWithTimers
 
     private void TryVerify()
     {
+        _log.Warning($"incoming {Id}: channels ended {_ended.Count}/{_channels.Length}, devices loaded {_loaded.Count(l => l is not null)}/{_loaded.Length}, ram digests {_ramDigests is not null}, source digests {_sourceDigests is not null}");
         if (_ended.Count < _channels.Length || _loaded.Any(l => l is null) || _guest is null)
         {
             return;

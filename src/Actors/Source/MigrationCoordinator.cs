@@ -124,7 +124,6 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         {
             _saved[s.DeviceIndex] = s;
             _deviceDigests[s.DeviceIndex] = s.Digest;
-            _transfer!.OnDeviceSaved(s.DeviceIndex);
             Pump();
         });
         Receive<NextIteration>(_ => BeginIteration());
@@ -288,7 +287,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
             t.Pump();
         }
 
-        if (_phase == "stop-copy" && _ramFinalDone && !_endQueued && t.AllDevicesSaved && t.DeviceQueuesEmpty)
+        if (_phase == "stop-copy" && _ramFinalDone && !_endQueued && t.AllDevicesSent)
         {
             _endQueued = true;
             t.EnqueueOnAllChannels(EndJob.Instance);

@@ -60,7 +60,8 @@ public sealed class TransferState
     /// <summary>Bytes of chunks read and waiting for a channel.</summary>
     public long ReadyBytes => _ready.Sum(q => q.Sum(c => (long)c.Length));
 
-    public bool AllDevicesSaved => _saved.All(s => s);
+    /// <summary>Every device's Last chunk has been handed to a channel (nothing of any device is left to send).</summary>
+    public bool AllDevicesSent => _saved.All(s => s) && DeviceQueuesEmpty;
 
     public bool DeviceQueuesEmpty => _ready.All(q => q.Count == 0) && _requested.All(r => !r);
 
@@ -82,6 +83,11 @@ public sealed class TransferState
         Info[d] = info;
         Credit.Shrink(d, chunk.Length);
         _ready[d].Enqueue(chunk);
+        if (chunk.Last)
+        {
+            // The saver has nothing more for this device: stop asking it.
+            _saved[d] = true;
+        }
     }
 
     public void OnNoChunk(int device, DeviceSaveInfo info)
@@ -91,8 +97,6 @@ public sealed class TransferState
         Info[device] = info;
         Credit.Shrink(device, 0);
     }
-
-    public void OnDeviceSaved(int device) => _saved[device] = true;
 
     /// <summary>Devices that had nothing to send may be asked again.</summary>
     public void ClearDry() => Array.Clear(_dry);

@@ -46,7 +46,7 @@ public static class ReportPrinter
             {
                 devices.AddRow(Markup.Escape(d.Id), d.Kind, ByteSize.Format(d.StateBytes), ByteSize.Format(d.PrecopyBytes),
                     d.Chunks.ToString(CultureInfo.InvariantCulture), d.OutOfOrderChunks.ToString(CultureInfo.InvariantCulture),
-                    ByteSize.Format(d.PeakBufferedBytes), d.DigestMatch ? "match" : "MISMATCH");
+                    ByteSize.Format(d.PeakBufferedBytes), d.DigestMatch ? "match" : r.Status == "completed" ? "MISMATCH" : "-");
             }
 
             AnsiConsole.Write(devices);

@@ -28,6 +28,7 @@ public sealed class PacketWriter : IDisposable
     private readonly int _maxPages;
     private readonly byte[] _head;
     private readonly ulong[] _offsets;
+    private readonly ulong[] _zeroOffsets;
     private readonly byte[] _staging;
     private readonly byte[]? _compressed;
     private readonly (long First, int Count)[] _runs;
@@ -43,6 +44,7 @@ public sealed class PacketWriter : IDisposable
         _maxPages = maxPagesPerPacket;
         _head = ArrayPool<byte>.Shared.Rent(PacketHeader.Size + RamPacketHeader.Size + (maxPagesPerPacket * sizeof(ulong)));
         _offsets = ArrayPool<ulong>.Shared.Rent(maxPagesPerPacket);
+        _zeroOffsets = ArrayPool<ulong>.Shared.Rent(maxPagesPerPacket);
         _staging = ArrayPool<byte>.Shared.Rent(maxPagesPerPacket * RamBlock.PageSize);
         _compressed = _codec is null ? null : ArrayPool<byte>.Shared.Rent(_codec.MaxCompressedLength(maxPagesPerPacket * RamBlock.PageSize));
         _runs = new (long, int)[maxPagesPerPacket];
@@ -62,7 +64,7 @@ public sealed class PacketWriter : IDisposable
             throw new ArgumentOutOfRangeException(nameof(count), count, $"1..{_maxPages} pages per packet");
         }
 
-        // Classify: normal offsets fill _offsets from the front, zero pages from the back; then move the zero ones up.
+        // Classify: normal offsets go to _offsets, zero ones to _zeroOffsets; then the zero ones follow the normal ones.
         var normal = 0;
         var zero = 0;
         for (var i = 0; i < count; i++)
@@ -70,7 +72,7 @@ public sealed class PacketWriter : IDisposable
             var p = pages[i];
             if (_zeroDetection && ZeroPageDetector.IsZeroPage(block.Page(p)))
             {
-                _offsets[_maxPages - 1 - zero++] = (ulong)p << RamBlock.PageShift;
+                _zeroOffsets[zero++] = (ulong)p << RamBlock.PageShift;
             }
             else
             {
@@ -78,11 +80,7 @@ public sealed class PacketWriter : IDisposable
             }
         }
 
-        // Zero offsets were stored in descending order at the back: copy them ascending after the normal ones.
-        for (var i = 0; i < zero; i++)
-        {
-            _offsets[normal + i] = _offsets[_maxPages - 1 - i];
-        }
+        _zeroOffsets.AsSpan(0, zero).CopyTo(_offsets.AsSpan(normal));
 
         var runs = CollectRuns(normal);
         ReadOnlyMemory<byte> payload = default;
@@ -213,6 +211,7 @@ public sealed class PacketWriter : IDisposable
         _disposed = true;
         ArrayPool<byte>.Shared.Return(_head);
         ArrayPool<ulong>.Shared.Return(_offsets);
+        ArrayPool<ulong>.Shared.Return(_zeroOffsets);
         ArrayPool<byte>.Shared.Return(_staging);
         if (_compressed is not null)
         {
