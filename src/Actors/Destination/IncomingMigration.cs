@@ -175,14 +175,15 @@ public sealed class IncomingMigration : ReceiveActor, IWithTimers
 
     private void TryVerify()
     {
-        _log.Warning($"incoming {Id}: channels ended {_ended.Count}/{_channels.Length}, devices loaded {_loaded.Count(l => l is not null)}/{_loaded.Length}, ram digests {_ramDigests is not null}, source digests {_sourceDigests is not null}");
-        if (_ended.Count < _channels.Length || _loaded.Any(l => l is null) || _guest is null)
+        _log.Debug($"incoming {Id}: channels ended {_ended.Count}/{_channels.Length}, devices loaded {_loaded.Count(l => l is not null)}/{_loaded.Length}, ram digests {_ramDigests is not null}, source digests {_sourceDigests is not null}");
+        if (_ended.Count < _channels.Length || _guest is null)
         {
             return;
         }
 
         if (_ramDigests is null)
         {
+            // All RAM has arrived once every channel ended: hash it while devices finish loading.
             if (!_verifying)
             {
                 _verifying = true;
@@ -193,7 +194,7 @@ public sealed class IncomingMigration : ReceiveActor, IWithTimers
             return;
         }
 
-        if (_sourceDigests is null)
+        if (_sourceDigests is null || _loaded.Any(l => l is null))
         {
             return;
         }

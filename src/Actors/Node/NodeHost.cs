@@ -56,6 +56,7 @@ public sealed class NodeHost : IAsyncDisposable
         }
 
         var node = role == "client" ? ActorRefs.Nobody : system.ActorOf(HypervisorNode.Props(settings), HypervisorNode.Name);
+        SerializationWarmup.Run(system, system.DeadLetters);
         return new NodeHost(system, node, settings);
     }
 

@@ -123,12 +123,14 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         Receive<DeviceSaved>(s =>
         {
             _saved[s.DeviceIndex] = s;
+            Mark($"device {s.DeviceIndex} saved");
             _deviceDigests[s.DeviceIndex] = s.Digest;
             Pump();
         });
         Receive<NextIteration>(_ => BeginIteration());
         Receive<RamDigestsReady>(d =>
         {
+            Mark("ram digests");
             _ramDigests = d.Digests;
             TrySendDigests();
         });
@@ -140,6 +142,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         Receive<DestinationVerified>(v =>
         {
             _stats.Incoming = v.Stats;
+            Mark("verified");
             // Release ownership first: from here on the guest belongs to the destination.
             Context.Parent.Tell(new GuestHandedOver(_guest.Id, _id));
             _commitSent = true;
@@ -157,6 +160,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
     {
         Receive<GuestResumed>(r =>
         {
+            Mark("resumed");
             var downtime = _clock.Elapsed.TotalMilliseconds - _stopMs;
             Finish("completed", null, downtime);
         });
@@ -277,6 +281,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
             t.RamActive = false;
             if (_phase == "stop-copy")
             {
+                Mark("final RAM handed out");
                 _ramFinalDone = true;
             }
             else
@@ -290,6 +295,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         if (_phase == "stop-copy" && _ramFinalDone && !_endQueued && t.AllDevicesSent)
         {
             _endQueued = true;
+            Mark("end queued");
             t.EnqueueOnAllChannels(EndJob.Instance);
             t.Pump();
         }
@@ -319,6 +325,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
                 break;
             case JobKind.End:
                 _endedChannels.Add(d.Channel);
+                Mark($"end sent on {d.Channel}");
                 TrySendDigests();
                 break;
         }
@@ -430,6 +437,16 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         _transfer!.DeviceRequestsEnabled = true;
         Timers.StartSingleTimer("phase", new PhaseTimeout("stop-copy"), _settings.VerifyTimeout);
         BeginIteration();
+        Mark($"stopped; final iteration has {_transfer.Scanner.RemainingPages} pages; device info {string.Join(",", _transfer.Info.Select(i => i.StopCopyRemaining))}");
+    }
+
+    /// <summary>Debug timeline of the stop-copy phase (akka.loglevel = DEBUG shows it).</summary>
+    private void Mark(string what)
+    {
+        if (_log.IsDebugEnabled)
+        {
+            _log.Debug($"migration {_id}: T+{_clock.Elapsed.TotalMilliseconds - _stopMs:0.0} ms after stop: {what}");
+        }
     }
 
     private void TrySendDigests()
@@ -439,6 +456,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
             return;
         }
 
+        Mark("digests sent");
         _phase = "verifying";
         _incoming.Tell(new SourceDigests(_id, _ramDigests, _deviceDigests, _saved.Select(s => s!.Chunks).ToArray()));
         Timers.StartSingleTimer("phase", new PhaseTimeout("verify"), _settings.VerifyTimeout);

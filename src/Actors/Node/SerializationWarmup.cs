@@ -1,0 +1,51 @@
+using Akka.Actor;
+using Migration.Actors.Messages;
+using Migration.Actors.Settings;
+using Migration.Devices.Device;
+using Migration.Devices.Guest;
+
+namespace Migration.Actors.Node;
+
+/// <summary>
+/// Serializes one sample of every control-plane message at node start. Hyperion generates its serializer code
+/// per type on first use (0.1-0.8 s here, see shared/AKKA-NOTES.md); without this the first DestinationVerified
+/// and CommitMigration of a node's first migration paid it inside the guest's downtime. It also proves at
+/// start that every message round-trips through the configured serializer.
+/// </summary>
+public static class SerializationWarmup
+{
+    public static void Run(ActorSystem system, IActorRef anyRef)
+    {
+        var id = Guid.NewGuid();
+        var spec = new GuestSpec("warmup", 4096, new[] { new DeviceSpec("d", DeviceKind.Vfio, 0, 4096, 0), new DeviceSpec("s", DeviceKind.Structured) });
+        var stats = new IncomingStats(1, 2, 3, new[] { new DeviceIncomingStats("d", 1, 2, 3, 4, 5) }, new[] { "a" }, new[] { "b" }, 6, 7);
+        object[] samples =
+        [
+            new PrepareIncoming(id, spec, new MigrationSettings(), anyRef),
+            new PrepareAck(id, "127.0.0.1", 1, new byte[32], 1, anyRef),
+            new PrepareRefused(id, "x"),
+            new DeviceCredit(id, 0, 1, 1, 1, 1),
+            new SourceDigests(id, new[] { "a" }, new[] { "b" }, new[] { 1L }),
+            new DestinationVerified(id, stats),
+            new IncomingFailed(id, "x", stats),
+            new CommitMigration(id),
+            new GuestResumed(id, "n"),
+            new AbortIncoming(id, "x"),
+            new MigrationProgress(id, "vm", "p", 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1),
+            new MigrationFinished(new MigrationReport { Devices = new[] { new DeviceReport() } }),
+            new CommandFailed("x"),
+            new StartMigration("vm", "akka.tcp://mig@127.0.0.1:1", new MigrationSettings(), anyRef),
+            new MigrationStarted(id, "vm"),
+            new GuestList("n", new[] { new GuestInfo("vm", "n", "running", 1, 1, null) }),
+        ];
+        // Concrete runtime types matter: Hyperion generates code per type, so the samples use arrays as the real
+        // messages do (a collection expression would create a different, compiler-generated list type).
+        var serialization = system.Serialization;
+        foreach (var m in samples)
+        {
+            var serializer = serialization.FindSerializerFor(m);
+            var bytes = serializer.ToBinary(m);
+            _ = serialization.Deserialize(bytes, serializer.Identifier, m.GetType());
+        }
+    }
+}
