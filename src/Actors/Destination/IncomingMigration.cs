@@ -240,6 +240,8 @@ public sealed class IncomingMigration : ReceiveActor, IWithTimers
                 d.Resume();
             }
 
+            // Resume the vCPU where it stopped on the source.
+            guest.Workload.SetPosition(_sourceDigests!.CpuBlock, _sourceDigests.CpuPage);
             guest.Workload.Start();
             _guest = null; // ownership moves to the node's registry
             Context.Parent.Tell(new IncomingGuestRunning(guest, Id));

@@ -22,7 +22,9 @@ public sealed record PrepareRefused(Guid MigrationId, string Reason) : IMigratio
 public sealed record DeviceCredit(Guid MigrationId, int DeviceIndex, long Bytes, int Chunks, long LoadTicks, long BufferedBytes) : IMigrationMessage;
 
 /// <summary>Source -> destination after End on every channel: the source's digests at stop time.</summary>
-public sealed record SourceDigests(Guid MigrationId, IReadOnlyList<string> Ram, IReadOnlyList<string> Devices, IReadOnlyList<long> ChunksPerDevice) : IMigrationMessage;
+/// <summary>Also carries the stopped guest's vCPU state (the workload's position), which the destination resumes from.</summary>
+public sealed record SourceDigests(Guid MigrationId, IReadOnlyList<string> Ram, IReadOnlyList<string> Devices, IReadOnlyList<long> ChunksPerDevice,
+    int CpuBlock = 0, long CpuPage = 0) : IMigrationMessage;
 
 /// <summary>Destination -> source: everything received, loaded and equal to the source digests.</summary>
 public sealed record DestinationVerified(Guid MigrationId, IncomingStats Stats) : IMigrationMessage;

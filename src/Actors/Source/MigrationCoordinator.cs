@@ -398,13 +398,11 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
             device += info.PrecopyRemaining + info.StopCopyRemaining + info.ReadAheadBytes;
         }
 
-        var rate = _stats.TransferRateBytesPerMs(_clock.Elapsed.TotalMilliseconds - _setupMs);
+        var rate = Math.Max(_stats.TransferRateBytesPerMs(_clock.Elapsed.TotalMilliseconds - _setupMs), 1.0);
+        // The destination loads device state after it arrives; until a load was measured, assume loading is as
+        // fast as the transfer (so device state with no precopy data counts twice, never zero).
         var loadRate = _stats.LoadRateBytesPerMs();
-        var ms = (dirty + device) / Math.Max(rate, 1.0);
-        if (loadRate > 0)
-        {
-            ms += device / loadRate;
-        }
+        var ms = ((dirty + device) / rate) + (device / (loadRate > 0 ? loadRate : rate));
 
         return (dirty + device, ms);
     }
@@ -458,7 +456,8 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
 
         Mark("digests sent");
         _phase = "verifying";
-        _incoming.Tell(new SourceDigests(_id, _ramDigests, _deviceDigests, _saved.Select(s => s!.Chunks).ToArray()));
+        var cpu = _guest.Workload.Position;
+        _incoming.Tell(new SourceDigests(_id, _ramDigests, _deviceDigests, _saved.Select(s => s!.Chunks).ToArray(), cpu.Block, cpu.Page));
         Timers.StartSingleTimer("phase", new PhaseTimeout("verify"), _settings.VerifyTimeout);
         Become(Verifying);
     }

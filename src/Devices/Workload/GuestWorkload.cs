@@ -101,6 +101,35 @@ public sealed unsafe class GuestWorkload : IDisposable
             _paused = true;
     }
 
+    /// <summary>
+    /// The guest's "vCPU state": where the next write goes, as (block index, page index). Migrated with the guest
+    /// so the destination continues the pass exactly where the source stopped (as QEMU migrates CPU registers);
+    /// without it the resumed guest would start a new pass and break the pattern invariant.
+    /// Read it only while paused (or before start).
+    /// </summary>
+    public (int Block, long Page) Position
+    {
+        get
+        {
+            using (EnterControl())
+                return (_blockIndex, _pageIndex);
+        }
+    }
+
+    /// <summary>Sets the position (see <see cref="Position"/>); only while paused or not yet started.</summary>
+    public void SetPosition(int block, long page)
+    {
+        using (EnterControl())
+        {
+            if (_started && !_paused)
+                throw new InvalidOperationException("the workload position can only be set while paused or before start");
+            if (block < 0 || block >= _blocks.Length || page < 0 || page >= _blocks[block].PageCount)
+                throw new ArgumentOutOfRangeException(nameof(page), $"position ({block}, {page}) outside the guest's {_blocks.Length} blocks");
+            _blockIndex = block;
+            _pageIndex = page;
+        }
+    }
+
     /// <summary>Lets the guest run again; pacing restarts from now (no catch-up burst).</summary>
     public void Resume()
     {
