@@ -11,6 +11,7 @@ public static class Program
         var root = new RootCommand("Live migration of virtual machines over parallel TCP channels, on Akka.NET")
         {
             DemoCommand.Create(),
+            Node.NodeCommand.Create(),
         };
         return await root.Parse(args).InvokeAsync();
     }

@@ -13,6 +13,13 @@ public sealed class NodeHost : IAsyncDisposable
 {
     public const string SystemName = "mig";
 
+    /// <summary>Cluster role that carries a node's operator-given name.</summary>
+    public const string NameRolePrefix = "name:";
+
+    /// <summary>"HOST:PORT" or a full Akka address -> the node's Akka address.</summary>
+    public static string SeedAddress(string seed) =>
+        seed.Contains("://", StringComparison.Ordinal) ? seed : $"akka.tcp://{SystemName}@{seed}";
+
     private NodeHost(ActorSystem system, IActorRef node, MigrationSettings settings)
     {
         System = system;
@@ -32,16 +39,24 @@ public sealed class NodeHost : IAsyncDisposable
         .WithFallback(ConfigurationFactory.ParseString(Resource("migration.conf")));
 
     /// <summary>
-    /// Starts a node on host:port (0 = any free port) joining <paramref name="seeds"/>; with no seeds it joins itself
-    /// (the first node of a cluster).
+    /// Starts a node on host:port (0 = any free port) joining <paramref name="seeds"/> (Akka addresses or HOST:PORT);
+    /// with no seeds it joins itself (the first node of a cluster). <paramref name="name"/> is the operator's name
+    /// for the node (cluster role "name:NAME"); by default its address.
     /// </summary>
-    public static NodeHost Start(string host, int port, IReadOnlyList<string> seeds, Config? extra = null, string? role = null)
+    public static NodeHost Start(string host, int port, IReadOnlyList<string> seeds, Config? extra = null, string? role = null, string? name = null)
     {
+        var roles = role ?? "hypervisor";
+        if (name is not null)
+        {
+            roles += $", \"{NameRolePrefix}{name}\"";
+        }
+
         var overrides = ConfigurationFactory.ParseString($$"""
             akka.remote.dot-netty.tcp.hostname = "{{host}}"
             akka.remote.dot-netty.tcp.port = {{port}}
-            akka.cluster.roles = [{{role ?? "hypervisor"}}]
+            akka.cluster.roles = [{{roles}}]
             """);
+        seeds = seeds.Select(SeedAddress).ToArray();
         var config = (extra ?? Config.Empty).WithFallback(overrides).WithFallback(ReferenceConfig());
         var system = ActorSystem.Create(SystemName, config);
         var settings = MigrationSettings.FromConfig(system.Settings.Config);
