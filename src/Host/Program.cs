@@ -13,6 +13,11 @@ public static class Program
             DemoCommand.Create(),
             Node.NodeCommand.Create(),
         };
+        foreach (var c in Cli.CliCommands.Create())
+        {
+            root.Subcommands.Add(c);
+        }
+
         return await root.Parse(args).InvokeAsync();
     }
 }

@@ -42,3 +42,25 @@ public sealed record CancelAccepted(Guid MigrationId) : IMigrationMessage;
 
 /// <summary>Subscribe to a migration's progress. Reply: the latest MigrationProgress, then updates.</summary>
 public sealed record SubscribeMigration(Guid MigrationId, Akka.Actor.IActorRef Subscriber) : IMigrationMessage;
+
+/// <summary>Ask any node for the cluster's hypervisor nodes. Reply: NodeList.</summary>
+public sealed record GetNodes : IMigrationMessage
+{
+    public static readonly GetNodes Instance = new();
+}
+
+/// <summary>A cluster member as seen by the node that answered.</summary>
+public sealed record NodeInfo(string Name, string Address, string Status, bool Reachable, IReadOnlyList<string> Roles);
+
+public sealed record NodeList(IReadOnlyList<NodeInfo> Nodes) : IMigrationMessage;
+
+/// <summary>Ask a node for the migrations it runs as source (and those that ended). Reply: MigrationList.</summary>
+public sealed record GetMigrations : IMigrationMessage
+{
+    public static readonly GetMigrations Instance = new();
+}
+
+/// <summary>One migration known to a source node: running (latest progress) or ended (report).</summary>
+public sealed record MigrationInfo(Guid MigrationId, string VmId, string Source, string Destination, string State, MigrationProgress? Progress, MigrationReport? Report);
+
+public sealed record MigrationList(IReadOnlyList<MigrationInfo> Migrations) : IMigrationMessage;

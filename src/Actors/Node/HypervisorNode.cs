@@ -27,6 +27,8 @@ public sealed class HypervisorNode : ReceiveActor
     private readonly Dictionary<Guid, IActorRef> _outgoing = new();
     private readonly Dictionary<Guid, (string VmId, IActorRef Actor)> _incoming = new();
     private readonly Dictionary<Guid, MigrationReport> _finished = new();
+    private readonly Dictionary<Guid, MigrationProgress> _progress = new();
+    private readonly Dictionary<Guid, (string VmId, string Destination)> _started = new();
     private readonly string _nodeName;
     private IActorRef _listener = ActorRefs.Nobody;
     private int _listenerPort;
@@ -70,6 +72,10 @@ public sealed class HypervisorNode : ReceiveActor
             _log.Info("guest {0} now runs on {1} (migration {2})", r.Guest.Id, _nodeName, r.MigrationId);
         });
         Receive<IncomingDiscarded>(d => _incoming.Remove(d.MigrationId));
+        Receive<GetNodes>(_ => Sender.Tell(Nodes()));
+        Receive<GetMigrations>(_ => Sender.Tell(Migrations()));
+        Receive<MigrationProgress>(p => _progress[p.MigrationId] = p);
+        Receive<MigrationFinished>(_ => { }); // MigrationEnded carries the same report
     }
 
     public static Props Props(MigrationSettings defaults) => Akka.Actor.Props.Create(() => new HypervisorNode(defaults));
@@ -160,8 +166,11 @@ public sealed class HypervisorNode : ReceiveActor
 
         var id = Guid.NewGuid();
         var coordinator = Context.ActorOf(MigrationCoordinator.Props(id, entry.Guest, s.DestinationNode, _nodeName, s.Settings, s.Subscriber), $"migration-{id:N}");
+        // The node follows its migrations' progress too, to answer status queries.
+        coordinator.Tell(new SubscribeMigration(id, Self));
         entry.MigrationId = id;
         entry.State = "migrating";
+        _started[id] = (s.VmId, s.DestinationNode);
         _outgoing[id] = coordinator;
         Sender.Tell(new MigrationStarted(id, s.VmId));
     }
@@ -205,6 +214,8 @@ public sealed class HypervisorNode : ReceiveActor
     {
         _outgoing.Remove(e.MigrationId);
         _finished[e.MigrationId] = e.Report;
+        _progress.Remove(e.MigrationId);
+        PruneHistory();
         if (_handedOver.Remove(e.MigrationId, out var gone))
         {
             gone.Dispose();
@@ -233,6 +244,38 @@ public sealed class HypervisorNode : ReceiveActor
             Sender.Tell(new CommandFailed($"unknown migration {migrationId} on {_nodeName}", "unknown-migration"));
         }
     }
+
+    /// <summary>Keeps the reports of the last 100 ended migrations (status queries), not an ever-growing history.</summary>
+    private void PruneHistory()
+    {
+        foreach (var old in _finished.Keys.Where(k => !_outgoing.ContainsKey(k)).Take(Math.Max(0, _finished.Count - 100)).ToArray())
+        {
+            _finished.Remove(old);
+            _started.Remove(old);
+        }
+    }
+
+    private NodeList Nodes()
+    {
+        var state = Akka.Cluster.Cluster.Get(Context.System).State;
+        return new NodeList(state.Members
+            .Where(m => m.HasRole("hypervisor"))
+            .Select(m => new NodeInfo(
+                m.Roles.FirstOrDefault(r => r.StartsWith(NodeHost.NameRolePrefix, StringComparison.Ordinal))?[NodeHost.NameRolePrefix.Length..] ?? m.Address.ToString(),
+                m.Address.ToString(),
+                m.Status.ToString(),
+                !state.Unreachable.Contains(m),
+                m.Roles.ToArray()))
+            .ToArray());
+    }
+
+    private MigrationList Migrations() => new(_started.Select(kv =>
+    {
+        _finished.TryGetValue(kv.Key, out var report);
+        _progress.TryGetValue(kv.Key, out var progress);
+        return new MigrationInfo(kv.Key, kv.Value.VmId, _nodeName, kv.Value.Destination,
+            report?.Status ?? progress?.Phase ?? "setup", progress, report);
+    }).ToArray());
 
     private GuestInfo Info(GuestEntry e) => new(e.Guest.Id, _nodeName, e.State, e.Guest.Spec.RamBytes, e.Guest.Devices.Count, e.MigrationId?.ToString());
 

@@ -1,0 +1,172 @@
+using Akka.Actor;
+using Akka.Configuration;
+using Migration.Actors.Messages;
+using Migration.Actors.Node;
+
+namespace Migration.Host.Cli;
+
+/// <summary>
+/// The CLI's connection to the cluster: a small ActorSystem with remoting (not a cluster member, so a CLI that
+/// dies leaves nothing to down) that talks to the nodes' /user/node actors with the same cluster messages the
+/// nodes use among themselves.
+/// </summary>
+public sealed class ClusterClient : IAsyncDisposable
+{
+    private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(10);
+    private readonly IReadOnlyList<string> _seeds;
+
+    private ClusterClient(ActorSystem system, IReadOnlyList<string> seeds)
+    {
+        System = system;
+        _seeds = seeds;
+    }
+
+    public ActorSystem System { get; }
+
+    public static ClusterClient Connect(IReadOnlyList<string> seeds)
+    {
+        if (seeds.Count == 0)
+        {
+            throw new CliException(ExitCodes.Usage, "no --seed given: name at least one node as HOST:PORT");
+        }
+
+        var config = ConfigurationFactory.ParseString("""
+            akka.actor.provider = remote
+            akka.remote.dot-netty.tcp.port = 0
+            akka.loglevel = ERROR
+            akka.stdout-loglevel = ERROR
+            """).WithFallback(NodeHost.ReferenceConfig());
+        return new ClusterClient(ActorSystem.Create("cli", config), seeds.Select(NodeHost.SeedAddress).ToArray());
+    }
+
+    public ActorSelection Node(string address) => System.ActorSelection($"{address.TrimEnd('/')}/user/{HypervisorNode.Name}");
+
+    /// <summary>Asks a node; a timeout becomes "node unreachable", a CommandFailed becomes a CliException.</summary>
+    public async Task<T> AskAsync<T>(string address, object message, TimeSpan? timeout = null)
+    {
+        object reply;
+        try
+        {
+            reply = await Node(address).Ask<object>(message, timeout ?? AskTimeout);
+        }
+        catch (Exception e) when (e is AskTimeoutException or TaskCanceledException or TimeoutException)
+        {
+            throw new CliException(ExitCodes.Unreachable, $"node {address} unreachable (no answer within {(timeout ?? AskTimeout).TotalSeconds:0} s)");
+        }
+
+        return reply switch
+        {
+            T t => t,
+            CommandFailed f => throw new CliException(ExitCodes.FromCode(f.Code), f.Reason),
+            _ => throw new CliException(ExitCodes.Failed, $"unexpected answer {reply.GetType().Name} from {address}"),
+        };
+    }
+
+    /// <summary>The cluster's hypervisor nodes, asked of the first seed that answers.</summary>
+    public async Task<IReadOnlyList<NodeInfo>> NodesAsync()
+    {
+        var errors = new List<string>();
+        foreach (var seed in _seeds)
+        {
+            try
+            {
+                return (await AskAsync<NodeList>(seed, GetNodes.Instance, TimeSpan.FromSeconds(5))).Nodes;
+            }
+            catch (CliException e)
+            {
+                errors.Add(e.Message);
+            }
+        }
+
+        throw new CliException(ExitCodes.Unreachable, "no seed node answered: " + string.Join("; ", errors));
+    }
+
+    /// <summary>A node by name or address.</summary>
+    public async Task<NodeInfo> ResolveNodeAsync(string nameOrAddress)
+    {
+        var nodes = await NodesAsync();
+        var node = nodes.FirstOrDefault(n => n.Name == nameOrAddress || n.Address == nameOrAddress || n.Address == NodeHost.SeedAddress(nameOrAddress));
+        if (node is null)
+        {
+            throw new CliException(ExitCodes.Unknown, $"unknown node '{nameOrAddress}'; nodes: {string.Join(", ", nodes.Select(n => n.Name))}");
+        }
+
+        if (!node.Reachable)
+        {
+            throw new CliException(ExitCodes.Unreachable, $"node {node.Name} ({node.Address}) is unreachable");
+        }
+
+        return node;
+    }
+
+    /// <summary>Every reachable node's guests.</summary>
+    public async Task<IReadOnlyList<(NodeInfo Node, GuestInfo Guest)>> GuestsAsync()
+    {
+        var nodes = await NodesAsync();
+        var lists = await Task.WhenAll(nodes.Where(n => n.Reachable && n.Status == "Up").Select(async n =>
+        {
+            try
+            {
+                var list = await AskAsync<GuestList>(n.Address, ListGuests.Instance, TimeSpan.FromSeconds(5));
+                return list.Guests.Select(g => (n, g)).ToArray();
+            }
+            catch (CliException)
+            {
+                return [];
+            }
+        }));
+        return lists.SelectMany(x => x).OrderBy(x => x.g.VmId, StringComparer.Ordinal).ToArray();
+    }
+
+    public async Task<(NodeInfo Node, GuestInfo Guest)> FindGuestAsync(string vmId)
+    {
+        var all = await GuestsAsync();
+        var hit = all.FirstOrDefault(x => x.Guest.VmId == vmId);
+        return hit.Guest is null ? throw new CliException(ExitCodes.Unknown, $"unknown guest '{vmId}'") : hit;
+    }
+
+    /// <summary>Every reachable node's outgoing migrations.</summary>
+    public async Task<IReadOnlyList<(NodeInfo Node, MigrationInfo Migration)>> MigrationsAsync()
+    {
+        var nodes = await NodesAsync();
+        var lists = await Task.WhenAll(nodes.Where(n => n.Reachable && n.Status == "Up").Select(async n =>
+        {
+            try
+            {
+                return (await AskAsync<MigrationList>(n.Address, GetMigrations.Instance, TimeSpan.FromSeconds(5))).Migrations.Select(m => (n, m)).ToArray();
+            }
+            catch (CliException)
+            {
+                return [];
+            }
+        }));
+        return lists.SelectMany(x => x).ToArray();
+    }
+
+    public async ValueTask DisposeAsync() => await System.Terminate();
+}
+
+/// <summary>A CLI failure: one line for the operator and the exit code.</summary>
+public sealed class CliException(int exitCode, string message) : Exception(message)
+{
+    public int ExitCode { get; } = exitCode;
+}
+
+/// <summary>Exit codes of the CLI (documented in README).</summary>
+public static class ExitCodes
+{
+    public const int Ok = 0;
+    public const int Failed = 1;
+    public const int Usage = 2;
+    public const int Unknown = 3;
+    public const int Unreachable = 4;
+    public const int Refused = 5;
+
+    public static int FromCode(string code) => code switch
+    {
+        "unknown-guest" or "unknown-migration" or "unknown-node" => Unknown,
+        "already-migrating" or "exists" or "same-node" or "no-memory" or "too-late" or "ended" => Refused,
+        "bad-settings" or "bad-guest" => Usage,
+        _ => Failed,
+    };
+}
