@@ -3,6 +3,7 @@ using System.Diagnostics;
 using Akka.Actor;
 using Migration.Actors.Infrastructure;
 using Migration.Devices.Device;
+using Migration.Transport.Flow;
 
 namespace Migration.Actors.Destination;
 
@@ -13,26 +14,31 @@ namespace Migration.Actors.Destination;
 /// After the last chunk it validates the device (FinishResuming) and computes its digest.
 /// State (queue, busy flag) is touched only on this actor's thread; write results come back as messages.
 /// The queue holds only chunks whose bytes are reserved in the budget, so it is bounded by the budget.
+/// A chunk dropped here (after a device failure, or on stop) has its buffer returned and its budget bytes
+/// released by this actor: whoever drops a chunk frees it.
 /// </summary>
 public sealed class DeviceLoader : ReceiveActor
 {
     private readonly int _deviceIndex;
     private readonly IMigratableDevice _device;
     private readonly WorkerPool _pool;
+    private readonly DeviceBufferBudget _budget;
     private readonly Queue<DeviceChunkArrived> _pending = new();
+    private DeviceChunkArrived? _writing;
     private bool _busy;
     private bool _failed;
 
-    public DeviceLoader(int deviceIndex, IMigratableDevice device, WorkerPool pool)
+    public DeviceLoader(int deviceIndex, IMigratableDevice device, WorkerPool pool, DeviceBufferBudget budget)
     {
         _deviceIndex = deviceIndex;
         _device = device;
         _pool = pool;
+        _budget = budget;
         Receive<LoadChunk>(m =>
         {
             if (_failed)
             {
-                ArrayPool<byte>.Shared.Return(m.Chunk.Buffer);
+                Drop(m.Chunk);
                 return;
             }
 
@@ -43,8 +49,8 @@ public sealed class DeviceLoader : ReceiveActor
         Receive<WriteFailed>(OnWriteFailed);
     }
 
-    public static Props Props(int deviceIndex, IMigratableDevice device, WorkerPool pool) =>
-        Akka.Actor.Props.Create(() => new DeviceLoader(deviceIndex, device, pool));
+    public static Props Props(int deviceIndex, IMigratableDevice device, WorkerPool pool, DeviceBufferBudget budget) =>
+        Akka.Actor.Props.Create(() => new DeviceLoader(deviceIndex, device, pool, budget));
 
     private void TryStartWrite()
     {
@@ -55,6 +61,7 @@ public sealed class DeviceLoader : ReceiveActor
 
         var chunk = _pending.Dequeue();
         _busy = true;
+        _writing = chunk;
         var device = _device;
         _pool.Run(() =>
             {
@@ -75,7 +82,8 @@ public sealed class DeviceLoader : ReceiveActor
     private void OnWritten(Written w)
     {
         _busy = false;
-        ArrayPool<byte>.Shared.Return(w.Chunk.Buffer);
+        _writing = null;
+        ReturnBuffer(w.Chunk);
         Context.Parent.Tell(new ChunkLoaded(w.Chunk.Index, w.Chunk.Length, w.LoadTicks));
         if (w.Digest is not null)
         {
@@ -89,7 +97,8 @@ public sealed class DeviceLoader : ReceiveActor
     {
         _busy = false;
         _failed = true;
-        ArrayPool<byte>.Shared.Return(f.Chunk.Buffer);
+        _writing = null;
+        Drop(f.Chunk);
         DrainPending();
         Context.Parent.Tell(new DeviceLoadFailed(_deviceIndex, $"device {_device.Identity.Id}: {f.Error.Message}"));
     }
@@ -98,15 +107,34 @@ public sealed class DeviceLoader : ReceiveActor
     {
         while (_pending.TryDequeue(out var c))
         {
+            Drop(c);
+        }
+    }
+
+    /// <summary>Frees a chunk that will never be loaded: its buffer and its budget bytes.</summary>
+    private void Drop(DeviceChunkArrived c)
+    {
+        _budget.Release(c.Length);
+        ReturnBuffer(c);
+    }
+
+    private static void ReturnBuffer(DeviceChunkArrived c)
+    {
+        if (c.Buffer.Length > 0)
+        {
             ArrayPool<byte>.Shared.Return(c.Buffer);
         }
     }
 
     protected override void PostStop()
     {
-        // A write still running on the pool returns its buffer through the Written message, which is dropped
-        // after stop: the pool reclaims nothing then, but ArrayPool tolerates an unreturned array (GC frees it).
         DrainPending();
+        if (_writing is { } w)
+        {
+            // Still being written on the pool: release its budget now; its buffer is not returned (the write may
+            // still read it) and is left to the GC.
+            _budget.Release(w.Length);
+        }
     }
 
     private sealed record Written(DeviceChunkArrived Chunk, long LoadTicks, string? Digest) : INoSerializationVerificationNeeded;

@@ -46,7 +46,7 @@ public sealed class ReorderGate : ReceiveActor
         _owner = owner;
         _creditTarget = creditTarget;
         _budget = budget;
-        _loader = Context.ActorOf(DeviceLoader.Props(deviceIndex, device, pool), "loader");
+        _loader = Context.ActorOf(DeviceLoader.Props(deviceIndex, device, pool, budget), "loader");
 
         Receive<DeviceChunkArrived>(OnArrived);
         Receive<ChunkLoaded>(OnLoaded);
@@ -54,6 +54,7 @@ public sealed class ReorderGate : ReceiveActor
         Receive<DeviceLoadFailed>(f =>
         {
             _stopped = true;
+            DropHeld();
             _owner.Tell(f);
         });
         Receive<GetGateSnapshot>(_ => Sender.Tell(new GateSnapshot(_deviceIndex, _bufferedBytes, _peakBufferedBytes, _outOfOrder, _next, _loadedChunks)));
@@ -87,6 +88,7 @@ public sealed class ReorderGate : ReceiveActor
         if (violation is not null)
         {
             Drop(c);
+            DropHeld();
             _stopped = true;
             _owner.Tell(new GateViolation(_deviceIndex, violation));
             return;
@@ -134,16 +136,23 @@ public sealed class ReorderGate : ReceiveActor
     private void Drop(DeviceChunkArrived c)
     {
         _budget.Release(c.Length);
-        ArrayPool<byte>.Shared.Return(c.Buffer);
+        if (c.Buffer.Length > 0)
+        {
+            ArrayPool<byte>.Shared.Return(c.Buffer);
+        }
     }
 
-    protected override void PostStop()
+    /// <summary>Frees every held out-of-order chunk (the device will never get them).</summary>
+    private void DropHeld()
     {
         foreach (var c in _held.Values)
         {
+            _bufferedBytes -= c.Length;
             Drop(c);
         }
 
         _held.Clear();
     }
+
+    protected override void PostStop() => DropHeld();
 }

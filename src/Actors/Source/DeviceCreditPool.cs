@@ -65,7 +65,7 @@ public sealed class DeviceCreditPool
     /// <summary>Credit returned by the destination.</summary>
     public void Return(int device, long bytes)
     {
-        if (bytes > _perDevice[device])
+        if (bytes < 0 || bytes > _perDevice[device])
         {
             throw new InvalidOperationException($"device {device}: destination returned {bytes} bytes of credit but only {_perDevice[device]} are in flight");
         }

@@ -106,7 +106,7 @@ public sealed class MigrationEndToEndSpecs(TwoNodeCluster cluster) : IClassFixtu
         var (id, watcher) = await cluster.StartAsync(spec.Id, settings);
         await watcher.WaitForAsync(p => p.Phase == "precopy" && p.Iteration >= 2, TimeSpan.FromSeconds(30));
 
-        cluster.Source.Node.Tell(new Source.InjectChannelKill(id, 2));
+        cluster.Source.Node.Tell(new Migration.Actors.Source.InjectChannelKill(id, 2));
         var report = await watcher.Finished.WaitAsync(TimeSpan.FromSeconds(30));
 
         Assert.Equal("failed", report.Status);
