@@ -53,8 +53,10 @@ public sealed class ReorderGate : ReceiveActor
         Receive<DeviceLoadedDigest>(d => _owner.Tell(new DeviceLoaded(_deviceIndex, d.Digest, Stats())));
         Receive<DeviceLoadFailed>(f =>
         {
+            // The loader dropped (and released) everything it had queued; the gate drops what it holds.
             _stopped = true;
             DropHeld();
+            _bufferedBytes = 0;
             _owner.Tell(f);
         });
         Receive<GetGateSnapshot>(_ => Sender.Tell(new GateSnapshot(_deviceIndex, _bufferedBytes, _peakBufferedBytes, _outOfOrder, _next, _loadedChunks)));

@@ -177,6 +177,12 @@ public sealed class HypervisorNode : ReceiveActor
 
     private void OnPrepareIncoming(PrepareIncoming p)
     {
+        if (_incoming.ContainsKey(p.MigrationId) || _outgoing.ContainsKey(p.MigrationId) || _finished.ContainsKey(p.MigrationId))
+        {
+            Sender.Tell(new PrepareRefused(p.MigrationId, $"migration {p.MigrationId} is already known on {_nodeName}"));
+            return;
+        }
+
         if (_guests.ContainsKey(p.Spec.Id) || _incoming.Values.Any(v => v.VmId == p.Spec.Id))
         {
             Sender.Tell(new PrepareRefused(p.MigrationId, $"guest {p.Spec.Id} already exists on {_nodeName}"));

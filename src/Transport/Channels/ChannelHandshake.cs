@@ -45,7 +45,7 @@ public static class ChannelHandshake
         await SocketIo.ReceiveExactlyAsync(socket, buffer, -1, "hello", ct).ConfigureAwait(false);
         return ChannelHello.TryRead(buffer, out var hello, out var rejection, out var error)
             ? new ServerHello(challenge, hello, HelloStatus.Accepted, "")
-            : new ServerHello(challenge, default, rejection == default ? HelloStatus.BadChannel : rejection, error);
+            : new ServerHello(challenge, default, rejection, error); // rejection 0 = malformed: no ack, just close
     }
 
     /// <summary>Destination side, second half: answer with the authentication result.</summary>
@@ -57,5 +57,8 @@ public static class ChannelHandshake
     }
 }
 
-/// <summary>What the destination read from a connecting channel. Status is Accepted if the hello parsed (not yet authenticated).</summary>
+/// <summary>
+/// What the destination read from a connecting channel. Status is Accepted if the hello parsed (not yet
+/// authenticated), a refusal to send back, or 0 for a malformed hello that gets no answer at all.
+/// </summary>
 public readonly record struct ServerHello(ChannelChallenge Challenge, ChannelHello Hello, HelloStatus Status, string Error);

@@ -46,19 +46,17 @@ public sealed class GuestRamFillerTests
         Assert.All(block.Page(text)[1..].ToArray(), b => Assert.True(b == '\n' || (b >= 0x20 && b < 0x7f)));
     }
 
-    /// <summary>
-    /// Generation speed only: the first fill of a fresh block is dominated by first-touch page faults
-    /// (about 12 us per page on the Firecracker test VMs), so the block is filled once before timing.
-    /// </summary>
+    /// <summary>A refill replaces the previous pattern everywhere (speed is measured by benchmarks, not here).</summary>
     [Fact]
-    public void Random_fill_of_resident_256_MiB_is_fast()
+    public void Random_fill_over_a_zero90_block_leaves_no_zero_page()
     {
-        using var block = RamBlock.Create("ram0", 256L << 20);
+        using var block = RamBlock.Create("ram0", 16L << 20);
         GuestRamFiller.Fill(block, RamFillPattern.Zero90, 1);
-        block.Prefault();
-        var sw = Stopwatch.StartNew();
         GuestRamFiller.Fill(block, RamFillPattern.Random, 1);
-        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(0.5), $"filling 256 MiB took {sw.Elapsed}");
-        Assert.True(block.Page(100)[1..].ContainsAnyExcept((byte)0));
+        for (long p = 0; p < block.PageCount; p++)
+        {
+            Assert.True(block.Page(p)[1..].ContainsAnyExcept((byte)0), $"page {p} is still zero");
+            Assert.Equal(0, block.Page(p)[0]);
+        }
     }
 }
