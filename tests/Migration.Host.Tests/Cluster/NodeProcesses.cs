@@ -1,0 +1,126 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace Migration.Host.Tests.Cluster;
+
+/// <summary>
+/// Runs `migration` as separate OS processes (nodes and CLI invocations) for multi-process tests. Every process
+/// is bounded in time and killed on dispose; only 127.0.0.1 is used.
+/// </summary>
+public sealed class NodeProcesses : IAsyncDisposable
+{
+    private readonly List<Process> _nodes = [];
+
+    /// <summary>The built migration.dll next to this test assembly (the Host project is referenced).</summary>
+    public static string MigrationDll { get; } = Path.Combine(AppContext.BaseDirectory, "migration.dll");
+
+    private static string DotNet => Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } p ? p : "dotnet";
+
+    public static int FreePort()
+    {
+        using var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        return ((IPEndPoint)l.LocalEndpoint).Port;
+    }
+
+    /// <summary>Starts a node process and waits for its "up at" line.</summary>
+    public async Task<Process> StartNodeAsync(string name, int port, int? seedPort)
+    {
+        var args = $"\"{MigrationDll}\" node --name {name} --port {port}" + (seedPort is { } s ? $" --seed 127.0.0.1:{s}" : "");
+        var p = Start(args);
+        _nodes.Add(p);
+        var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var log = new StringBuilder();
+        p.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is null)
+            {
+                return;
+            }
+
+            lock (log)
+            {
+                log.AppendLine(e.Data);
+            }
+
+            if (e.Data.StartsWith($"node {name} up at", StringComparison.Ordinal))
+            {
+                up.TrySetResult();
+            }
+        };
+        p.ErrorDataReceived += (_, e) =>
+        {
+            lock (log)
+            {
+                log.AppendLine(e.Data);
+            }
+        };
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        var finished = await Task.WhenAny(up.Task, p.WaitForExitAsync(), Task.Delay(TimeSpan.FromSeconds(60)));
+        if (finished != up.Task)
+        {
+            lock (log)
+            {
+                throw new InvalidOperationException($"node {name} did not come up: {log}");
+            }
+        }
+
+        return p;
+    }
+
+    /// <summary>Runs one CLI command to completion (at most <paramref name="timeout"/>); returns exit code and output.</summary>
+    public static async Task<(int Code, string Out, string Err)> CliAsync(string arguments, TimeSpan timeout)
+    {
+        using var p = Start($"\"{MigrationDll}\" {arguments}");
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await p.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            p.Kill(entireProcessTree: true);
+            throw new TimeoutException($"`migration {arguments}` did not finish within {timeout.TotalSeconds:0} s");
+        }
+
+        return (p.ExitCode, await stdout, await stderr);
+    }
+
+    private static Process Start(string arguments)
+    {
+        var info = new ProcessStartInfo(DotNet, arguments)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        info.Environment["COLUMNS"] = "200";
+        return Process.Start(info) ?? throw new InvalidOperationException("could not start " + arguments);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var p in _nodes)
+        {
+            try
+            {
+                if (!p.HasExited)
+                {
+                    p.Kill(entireProcessTree: true);
+                    await p.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
+                }
+            }
+            catch (Exception)
+            {
+                // best effort
+            }
+
+            p.Dispose();
+        }
+    }
+}
