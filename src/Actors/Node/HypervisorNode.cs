@@ -25,7 +25,7 @@ public sealed class HypervisorNode : ReceiveActor
     private readonly MigrationSettings _defaults;
     private readonly Dictionary<string, GuestEntry> _guests = new(StringComparer.Ordinal);
     private readonly Dictionary<Guid, IActorRef> _outgoing = new();
-    private readonly Dictionary<Guid, (string VmId, IActorRef Actor)> _incoming = new();
+    private readonly Dictionary<Guid, (string VmId, IActorRef Actor, long RamBytes)> _incoming = new();
     private readonly Dictionary<Guid, MigrationReport> _finished = new();
     private readonly Dictionary<Guid, MigrationProgress> _progress = new();
     private readonly Dictionary<Guid, (string VmId, string Destination)> _started = new();
@@ -104,6 +104,12 @@ public sealed class HypervisorNode : ReceiveActor
             if (_guests.ContainsKey(c.Spec.Id) || _incoming.Values.Any(v => v.VmId == c.Spec.Id))
             {
                 Sender.Tell(new CommandFailed($"guest {c.Spec.Id} already exists on {_nodeName}", "exists"));
+                return;
+            }
+
+            if (LacksMemory(c.Spec.RamBytes, out var why))
+            {
+                Sender.Tell(new CommandFailed(why, "no-memory"));
                 return;
             }
 
@@ -200,8 +206,14 @@ public sealed class HypervisorNode : ReceiveActor
             return;
         }
 
+        if (LacksMemory(p.Spec.RamBytes, out var why))
+        {
+            Sender.Tell(new PrepareRefused(p.MigrationId, why));
+            return;
+        }
+
         var actor = Context.ActorOf(IncomingMigration.Props(p, _listener, _defaults.ListenerHost, _listenerPort, _nodeName), $"incoming-{p.MigrationId:N}");
-        _incoming[p.MigrationId] = (p.Spec.Id, actor);
+        _incoming[p.MigrationId] = (p.Spec.Id, actor, p.Spec.RamBytes);
     }
 
     private void OnHandedOver(GuestHandedOver h)
@@ -249,6 +261,22 @@ public sealed class HypervisorNode : ReceiveActor
         {
             Sender.Tell(new CommandFailed($"unknown migration {migrationId} on {_nodeName}", "unknown-migration"));
         }
+    }
+
+    /// <summary>True (with the reason) if <paramref name="ramBytes"/> more guest RAM would exceed the node's capacity.</summary>
+    private bool LacksMemory(long ramBytes, out string reason)
+    {
+        var capacity = _defaults.NodeMemoryCapacity > 0 ? _defaults.NodeMemoryCapacity : GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        var used = _guests.Values.Sum(g => g.Guest.Spec.RamBytes) + _incoming.Values.Sum(i => i.RamBytes);
+        if (used + ramBytes <= capacity)
+        {
+            reason = "";
+            return false;
+        }
+
+        reason = $"destination {_nodeName} lacks memory: {ByteSize.Format(ramBytes)} of guest RAM requested, " +
+                 $"{ByteSize.Format(Math.Max(0, capacity - used))} free of {ByteSize.Format(capacity)}";
+        return true;
     }
 
     /// <summary>Keeps the reports of the last 100 ended migrations (status queries), not an ever-growing history.</summary>

@@ -32,6 +32,9 @@ public sealed record MigrationSettings
     public string ListenerHost { get; init; } = "127.0.0.1";
     public int ListenerPort { get; init; }
 
+    /// <summary>Guest memory this node may hold (RAM of its guests and of incoming ones); 0 = the machine's memory.</summary>
+    public long NodeMemoryCapacity { get; init; }
+
     /// <summary>Reads the `migration` section; missing keys keep the defaults above.</summary>
     public static MigrationSettings FromConfig(Config config)
     {
@@ -72,6 +75,7 @@ public sealed record MigrationSettings
             ProgressInterval = c.GetTimeSpan("progress-interval", d.ProgressInterval),
             ListenerHost = c.GetString("listener.host", d.ListenerHost),
             ListenerPort = c.GetInt("listener.port", d.ListenerPort),
+            NodeMemoryCapacity = Size(c, "node-memory-capacity", d.NodeMemoryCapacity),
         };
         s.Validate();
         return s;
