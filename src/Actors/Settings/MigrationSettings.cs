@@ -32,6 +32,9 @@ public sealed record MigrationSettings
     public string ListenerHost { get; init; } = "127.0.0.1";
     public int ListenerPort { get; init; }
 
+    /// <summary>Faults to inject (see <see cref="FaultInjection"/>); empty in normal operation.</summary>
+    public IReadOnlyList<FaultInjection> Inject { get; init; } = [];
+
     /// <summary>Guest memory this node may hold (RAM of its guests and of incoming ones); 0 = the machine's memory.</summary>
     public long NodeMemoryCapacity { get; init; }
 

@@ -49,6 +49,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
     private bool _forced;
     private bool _commitSent;
     private MigrationProgress? _lastProgress;
+    private string? _channelFailure;
 
     public MigrationCoordinator(Guid id, GuestVm guest, string destinationNode, string sourceNode, MigrationSettings settings, IActorRef? subscriber)
     {
@@ -73,7 +74,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
     protected override void PreStart()
     {
         var node = Context.ActorSelection($"{_destinationNode.TrimEnd('/')}/user/node");
-        node.Tell(new PrepareIncoming(_id, _guest.Spec, _settings, Self));
+        node.Tell(new PrepareIncoming(_id, DestinationSpec(), _settings, Self));
         Timers.StartSingleTimer("phase", new PhaseTimeout("prepare"), _settings.PrepareTimeout);
         Timers.StartPeriodicTimer("progress", ProgressTick.Instance, _settings.ProgressInterval);
     }
@@ -180,7 +181,18 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
             Sender.Tell(new CancelAccepted(_id));
             Abort("cancelled by operator", cancelled: true);
         });
-        Receive<ChannelFailed>(f => Abort($"channel {f.Index} failed: {f.Reason}", cancelled: false));
+        Receive<ChannelFailed>(f =>
+        {
+            // The destination usually closes the channels because it detected something (a violation, a bad
+            // checksum): give its IncomingFailed, which says why, a moment to arrive before failing with the
+            // socket error alone.
+            if (_channelFailure is null)
+            {
+                _channelFailure = $"channel {f.Index} failed: {f.Reason}";
+                Timers.StartSingleTimer("grace", ChannelFailureGrace.Instance, TimeSpan.FromMilliseconds(500));
+            }
+        });
+        Receive<ChannelFailureGrace>(_ => Abort(_channelFailure!, cancelled: false));
         Receive<DeviceSaveFailed>(f => Abort($"device save failed: {f.Reason}", cancelled: false));
         Receive<IncomingFailed>(f =>
         {
@@ -260,9 +272,40 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
 
     // ---------------------------------------------------------------- precopy
 
+    /// <summary>The spec the destination builds its empty guest from (with any injected slow-load devices).</summary>
+    private GuestSpec DestinationSpec()
+    {
+        var slow = _settings.Inject.Where(f => f.Kind == FaultInjection.SlowLoad).ToArray();
+        if (slow.Length == 0)
+        {
+            return _guest.Spec;
+        }
+
+        return _guest.Spec with
+        {
+            Devices = _guest.Spec.Devices.Select(d => slow.FirstOrDefault(f => f.Device == d.Id) is { } f ? d with { LoadDelayMsPerMiB = f.Value } : d).ToArray(),
+        };
+    }
+
+    /// <summary>Fires the injected faults of a phase ("precopy" at iteration 1, "stopcopy" after the stop).</summary>
+    private void InjectFaults(string phase)
+    {
+        foreach (var f in _settings.Inject.Where(f => f.Phase == phase))
+        {
+            _log.Warning("migration {0}: injecting {1} in {2}", _id, f.Kind, phase);
+            var channel = _channels[Math.Min(f.Channel, _channels.Length - 1)];
+            channel.Tell(f.Kind == FaultInjection.DropChannel ? KillConnection.Instance : CorruptNextPacket.Instance);
+        }
+    }
+
     private void BeginIteration()
     {
         _iteration++;
+        if (_iteration == 1 && _phase == "precopy")
+        {
+            InjectFaults("precopy");
+        }
+
         _iterationStartMs = _clock.Elapsed.TotalMilliseconds;
         _stats.IterationStartBytes = _stats.WireBytes;
         _syncedChannels.Clear();
@@ -435,6 +478,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         _transfer!.DeviceRequestsEnabled = true;
         Timers.StartSingleTimer("phase", new PhaseTimeout("stop-copy"), _settings.VerifyTimeout);
         BeginIteration();
+        InjectFaults("stopcopy");
         Mark($"stopped; final iteration has {_transfer.Scanner.RemainingPages} pages; device info {string.Join(",", _transfer.Info.Select(i => i.StopCopyRemaining))}");
     }
 
@@ -556,6 +600,11 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
     }
 
     private sealed record RamDigestsReady(string[] Digests) : INoSerializationVerificationNeeded;
+
+    private sealed record ChannelFailureGrace : INoSerializationVerificationNeeded
+    {
+        public static readonly ChannelFailureGrace Instance = new();
+    }
 }
 
 /// <summary>Coordinator -> node: the destination verified; ownership moves to it.</summary>

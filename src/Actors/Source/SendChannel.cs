@@ -174,6 +174,7 @@ public sealed class SendChannel : ReceiveActor
         Receive<StreamEnded>(_ => { });
         Receive<ChannelBroken>(OnBroken);
         Receive<KillConnection>(_ => _socket?.Dispose());
+        Receive<CorruptNextPacket>(_ => _writer?.CorruptNextPacket());
     }
 
     private void OnBroken(ChannelBroken b)
@@ -189,6 +190,7 @@ public sealed class SendChannel : ReceiveActor
         Receive<ChannelBroken>(_ => { });
         Receive<StreamEnded>(_ => { });
         Receive<KillConnection>(_ => { });
+        Receive<CorruptNextPacket>(_ => { });
     }
 
     private static void Drop(SendJob job)
@@ -249,6 +251,12 @@ public sealed record ChannelFailed(int Index, string Reason) : INoSerializationV
 public sealed record KillConnection : INoSerializationVerificationNeeded
 {
     public static readonly KillConnection Instance = new();
+}
+
+/// <summary>Fault injection: corrupt the next packet this channel sends (the destination must detect it).</summary>
+public sealed record CorruptNextPacket : INoSerializationVerificationNeeded
+{
+    public static readonly CorruptNextPacket Instance = new();
 }
 
 public enum JobKind

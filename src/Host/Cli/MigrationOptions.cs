@@ -18,6 +18,10 @@ public sealed class MigrationOptions
     public Option<string?> DowntimeLimit { get; } = new("--downtime-limit") { Description = "Downtime limit in milliseconds" };
     public Option<int?> MaxIterations { get; } = new("--max-iterations") { Description = "Switch over after this many precopy iterations at the latest" };
     public Option<string?> Json { get; } = new("--json") { Description = "Write the final report as JSON to this path" };
+    public Option<string[]> Inject { get; } = new("--inject")
+    {
+        Description = "Inject a fault: drop-channel:N@precopy|stopcopy, corrupt-packet@precopy|stopcopy, slow-load:DEVICE[=MS] (repeatable)",
+    };
 
     public void AddTo(Command command)
     {
@@ -28,6 +32,7 @@ public sealed class MigrationOptions
         command.Options.Add(DowntimeLimit);
         command.Options.Add(MaxIterations);
         command.Options.Add(Json);
+        command.Options.Add(Inject);
     }
 
     /// <summary>Applies the options to <paramref name="defaults"/>; false with a message on a bad value.</summary>
@@ -82,6 +87,23 @@ public sealed class MigrationOptions
             }
 
             settings = settings with { DowntimeLimit = TimeSpan.FromMilliseconds(ms) };
+        }
+
+        if (r.GetValue(Inject) is { Length: > 0 } injects)
+        {
+            var faults = new List<FaultInjection>();
+            foreach (var text in injects)
+            {
+                if (!FaultInjection.TryParse(text, out var fault, out var e))
+                {
+                    error = e;
+                    return false;
+                }
+
+                faults.Add(fault);
+            }
+
+            settings = settings with { Inject = faults };
         }
 
         if (r.GetValue(MaxIterations) is { } max)

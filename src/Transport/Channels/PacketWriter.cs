@@ -34,6 +34,7 @@ public sealed class PacketWriter : IDisposable
     private readonly (long First, int Count)[] _runs;
     private readonly PacketChecksum _checksum = new();
     private bool _disposed;
+    private int _corruptNext;
 
     public PacketWriter(Socket socket, int channelIndex, IRamCodec? codec, bool zeroDetection, int maxPagesPerPacket)
     {
@@ -49,6 +50,14 @@ public sealed class PacketWriter : IDisposable
         _compressed = _codec is null ? null : ArrayPool<byte>.Shared.Rent(_codec.MaxCompressedLength(maxPagesPerPacket * RamBlock.PageSize));
         _runs = new (long, int)[maxPagesPerPacket];
     }
+
+    /// <summary>
+    /// Fault injection (tests, drills): the next packet goes out corrupted after its checksum was computed: a device
+    /// chunk with one payload byte flipped, any other packet with one checksum bit flipped. Thread-safe.
+    /// </summary>
+    public void CorruptNextPacket() => Interlocked.Exchange(ref _corruptNext, 1);
+
+    private uint MaybeCorrupt(uint checksum) => Interlocked.Exchange(ref _corruptNext, 0) == 1 ? checksum ^ 0x10 : checksum;
 
     /// <summary>Packets sent so far (reported in End for the receiver's cross-check).</summary>
     public ulong PacketsSent { get; private set; }
@@ -102,7 +111,7 @@ public sealed class PacketWriter : IDisposable
         var offsetBytes = _head.AsSpan(PacketHeader.Size + RamPacketHeader.Size, count * sizeof(ulong));
         RamPageOffsets.Write(_offsets.AsSpan(0, count), offsetBytes);
         header.WriteTo(_head.AsSpan(PacketHeader.Size));
-        var checksum = _checksum.ComputeRam(header, offsetBytes, payload.Span);
+        var checksum = MaybeCorrupt(_checksum.ComputeRam(header, offsetBytes, payload.Span));
         new PacketHeader(PacketType.Ram, PacketFlags.None, header.ExpectedBodyLength, checksum).WriteTo(_head);
 
         var headLength = PacketHeader.Size + RamPacketHeader.Size + (count * sizeof(ulong));
@@ -132,11 +141,31 @@ public sealed class PacketWriter : IDisposable
     {
         header.WriteTo(_head.AsSpan(PacketHeader.Size));
         var checksum = _checksum.ComputeDevice(header, payload.Span);
-        new PacketHeader(PacketType.DeviceState, PacketFlags.None, header.ExpectedBodyLength, checksum).WriteTo(_head);
-        await SocketIo.SendAllAsync(_socket, _head.AsMemory(0, PacketHeader.Size + DeviceChunkHeader.Size), ct).ConfigureAwait(false);
-        if (!payload.IsEmpty)
+        byte[]? corrupted = null;
+        if (!payload.IsEmpty && Interlocked.Exchange(ref _corruptNext, 0) == 1)
         {
-            await SocketIo.SendAllAsync(_socket, payload, ct).ConfigureAwait(false);
+            // Fault injection: flip one payload byte after the checksum was computed (a copy; the caller's buffer is untouched).
+            corrupted = ArrayPool<byte>.Shared.Rent(payload.Length);
+            payload.Span.CopyTo(corrupted);
+            corrupted[payload.Length / 2] ^= 0x5A;
+            payload = corrupted.AsMemory(0, payload.Length);
+        }
+
+        new PacketHeader(PacketType.DeviceState, PacketFlags.None, header.ExpectedBodyLength, MaybeCorrupt(checksum)).WriteTo(_head);
+        try
+        {
+            await SocketIo.SendAllAsync(_socket, _head.AsMemory(0, PacketHeader.Size + DeviceChunkHeader.Size), ct).ConfigureAwait(false);
+            if (!payload.IsEmpty)
+            {
+                await SocketIo.SendAllAsync(_socket, payload, ct).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            if (corrupted is not null)
+            {
+                ArrayPool<byte>.Shared.Return(corrupted);
+            }
         }
 
         PacketsSent++;
@@ -150,7 +179,7 @@ public sealed class PacketWriter : IDisposable
     {
         var body = _head.AsSpan(PacketHeader.Size, SyncPacket.Size);
         new SyncPacket(iteration).WriteTo(body);
-        new PacketHeader(PacketType.Sync, PacketFlags.None, SyncPacket.Size, PacketChecksum.Compute(body)).WriteTo(_head);
+        new PacketHeader(PacketType.Sync, PacketFlags.None, SyncPacket.Size, MaybeCorrupt(PacketChecksum.Compute(body))).WriteTo(_head);
         await SocketIo.SendAllAsync(_socket, _head.AsMemory(0, PacketHeader.Size + SyncPacket.Size), ct).ConfigureAwait(false);
         PacketsSent++;
         WireBytes += PacketHeader.Size + SyncPacket.Size;

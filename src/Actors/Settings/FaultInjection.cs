@@ -1,0 +1,57 @@
+using System.Globalization;
+
+namespace Migration.Actors.Settings;
+
+/// <summary>
+/// A fault to inject into one migration, scripted with the same messages as everything else (CLI/demo
+/// `--inject`), for tests and drills:
+/// <c>drop-channel:N@precopy|stopcopy</c> closes channel N's connection abruptly;
+/// <c>corrupt-packet@precopy|stopcopy</c> corrupts the next packet one channel sends (the payload of a device chunk,
+/// else the packet's checksum), which the destination must detect;
+/// <c>slow-load:DEVICE[=MS]</c> makes the destination load DEVICE with MS ms of delay per MiB (default 50).
+/// Faults in precopy fire at the start of iteration 1; faults in stop-copy right after the guest stops.
+/// </summary>
+public sealed record FaultInjection(string Kind, string Phase, int Channel, string? Device, double Value)
+{
+    public const string DropChannel = "drop-channel";
+    public const string CorruptPacket = "corrupt-packet";
+    public const string SlowLoad = "slow-load";
+
+    public static bool TryParse(string text, out FaultInjection fault, out string error)
+    {
+        fault = null!;
+        error = "";
+        var at = text.Split('@', 2);
+        var head = at[0].Split(':', 2);
+        var phase = at.Length == 2 ? at[1].ToLowerInvariant().Replace("-", "", StringComparison.Ordinal) : "precopy";
+        if (phase is not ("precopy" or "stopcopy"))
+        {
+            error = $"--inject '{text}': phase '{at[1]}' is not precopy or stopcopy";
+            return false;
+        }
+
+        switch (head[0].ToLowerInvariant())
+        {
+            case DropChannel when head.Length == 2 && int.TryParse(head[1], NumberStyles.None, CultureInfo.InvariantCulture, out var ch) && ch < 64:
+                fault = new FaultInjection(DropChannel, phase, ch, null, 0);
+                return true;
+            case CorruptPacket when head.Length == 1:
+                fault = new FaultInjection(CorruptPacket, phase, 0, null, 0);
+                return true;
+            case SlowLoad when head.Length == 2 && head[1].Length > 0:
+                var kv = head[1].Split('=', 2);
+                var ms = 50.0;
+                if (kv.Length == 2 && (!double.TryParse(kv[1], NumberStyles.Float, CultureInfo.InvariantCulture, out ms) || ms < 0))
+                {
+                    error = $"--inject '{text}': '{kv[1]}' is not a delay in ms per MiB";
+                    return false;
+                }
+
+                fault = new FaultInjection(SlowLoad, "load", 0, kv[0], ms);
+                return true;
+            default:
+                error = $"--inject '{text}': expected drop-channel:N@PHASE, corrupt-packet@PHASE or slow-load:DEVICE[=MS]";
+                return false;
+        }
+    }
+}

@@ -1,0 +1,72 @@
+using Migration.Actors.Settings;
+using Migration.Devices.Device;
+using Migration.Devices.Guest;
+using Xunit;
+
+namespace Migration.Actors.Tests.Integration;
+
+/// <summary>Faults injected through the migration's own settings (the CLI's --inject).</summary>
+[Collection("two-node cluster")]
+public sealed class FaultInjectionSpecs(TwoNodeCluster cluster) : IClassFixture<TwoNodeCluster>
+{
+    private static GuestSpec Guest(string id) =>
+        new(id, 32L << 20, [new DeviceSpec("gpu0", DeviceKind.Vfio, 0, 4 << 20, 3 << 20, Seed: 3), new DeviceSpec("net0", DeviceKind.Structured)], 8L << 20);
+
+    private static FaultInjection Parse(string text) =>
+        FaultInjection.TryParse(text, out var f, out var e) ? f : throw new ArgumentException(e);
+
+    [Theory]
+    [InlineData("corrupt-packet@precopy")]
+    [InlineData("corrupt-packet@stopcopy")]
+    public async Task A_corrupted_packet_is_detected_and_the_guest_keeps_running_on_the_source(string inject)
+    {
+        var spec = Guest("corrupt-" + inject.Split('@')[1]);
+        await cluster.CreateGuestAsync(cluster.Source, spec);
+        var settings = TwoNodeCluster.Settings() with { Inject = [Parse(inject)], MaxIterations = 3 };
+        var (_, watcher) = await cluster.StartAsync(spec.Id, settings);
+        var report = await watcher.Finished.WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.Equal("failed", report.Status);
+        Assert.Contains("checksum", report.Error);
+        Assert.False(report.Verified);
+        var source = await TwoNodeCluster.ListAsync(cluster.Source);
+        Assert.Equal("running", Assert.Single(source.Guests, g => g.VmId == spec.Id).State);
+        Assert.DoesNotContain((await TwoNodeCluster.ListAsync(cluster.Destination)).Guests, g => g.VmId == spec.Id);
+    }
+
+    [Fact]
+    public async Task A_slow_loading_destination_device_still_completes_within_the_budget()
+    {
+        var spec = Guest("slow-inject");
+        await cluster.CreateGuestAsync(cluster.Source, spec);
+        var settings = TwoNodeCluster.Settings() with { Inject = [Parse("slow-load:gpu0=40")], DeviceBufferBudget = 512 * 1024 };
+        var (_, watcher) = await cluster.StartAsync(spec.Id, settings);
+        var report = await watcher.Finished.WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.Equal("completed", report.Status);
+        Assert.True(report.Verified, report.Error);
+        Assert.True(report.PeakDeviceBufferBytes <= 512 * 1024);
+        // 4 MiB at 40 ms/MiB: at least 160 ms of loading happened somewhere in the migration.
+        Assert.True(report.TotalMs >= 160, $"total {report.TotalMs} ms");
+    }
+
+    [Theory]
+    [InlineData("drop-channel:1@precopy", "drop-channel", "precopy", 1)]
+    [InlineData("corrupt-packet@stop-copy", "corrupt-packet", "stopcopy", 0)]
+    [InlineData("slow-load:gpu0", "slow-load", "load", 0)]
+    public void Fault_specs_parse(string text, string kind, string phase, int channel)
+    {
+        var f = Parse(text);
+        Assert.Equal(kind, f.Kind);
+        Assert.Equal(phase, f.Phase);
+        Assert.Equal(channel, f.Channel);
+    }
+
+    [Theory]
+    [InlineData("drop-channel@precopy")]
+    [InlineData("corrupt-packet@later")]
+    [InlineData("explode")]
+    [InlineData("slow-load:gpu0=fast")]
+    public void Bad_fault_specs_are_refused(string text) =>
+        Assert.False(FaultInjection.TryParse(text, out _, out _));
+}
