@@ -19,7 +19,7 @@ public static class DemoCommand
         var ram = new Option<string>("--ram") { Description = "Guest RAM size", DefaultValueFactory = _ => "1GiB" };
         var devices = new Option<string[]>("--device")
         {
-            Description = "vfio:ID:SIZE[:precopy=SIZE][:dirty=SIZE][:load-delay=MS] or vmstate:ID (repeatable; replaces the default devices)",
+            Description = "vfio:ID:SIZE[:precopy=SIZE][:dirty=SIZE][:load-delay=MS] or vmstate:ID (repeatable; replaces the default devices; 'none' for no device)",
             AllowMultipleArgumentsPerToken = false,
         };
         var dirtyRate = new Option<string>("--dirty-rate") { Description = "Bytes per second the guest workload dirties (0 = idle)", DefaultValueFactory = _ => "64MiB" };
@@ -122,7 +122,7 @@ public static class DemoCommand
             : ["vfio:gpu0:256MiB:dirty=1MiB", "vfio:gpu1:64MiB", "vmstate:net0"];
         var devices = new List<DeviceSpec>();
         var seed = 11;
-        foreach (var t in texts)
+        foreach (var t in texts.Where(t => t != "none"))
         {
             if (!DeviceOption.TryParse(t, seed++, out var d, out error))
             {
