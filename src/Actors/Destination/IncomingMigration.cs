@@ -187,8 +187,8 @@ public sealed class IncomingMigration : ReceiveActor, IWithTimers
             if (!_verifying)
             {
                 _verifying = true;
-                var blocks = _guest.Blocks;
-                Task.Run(() => new RamDigestsReady(blocks.Select(b => b.ComputeDigest().ToString("x32")).ToArray())).PipeTo(Self);
+                var guest = _guest;
+                Task.Run(() => new RamDigestsReady(guest.RamDigests())).PipeTo(Self);
             }
 
             return;

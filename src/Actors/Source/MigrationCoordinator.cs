@@ -473,8 +473,8 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
             s.Tell(BeginStopCopySave.Instance);
         }
 
-        var blocks = _guest.Blocks;
-        Task.Run(() => new RamDigestsReady(blocks.Select(b => b.ComputeDigest().ToString("x32")).ToArray())).PipeTo(Self);
+        var guest = _guest;
+        Task.Run(() => new RamDigestsReady(guest.RamDigests())).PipeTo(Self);
         _transfer!.DeviceRequestsEnabled = true;
         Timers.StartSingleTimer("phase", new PhaseTimeout("stop-copy"), _settings.VerifyTimeout);
         BeginIteration();

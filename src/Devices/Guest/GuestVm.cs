@@ -29,7 +29,7 @@ public sealed class GuestVm : IDisposable
     public GuestWorkload Workload { get; }
 
     /// <summary>Digests of every RAM block (32 hex digits each), in block order.</summary>
-    public IReadOnlyList<string> RamDigests() => Blocks.Select(b => b.ComputeDigest().ToString("x32")).ToArray();
+    public string[] RamDigests() => Blocks.Select(b => b.ComputeDigest().ToString("x32")).ToArray();
 
     public void Dispose()
     {
