@@ -25,12 +25,22 @@ public sealed unsafe class RamBlock : IDisposable
     /// <summary>Most pages one span can cover (a Span length is an int).</summary>
     public const int MaxPagesPerSpan = int.MaxValue / PageSize;
 
-    private readonly MemoryMappedFile _file;
-    private readonly MemoryMappedViewAccessor _view;
+    private readonly MemoryMappedFile? _file;
+    private readonly MemoryMappedViewAccessor? _view;
     private readonly byte* _base;
     private readonly string? _deleteOnDispose;
     private readonly DirtyBitmap _dirty;
     private int _disposed;
+
+    /// <summary>A block in private anonymous memory (see <see cref="AnonymousMapping"/>).</summary>
+    private RamBlock(string name, long sizeBytes, byte* anonymous)
+    {
+        Name = name;
+        SizeBytes = sizeBytes;
+        PageCount = (int)(sizeBytes >> PageShift);
+        _dirty = new DirtyBitmap(PageCount);
+        _base = anonymous;
+    }
 
     private RamBlock(string name, long sizeBytes, MemoryMappedFile file, MemoryMappedViewAccessor view, string? deleteOnDispose)
     {
@@ -48,8 +58,9 @@ public sealed unsafe class RamBlock : IDisposable
 
     /// <summary>
     /// Creates a block of <paramref name="sizeBytes"/> (a positive multiple of 4096) backed by
-    /// <see cref="RamBlockOptions.BackingFile"/> (created or resized, kept on dispose) or by a temporary file
-    /// (deleted on dispose; on Unix it is unlinked at once so a crash leaves nothing behind).
+    /// <see cref="RamBlockOptions.BackingFile"/> (created or resized, kept on dispose) or, by default, by private
+    /// anonymous memory with transparent huge pages on Linux (<see cref="AnonymousMapping"/>), elsewhere by a
+    /// temporary file (deleted on dispose; on Unix it is unlinked at once so a crash leaves nothing behind).
     /// </summary>
     public static RamBlock Create(string name, long sizeBytes, RamBlockOptions? options = null)
     {
@@ -59,6 +70,13 @@ public sealed unsafe class RamBlock : IDisposable
         if ((sizeBytes >> PageShift) > int.MaxValue)
             throw new ArgumentException($"RAM block '{name}': size {sizeBytes} exceeds {int.MaxValue} pages", nameof(sizeBytes));
         options ??= new RamBlockOptions();
+        if (options.BackingFile is null && AnonymousMapping.Supported)
+        {
+            var anonymous = new RamBlock(name, sizeBytes, AnonymousMapping.Map(sizeBytes));
+            if (options.Prefault)
+                anonymous.Prefault();
+            return anonymous;
+        }
 
         bool temporary = options.BackingFile is null;
         string path = options.BackingFile ?? Path.Combine(TemporaryDirectory, $"ram-{name}-{Guid.NewGuid():N}.bin");
@@ -220,9 +238,15 @@ public sealed unsafe class RamBlock : IDisposable
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
             return;
+        if (_view is null)
+        {
+            AnonymousMapping.Unmap(_base, SizeBytes);
+            return;
+        }
+
         _view.SafeMemoryMappedViewHandle.ReleasePointer();
         _view.Dispose();
-        _file.Dispose();
+        _file!.Dispose();
         if (_deleteOnDispose is not null)
             TryDelete(_deleteOnDispose);
     }
