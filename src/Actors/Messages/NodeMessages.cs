@@ -64,3 +64,12 @@ public sealed record GetMigrations : IMigrationMessage
 public sealed record MigrationInfo(Guid MigrationId, string VmId, string Source, string Destination, string State, MigrationProgress? Progress, MigrationReport? Report);
 
 public sealed record MigrationList(IReadOnlyList<MigrationInfo> Migrations) : IMigrationMessage;
+
+/// <summary>Ask any node for the cluster's replicated guest -> node record. Reply: GuestOwners.</summary>
+public sealed record GetOwners : IMigrationMessage
+{
+    public static readonly GetOwners Instance = new();
+}
+
+/// <summary>Guest id -> address of the node recorded as running it (Akka.DistributedData, eventually consistent).</summary>
+public sealed record GuestOwners(Dictionary<string, string> Owners) : IMigrationMessage;

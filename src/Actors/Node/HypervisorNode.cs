@@ -31,6 +31,7 @@ public sealed class HypervisorNode : ReceiveActor
     private readonly Dictionary<Guid, (string VmId, string Destination)> _started = new();
     private readonly string _nodeName;
     private IActorRef _listener = ActorRefs.Nobody;
+    private OwnershipRegistry? _owners;
     private int _listenerPort;
 
     public HypervisorNode(MigrationSettings defaults)
@@ -69,11 +70,20 @@ public sealed class HypervisorNode : ReceiveActor
         {
             _incoming.Remove(r.MigrationId);
             _guests[r.Guest.Id] = new GuestEntry(r.Guest) { State = "running" };
+            _owners!.SetOwner(r.Guest.Id, _nodeName);
             _log.Info("guest {0} now runs on {1} (migration {2})", r.Guest.Id, _nodeName, r.MigrationId);
         });
         Receive<IncomingDiscarded>(d => _incoming.Remove(d.MigrationId));
         Receive<GetNodes>(_ => Sender.Tell(Nodes()));
         Receive<GetMigrations>(_ => Sender.Tell(Migrations()));
+        Receive<GetOwners>(_ => _owners!.Read(Self, Sender));
+        Receive<Akka.DistributedData.GetSuccess>(g =>
+        {
+            var map = g.Get(OwnershipRegistry.Key);
+            ((IActorRef)g.Request!).Tell(new GuestOwners(map.Entries.ToDictionary(kv => kv.Key, kv => kv.Value)));
+        });
+        Receive<Akka.DistributedData.NotFound>(n => ((IActorRef)n.Request!).Tell(new GuestOwners(new Dictionary<string, string>())));
+        Receive<Akka.DistributedData.UpdateSuccess>(_ => { });
         Receive<MigrationProgress>(p => _progress[p.MigrationId] = p);
         Receive<MigrationFinished>(_ => { }); // MigrationEnded carries the same report
     }
@@ -85,6 +95,7 @@ public sealed class HypervisorNode : ReceiveActor
         var socket = ChannelListener.Bind(_defaults.ListenerHost, _defaults.ListenerPort);
         _listenerPort = ((System.Net.IPEndPoint)socket.LocalEndPoint!).Port;
         _listener = Context.ActorOf(ChannelListener.Props(socket, _defaults.ConnectTimeout), "listener");
+        _owners = new OwnershipRegistry(Context.System);
         _log.Info("node {0}: channel listener on {1}:{2}", _nodeName, _defaults.ListenerHost, _listenerPort);
     }
 
@@ -115,6 +126,7 @@ public sealed class HypervisorNode : ReceiveActor
 
             var guest = GuestFactory.CreateRunning(c.Spec);
             _guests[c.Spec.Id] = new GuestEntry(guest) { State = "running" };
+            _owners!.SetOwner(c.Spec.Id, _nodeName);
             Sender.Tell(new GuestCreated(c.Spec.Id, _nodeName));
         }
         catch (Exception e) when (e is ArgumentException or IOException or OutOfMemoryException)

@@ -37,6 +37,8 @@ public static class SerializationWarmup
             new StartMigration("vm", "akka.tcp://mig@127.0.0.1:1", new MigrationSettings(), anyRef),
             new MigrationStarted(id, "vm"),
             new GuestList("n", new[] { new GuestInfo("vm", "n", "running", 1, 1, null) }),
+            new GuestOwners(new Dictionary<string, string> { ["vm"] = "n" }),
+            GetOwners.Instance,
         ];
         // Concrete runtime types matter: Hyperion generates code per type, so the samples use arrays as the real
         // messages do (a collection expression would create a different, compiler-generated list type).

@@ -96,11 +96,14 @@ public static class CliCommands
         var list = new Command("list", "List every guest with its owner node and state") { listSeeds };
         list.SetAction((r, _) => Run(r, listSeeds, async client =>
         {
-            var table = new Table().AddColumns("VM", "NODE", "STATE", "RAM", "DEVICES", "MIGRATION");
-            foreach (var (node, g) in await client.GuestsAsync())
+            var guests = await client.GuestsAsync();
+            var recorded = await client.OwnersAsync();
+            var table = new Table().AddColumns("VM", "NODE", "STATE", "RAM", "DEVICES", "MIGRATION", "CLUSTER RECORD");
+            foreach (var (node, g) in guests)
             {
+                var record = recorded.TryGetValue(g.VmId, out var owner) ? owner == node.Address ? "agrees" : "says " + owner : "none yet";
                 table.AddRow(Markup.Escape(g.VmId), Markup.Escape(node.Name), g.State, ByteSize.Format(g.RamBytes),
-                    g.Devices.ToString(CultureInfo.InvariantCulture), g.MigrationId ?? "-");
+                    g.Devices.ToString(CultureInfo.InvariantCulture), g.MigrationId ?? "-", Markup.Escape(record));
             }
 
             AnsiConsole.Write(table);

@@ -99,6 +99,24 @@ public sealed class ClusterClient : IAsyncDisposable
         return node;
     }
 
+    /// <summary>The cluster's replicated guest -> node record, read from the first seed that answers (empty if none).</summary>
+    public async Task<IReadOnlyDictionary<string, string>> OwnersAsync()
+    {
+        foreach (var seed in _seeds)
+        {
+            try
+            {
+                return (await AskAsync<GuestOwners>(seed, GetOwners.Instance, TimeSpan.FromSeconds(5))).Owners;
+            }
+            catch (CliException)
+            {
+                // try the next seed
+            }
+        }
+
+        return new Dictionary<string, string>();
+    }
+
     /// <summary>Every reachable node's guests.</summary>
     public async Task<IReadOnlyList<(NodeInfo Node, GuestInfo Guest)>> GuestsAsync()
     {

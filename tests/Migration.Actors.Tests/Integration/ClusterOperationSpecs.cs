@@ -34,6 +34,27 @@ public sealed class ClusterOperationSpecs(TwoNodeCluster cluster) : IClassFixtur
         });
         Assert.Contains((await TwoNodeCluster.ListAsync(cluster.Destination)).Guests, g => g.VmId == "east");
         Assert.Contains((await TwoNodeCluster.ListAsync(cluster.Source)).Guests, g => g.VmId == "west");
+
+        // The cluster's replicated record (Akka.DistributedData) converges on the new owners, as seen from both nodes.
+        foreach (var node in new[] { cluster.Source, cluster.Destination })
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(20);
+            GuestOwners owners;
+            do
+            {
+                owners = Assert.IsType<GuestOwners>(await node.Node.Ask<object>(GetOwners.Instance, TimeSpan.FromSeconds(5)));
+                if (owners.Owners.GetValueOrDefault("east") == cluster.Destination.Address && owners.Owners.GetValueOrDefault("west") == cluster.Source.Address)
+                {
+                    break;
+                }
+
+                await Task.Delay(200);
+            }
+            while (DateTime.UtcNow < deadline);
+
+            Assert.Equal(cluster.Destination.Address, owners.Owners["east"]);
+            Assert.Equal(cluster.Source.Address, owners.Owners["west"]);
+        }
     }
 
     [Fact]
