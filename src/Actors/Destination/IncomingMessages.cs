@@ -6,7 +6,7 @@ namespace Migration.Actors.Destination;
 // In-process messages of the destination side (they carry sockets and completion sources).
 
 /// <summary>Listener -> incoming migration: an authenticated channel; ownership of the socket moves with it.</summary>
-public sealed record ChannelAccepted(int Index, Socket Socket) : INoSerializationVerificationNeeded;
+public sealed record ChannelAccepted(int Index, Migration.Transport.Channels.IChannelIo Io) : INoSerializationVerificationNeeded;
 
 /// <summary>Receive channel -> incoming: the channel reached Sync(iteration) and waits until Release is completed.</summary>
 public sealed record SyncReached(int Channel, uint Iteration, TaskCompletionSource Release) : INoSerializationVerificationNeeded;

@@ -26,6 +26,7 @@ public sealed class IncomingMigration : ReceiveActor, IWithTimers
     private readonly string _host;
     private readonly int _port;
     private readonly string _nodeName;
+    private readonly bool _tls;
     private readonly MigrationSettings _settings;
     private readonly byte[] _token = TokenProof.CreateToken();
     private readonly Dictionary<uint, List<TaskCompletionSource>> _barriers = new();
@@ -43,8 +44,9 @@ public sealed class IncomingMigration : ReceiveActor, IWithTimers
     private long _zeroPages;
     private bool _verifying;
 
-    public IncomingMigration(PrepareIncoming request, IActorRef listener, string host, int port, string nodeName)
+    public IncomingMigration(PrepareIncoming request, IActorRef listener, string host, int port, string nodeName, bool tls = false)
     {
+        _tls = tls;
         _request = request;
         _listener = listener;
         _host = host;
@@ -58,8 +60,8 @@ public sealed class IncomingMigration : ReceiveActor, IWithTimers
 
     private Guid Id => _request.MigrationId;
 
-    public static Props Props(PrepareIncoming request, IActorRef listener, string host, int port, string nodeName) =>
-        Akka.Actor.Props.Create(() => new IncomingMigration(request, listener, host, port, nodeName));
+    public static Props Props(PrepareIncoming request, IActorRef listener, string host, int port, string nodeName, bool tls = false) =>
+        Akka.Actor.Props.Create(() => new IncomingMigration(request, listener, host, port, nodeName, tls));
 
     protected override void PreStart()
     {
@@ -101,7 +103,7 @@ public sealed class IncomingMigration : ReceiveActor, IWithTimers
         _loaded = new DeviceLoaded?[devices.Count];
         _channels = new IActorRef?[_settings.Channels];
         _listener.Tell(new RegisterIncoming(Id, _token, _settings.Channels, Self));
-        _request.Source.Tell(new PrepareAck(Id, _host, _port, _token, _budget.BudgetBytes, Self));
+        _request.Source.Tell(new PrepareAck(Id, _host, _port, _token, _budget.BudgetBytes, Self, _tls));
         Timers.StartSingleTimer("connect", new Timeout("waiting for channels"), _settings.ConnectTimeout + TimeSpan.FromSeconds(10));
         Become(Receiving);
     }
@@ -112,11 +114,11 @@ public sealed class IncomingMigration : ReceiveActor, IWithTimers
         {
             if (c.Index >= _channels.Length || _channels[c.Index] is not null)
             {
-                c.Socket.Dispose();
+                c.Io.Dispose();
                 return;
             }
 
-            _channels[c.Index] = Context.ActorOf(RecvChannel.Props(c.Index, c.Socket, _limits!, _guest!.Blocks, _settings.Codec, _settings.CodecLevel,
+            _channels[c.Index] = Context.ActorOf(RecvChannel.Props(c.Index, c.Io, _limits!, _guest!.Blocks, _settings.Codec, _settings.CodecLevel,
                 _gates, _budget!, Self, _settings.ChannelIdleTimeout), $"channel-{c.Index}");
             if (_channels.All(x => x is not null))
             {

@@ -20,14 +20,14 @@ namespace Migration.Actors.Destination;
 public sealed class RecvChannel : ReceiveActor, IWithTimers
 {
     private readonly int _index;
-    private readonly Socket _socket;
+    private readonly IChannelIo _socket;
     private readonly IActorRef _owner;
     private readonly TimeSpan _idleTimeout;
     private readonly CancellationTokenSource _cts = new();
     private readonly PacketReceiver _receiver;
     private readonly ChannelSink _sink;
 
-    public RecvChannel(int index, Socket socket, ReceiveLimits limits, IReadOnlyList<RamBlock> blocks, CodecId codec, int codecLevel,
+    public RecvChannel(int index, IChannelIo socket, ReceiveLimits limits, IReadOnlyList<RamBlock> blocks, CodecId codec, int codecLevel,
         IReadOnlyList<IActorRef> gates, DeviceBufferBudget budget, IActorRef owner, TimeSpan idleTimeout)
     {
         _index = index;
@@ -62,7 +62,7 @@ public sealed class RecvChannel : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(int index, Socket socket, ReceiveLimits limits, IReadOnlyList<RamBlock> blocks, CodecId codec, int codecLevel,
+    public static Props Props(int index, IChannelIo socket, ReceiveLimits limits, IReadOnlyList<RamBlock> blocks, CodecId codec, int codecLevel,
         IReadOnlyList<IActorRef> gates, DeviceBufferBudget budget, IActorRef owner, TimeSpan idleTimeout) =>
         Akka.Actor.Props.Create(() => new RecvChannel(index, socket, limits, blocks, codec, codecLevel, gates, budget, owner, idleTimeout));
 
@@ -100,14 +100,6 @@ public sealed class RecvChannel : ReceiveActor, IWithTimers
     {
         _cts.Cancel();
         _sink.ReleaseBarrier();
-        try
-        {
-            _socket.Shutdown(SocketShutdown.Both);
-        }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException)
-        {
-        }
-
         _socket.Dispose();
     }
 

@@ -11,7 +11,7 @@ namespace Migration.Actors.Messages;
 public sealed record PrepareIncoming(Guid MigrationId, GuestSpec Spec, MigrationSettings Settings, IActorRef Source) : IMigrationMessage;
 
 /// <summary>Destination -> source: ready; open channels to Host:Port proving Token.</summary>
-public sealed record PrepareAck(Guid MigrationId, string Host, int Port, byte[] Token, long DeviceBufferBudget, IActorRef Incoming) : IMigrationMessage;
+public sealed record PrepareAck(Guid MigrationId, string Host, int Port, byte[] Token, long DeviceBufferBudget, IActorRef Incoming, bool Tls = false) : IMigrationMessage;
 
 public sealed record PrepareRefused(Guid MigrationId, string Reason) : IMigrationMessage;
 

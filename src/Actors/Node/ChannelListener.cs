@@ -23,14 +23,16 @@ public sealed class ChannelListener : ReceiveActor
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Socket _listenSocket;
+    private readonly ChannelTls? _tls;
     private readonly TimeSpan _handshakeTimeout;
     private readonly CancellationTokenSource _cts = new();
     private readonly Dictionary<Guid, Registration> _registry = new();
     private int _pending;
 
-    public ChannelListener(Socket listenSocket, TimeSpan handshakeTimeout)
+    public ChannelListener(Socket listenSocket, TimeSpan handshakeTimeout, ChannelTls? tls)
     {
         _listenSocket = listenSocket;
+        _tls = tls;
         _handshakeTimeout = handshakeTimeout;
         Receive<RegisterIncoming>(r => _registry[r.MigrationId] = new Registration(r.Token, r.Channels, r.Incoming, new HashSet<int>()));
         Receive<UnregisterIncoming>(u => _registry.Remove(u.MigrationId));
@@ -44,8 +46,8 @@ public sealed class ChannelListener : ReceiveActor
         });
     }
 
-    public static Props Props(Socket listenSocket, TimeSpan handshakeTimeout) =>
-        Akka.Actor.Props.Create(() => new ChannelListener(listenSocket, handshakeTimeout));
+    public static Props Props(Socket listenSocket, TimeSpan handshakeTimeout, ChannelTls? tls = null) =>
+        Akka.Actor.Props.Create(() => new ChannelListener(listenSocket, handshakeTimeout, tls));
 
     /// <summary>Creates the bound, listening socket (port 0 = any free port).</summary>
     public static Socket Bind(string host, int port)
@@ -95,17 +97,33 @@ public sealed class ChannelListener : ReceiveActor
         _pending++;
         SocketIo.Tune(a.Socket);
         var socket = a.Socket;
+        var tls = _tls;
         var cts = CancellationTokenSource.CreateLinkedTokenSource(_cts.Token);
         cts.CancelAfter(_handshakeTimeout);
-        ChannelHandshake.ServerReadHelloAsync(socket, cts.Token)
+        HandshakeAsync(socket, tls, cts.Token)
             .ContinueWith(t =>
             {
                 cts.Dispose();
                 return t.IsCompletedSuccessfully
-                    ? (object)new HelloRead(socket, t.Result)
+                    ? (object)t.Result
                     : new HandshakeFailed(socket, t.Exception?.GetBaseException().Message ?? "handshake timed out");
             }, TaskScheduler.Default)
             .PipeTo(Self);
+    }
+
+    /// <summary>TLS first (when configured: the client must present a trusted certificate), then challenge and hello.</summary>
+    private static async Task<HelloRead> HandshakeAsync(Socket socket, ChannelTls? tls, CancellationToken ct)
+    {
+        var io = tls is null ? new SocketChannelIo(socket) : await tls.ServerAsync(socket, ct).ConfigureAwait(false);
+        try
+        {
+            return new HelloRead(socket, io, await ChannelHandshake.ServerReadHelloAsync(io, ct).ConfigureAwait(false));
+        }
+        catch
+        {
+            io.Dispose();
+            throw;
+        }
     }
 
     private void OnHello(HelloRead h)
@@ -138,28 +156,28 @@ public sealed class ChannelListener : ReceiveActor
             _log.Warning("channel listener: refused a channel from {0}: {1} {2}", SafeRemote(h.Socket), status, error);
         }
 
-        var socket = h.Socket;
+        var io = h.Io;
         var incoming = reg?.Incoming;
         var index = read.Hello.ChannelIndex;
         var accepted = status == HelloStatus.Accepted;
         if ((int)status == 0)
         {
             // Malformed hello: nothing sensible to answer.
-            socket.Dispose();
+            io.Dispose();
             return;
         }
 
-        _ = SendAckAsync(socket, status, accepted ? incoming : null, index, _cts.Token);
+        _ = SendAckAsync(io, status, accepted ? incoming : null, index, _cts.Token);
     }
 
-    private static async Task SendAckAsync(Socket socket, HelloStatus status, IActorRef? incoming, int index, CancellationToken ct)
+    private static async Task SendAckAsync(IChannelIo io, HelloStatus status, IActorRef? incoming, int index, CancellationToken ct)
     {
         try
         {
-            await ChannelHandshake.ServerSendAckAsync(socket, status, ct).ConfigureAwait(false);
+            await ChannelHandshake.ServerSendAckAsync(io, status, ct).ConfigureAwait(false);
             if (incoming is not null)
             {
-                incoming.Tell(new ChannelAccepted(index, socket));
+                incoming.Tell(new ChannelAccepted(index, io));
                 return;
             }
         }
@@ -168,7 +186,7 @@ public sealed class ChannelListener : ReceiveActor
             // the peer went away; close below
         }
 
-        socket.Dispose();
+        io.Dispose();
     }
 
     private static string SafeRemote(Socket s)
@@ -193,7 +211,7 @@ public sealed class ChannelListener : ReceiveActor
 
     private sealed record Accepted(Socket Socket) : INoSerializationVerificationNeeded;
 
-    private sealed record HelloRead(Socket Socket, ServerHello Result) : INoSerializationVerificationNeeded;
+    private sealed record HelloRead(Socket Socket, IChannelIo Io, ServerHello Result) : INoSerializationVerificationNeeded;
 
     private sealed record HandshakeFailed(Socket Socket, string Reason) : INoSerializationVerificationNeeded;
 }

@@ -32,6 +32,7 @@ public sealed class HypervisorNode : ReceiveActor
     private readonly string _nodeName;
     private IActorRef _listener = ActorRefs.Nobody;
     private OwnershipRegistry? _owners;
+    private Transport.Channels.ChannelTls? _tls;
     private int _listenerPort;
 
     public HypervisorNode(MigrationSettings defaults)
@@ -92,9 +93,10 @@ public sealed class HypervisorNode : ReceiveActor
 
     protected override void PreStart()
     {
+        _tls = _defaults.TlsEnabled ? Transport.Channels.ChannelTls.Load(_defaults.TlsCertificate, _defaults.TlsKey, _defaults.TlsCa) : null;
         var socket = ChannelListener.Bind(_defaults.ListenerHost, _defaults.ListenerPort);
         _listenerPort = ((System.Net.IPEndPoint)socket.LocalEndPoint!).Port;
-        _listener = Context.ActorOf(ChannelListener.Props(socket, _defaults.ConnectTimeout), "listener");
+        _listener = Context.ActorOf(ChannelListener.Props(socket, _defaults.ConnectTimeout, _tls), "listener");
         _owners = new OwnershipRegistry(Context.System);
         _log.Info("node {0}: channel listener on {1}:{2}", _nodeName, _defaults.ListenerHost, _listenerPort);
     }
@@ -183,7 +185,7 @@ public sealed class HypervisorNode : ReceiveActor
         }
 
         var id = Guid.NewGuid();
-        var coordinator = Context.ActorOf(MigrationCoordinator.Props(id, entry.Guest, s.DestinationNode, _nodeName, s.Settings, s.Subscriber), $"migration-{id:N}");
+        var coordinator = Context.ActorOf(MigrationCoordinator.Props(id, entry.Guest, s.DestinationNode, _nodeName, s.Settings, s.Subscriber, _tls), $"migration-{id:N}");
         // The node follows its migrations' progress too, to answer status queries.
         coordinator.Tell(new SubscribeMigration(id, Self));
         entry.MigrationId = id;
@@ -224,7 +226,7 @@ public sealed class HypervisorNode : ReceiveActor
             return;
         }
 
-        var actor = Context.ActorOf(IncomingMigration.Props(p, _listener, _defaults.ListenerHost, _listenerPort, _nodeName), $"incoming-{p.MigrationId:N}");
+        var actor = Context.ActorOf(IncomingMigration.Props(p, _listener, _defaults.ListenerHost, _listenerPort, _nodeName, _tls is not null), $"incoming-{p.MigrationId:N}");
         _incoming[p.MigrationId] = (p.Spec.Id, actor, p.Spec.RamBytes);
     }
 

@@ -58,8 +58,15 @@ public sealed class NodeHost : IAsyncDisposable
             """);
         seeds = seeds.Select(SeedAddress).ToArray();
         var config = (extra ?? Config.Empty).WithFallback(overrides).WithFallback(ReferenceConfig());
+        // Read and check the settings (and TLS files) before starting anything, so a bad configuration fails here
+        // with its own message rather than inside the node actor.
+        var settings = MigrationSettings.FromConfig(config);
+        if (settings.TlsEnabled)
+        {
+            _ = Transport.Channels.ChannelTls.Load(settings.TlsCertificate, settings.TlsKey, settings.TlsCa);
+        }
+
         var system = ActorSystem.Create(SystemName, config);
-        var settings = MigrationSettings.FromConfig(system.Settings.Config);
         var cluster = Akka.Cluster.Cluster.Get(system);
         if (seeds.Count == 0)
         {

@@ -32,6 +32,13 @@ public sealed record MigrationSettings
     public string ListenerHost { get; init; } = "127.0.0.1";
     public int ListenerPort { get; init; }
 
+    /// <summary>TLS on the data channels (node setting): PEM certificate, key and CA; off when Certificate is empty.</summary>
+    public string TlsCertificate { get; init; } = "";
+    public string TlsKey { get; init; } = "";
+    public string TlsCa { get; init; } = "";
+
+    public bool TlsEnabled => TlsCertificate.Length > 0;
+
     /// <summary>Faults to inject (see <see cref="FaultInjection"/>); empty in normal operation.</summary>
     public IReadOnlyList<FaultInjection> Inject { get; init; } = [];
 
@@ -79,6 +86,9 @@ public sealed record MigrationSettings
             ListenerHost = c.GetString("listener.host", d.ListenerHost),
             ListenerPort = c.GetInt("listener.port", d.ListenerPort),
             NodeMemoryCapacity = Size(c, "node-memory-capacity", d.NodeMemoryCapacity),
+            TlsCertificate = c.GetString("tls.certificate", ""),
+            TlsKey = c.GetString("tls.key", ""),
+            TlsCa = c.GetString("tls.ca", ""),
         };
         s.Validate();
         return s;

@@ -26,6 +26,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
     private readonly MigrationSettings _settings;
     private readonly string _destinationNode;
     private readonly string _sourceNode;
+    private readonly Transport.Channels.ChannelTls? _tls;
     private readonly List<IActorRef> _subscribers = [];
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly MigrationStats _stats = new();
@@ -51,8 +52,10 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
     private MigrationProgress? _lastProgress;
     private string? _channelFailure;
 
-    public MigrationCoordinator(Guid id, GuestVm guest, string destinationNode, string sourceNode, MigrationSettings settings, IActorRef? subscriber)
+    public MigrationCoordinator(Guid id, GuestVm guest, string destinationNode, string sourceNode, MigrationSettings settings, IActorRef? subscriber,
+        Transport.Channels.ChannelTls? tls = null)
     {
+        _tls = tls;
         _id = id;
         _guest = guest;
         _destinationNode = destinationNode;
@@ -68,8 +71,9 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(Guid id, GuestVm guest, string destinationNode, string sourceNode, MigrationSettings settings, IActorRef? subscriber) =>
-        Akka.Actor.Props.Create(() => new MigrationCoordinator(id, guest, destinationNode, sourceNode, settings, subscriber));
+    public static Props Props(Guid id, GuestVm guest, string destinationNode, string sourceNode, MigrationSettings settings, IActorRef? subscriber,
+        Transport.Channels.ChannelTls? tls = null) =>
+        Akka.Actor.Props.Create(() => new MigrationCoordinator(id, guest, destinationNode, sourceNode, settings, subscriber, tls));
 
     protected override void PreStart()
     {
@@ -227,6 +231,13 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
             return;
         }
 
+        if (ack.Tls && _tls is null)
+        {
+            _incoming = ack.Incoming;
+            Abort($"destination requires TLS on the channels but {_sourceNode} has no certificate (migration.tls)", cancelled: false);
+            return;
+        }
+
         _ack = ack;
         _incoming = ack.Incoming;
         _phase = "connecting";
@@ -234,7 +245,8 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         for (var i = 0; i < _channels.Length; i++)
         {
             var spec = new ChannelSpec(i, _channels.Length, _id, ack.Host, ack.Port, ack.Token, _settings.ConnectTimeout,
-                _settings.Codec, _settings.CodecLevel, _settings.ZeroPageDetection, _settings.PacketPages, _settings.ChannelQueueDepth);
+                _settings.Codec, _settings.CodecLevel, _settings.ZeroPageDetection, _settings.PacketPages, _settings.ChannelQueueDepth,
+                ack.Tls ? _tls : null);
             _channels[i] = Context.ActorOf(SendChannel.Props(spec, Self), $"channel-{i}");
         }
 

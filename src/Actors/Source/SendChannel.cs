@@ -23,7 +23,7 @@ public sealed class SendChannel : ReceiveActor
     private readonly ChannelSpec _spec;
     private readonly IActorRef _coordinator;
     private readonly CancellationTokenSource _cts = new();
-    private Socket? _socket;
+    private IChannelIo? _socket;
     private PacketWriter? _writer;
     private ChannelWriter<SendJob>? _queue;
 
@@ -41,12 +41,14 @@ public sealed class SendChannel : ReceiveActor
     {
         var spec = _spec;
         var ct = _cts.Token;
-        ConnectAsync(spec, ct).PipeTo(Self, success: s => new Connected(s), failure: e => new ChannelBroken(Unwrap(e)));
+        ConnectAsync(spec, ct).PipeTo(Self, success: io => new Connected(io), failure: e => new ChannelBroken(Unwrap(e)));
     }
 
-    private static async Task<Socket> ConnectAsync(ChannelSpec spec, CancellationToken ct)
+    /// <summary>Connects, wraps the socket in TLS when the destination asked for it, and proves the token.</summary>
+    private static async Task<IChannelIo> ConnectAsync(ChannelSpec spec, CancellationToken ct)
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        IChannelIo io = new SocketChannelIo(socket);
         try
         {
             SocketIo.Tune(socket);
@@ -55,18 +57,23 @@ public sealed class SendChannel : ReceiveActor
             try
             {
                 await socket.ConnectAsync(spec.Host, spec.Port, timeout.Token).ConfigureAwait(false);
-                await ChannelHandshake.ClientAsync(socket, spec.Token, spec.MigrationId, spec.Index, spec.Count, timeout.Token).ConfigureAwait(false);
+                if (spec.Tls is not null)
+                {
+                    io = await spec.Tls.ClientAsync(socket, spec.Index, timeout.Token).ConfigureAwait(false);
+                }
+
+                await ChannelHandshake.ClientAsync(io, spec.Token, spec.MigrationId, spec.Index, spec.Count, timeout.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (!ct.IsCancellationRequested)
             {
                 throw new ChannelSetupException(spec.Index, $"channel {spec.Index}: no connection to {spec.Host}:{spec.Port} within {spec.ConnectTimeout.TotalSeconds:0.#} s");
             }
 
-            return socket;
+            return io;
         }
         catch
         {
-            socket.Dispose();
+            io.Dispose();
             throw;
         }
     }
@@ -75,9 +82,9 @@ public sealed class SendChannel : ReceiveActor
     {
         Receive<Connected>(c =>
         {
-            _socket = c.Socket;
+            _socket = c.Io;
             var codec = _spec.Codec == CodecId.None ? null : RamCodecRegistry.Default.Create(_spec.Codec, _spec.CodecLevel);
-            _writer = new PacketWriter(c.Socket, _spec.Index, codec, _spec.ZeroPageDetection, _spec.PacketPages);
+            _writer = new PacketWriter(c.Io, _spec.Index, codec, _spec.ZeroPageDetection, _spec.PacketPages);
             _codec = codec;
             StartStream();
             Become(Sending);
@@ -210,23 +217,12 @@ public sealed class SendChannel : ReceiveActor
     {
         _cts.Cancel();
         _queue?.TryComplete();
-        try
-        {
-            _socket?.Shutdown(SocketShutdown.Both);
-        }
-        catch (SocketException)
-        {
-        }
-        catch (ObjectDisposedException)
-        {
-        }
-
         _socket?.Dispose();
     }
 
     private static Exception Unwrap(Exception e) => e is AggregateException a ? a.InnerException ?? e : e;
 
-    private sealed record Connected(Socket Socket) : INoSerializationVerificationNeeded;
+    private sealed record Connected(IChannelIo Io) : INoSerializationVerificationNeeded;
 
     private sealed record ChannelBroken(Exception Error) : INoSerializationVerificationNeeded;
 
@@ -239,7 +235,7 @@ public sealed class SendChannel : ReceiveActor
 /// <summary>Where and how a send channel connects.</summary>
 public sealed record ChannelSpec(
     int Index, int Count, Guid MigrationId, string Host, int Port, byte[] Token, TimeSpan ConnectTimeout,
-    CodecId Codec, int CodecLevel, bool ZeroPageDetection, int PacketPages, int QueueDepth);
+    CodecId Codec, int CodecLevel, bool ZeroPageDetection, int PacketPages, int QueueDepth, ChannelTls? Tls = null);
 
 /// <summary>Channel -> coordinator: connected and authenticated.</summary>
 public sealed record ChannelReady(int Index) : INoSerializationVerificationNeeded;

@@ -47,7 +47,18 @@ public static class NodeCommand
 
             var nodeName = r.GetValue(name)!;
             var host1 = r.GetValue(host)!;
-            await using var node = NodeHost.Start(host1, r.GetValue(port), r.GetValue(seeds) ?? [], extra, name: nodeName);
+            NodeHost node;
+            try
+            {
+                node = NodeHost.Start(host1, r.GetValue(port), r.GetValue(seeds) ?? [], extra, name: nodeName);
+            }
+            catch (Exception e) when (e is FileNotFoundException or ArgumentException or Akka.Configuration.ConfigurationException or System.Security.Cryptography.CryptographicException)
+            {
+                await Console.Error.WriteLineAsync("error: " + e.Message);
+                return 2;
+            }
+
+            await using var _ = node;
             var stop = new TaskCompletionSource();
             using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c =>
             {

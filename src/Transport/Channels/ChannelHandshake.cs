@@ -10,7 +10,11 @@ namespace Migration.Transport.Channels;
 public static class ChannelHandshake
 {
     /// <summary>Source side: connect-time handshake on an already connected socket. Throws ChannelSetupException on refusal.</summary>
-    public static async Task ClientAsync(Socket socket, byte[] token, Guid migrationId, int channelIndex, int channelCount, CancellationToken ct)
+    public static Task ClientAsync(Socket socket, byte[] token, Guid migrationId, int channelIndex, int channelCount, CancellationToken ct) =>
+        ClientAsync(new SocketChannelIo(socket), token, migrationId, channelIndex, channelCount, ct);
+
+    /// <summary>Source side over any channel pipe (plain or TLS).</summary>
+    public static async Task ClientAsync(IChannelIo socket, byte[] token, Guid migrationId, int channelIndex, int channelCount, CancellationToken ct)
     {
         var buffer = new byte[Math.Max(ChannelHello.Size, ChannelChallenge.Size)];
         await SocketIo.ReceiveExactlyAsync(socket, buffer.AsMemory(0, ChannelChallenge.Size), channelIndex, "challenge", ct).ConfigureAwait(false);
@@ -36,7 +40,10 @@ public static class ChannelHandshake
     }
 
     /// <summary>Destination side, first half: send a fresh challenge and read the hello (not yet authenticated).</summary>
-    public static async Task<ServerHello> ServerReadHelloAsync(Socket socket, CancellationToken ct)
+    public static Task<ServerHello> ServerReadHelloAsync(Socket socket, CancellationToken ct) => ServerReadHelloAsync(new SocketChannelIo(socket), ct);
+
+    /// <summary>Destination side, first half, over any channel pipe.</summary>
+    public static async Task<ServerHello> ServerReadHelloAsync(IChannelIo socket, CancellationToken ct)
     {
         var challenge = ChannelChallenge.Create();
         var buffer = new byte[ChannelHello.Size];
@@ -49,7 +56,10 @@ public static class ChannelHandshake
     }
 
     /// <summary>Destination side, second half: answer with the authentication result.</summary>
-    public static async Task ServerSendAckAsync(Socket socket, HelloStatus status, CancellationToken ct)
+    public static Task ServerSendAckAsync(Socket socket, HelloStatus status, CancellationToken ct) => ServerSendAckAsync(new SocketChannelIo(socket), status, ct);
+
+    /// <summary>Destination side, second half, over any channel pipe.</summary>
+    public static async Task ServerSendAckAsync(IChannelIo socket, HelloStatus status, CancellationToken ct)
     {
         var buffer = new byte[ChannelHelloAck.Size];
         new ChannelHelloAck(status).WriteTo(buffer);

@@ -21,7 +21,7 @@ namespace Migration.Transport.Channels;
 /// </summary>
 public sealed class PacketReceiver : IDisposable
 {
-    private readonly Socket _socket;
+    private readonly IChannelIo _socket;
     private readonly ReceiveContext _context;
     private readonly IReadOnlyList<RamBlock> _blocks;
     private readonly IRamCodec? _codec;
@@ -43,8 +43,13 @@ public sealed class PacketReceiver : IDisposable
     private ulong _packets;
 
     public PacketReceiver(Socket socket, ReceiveContext context, IReadOnlyList<RamBlock> blocks, IRamCodec? codec, IInboundPacketSink sink)
+        : this(new SocketChannelIo(socket), context, blocks, codec, sink)
     {
-        _socket = socket;
+    }
+
+    public PacketReceiver(IChannelIo io, ReceiveContext context, IReadOnlyList<RamBlock> blocks, IRamCodec? codec, IInboundPacketSink sink)
+    {
+        _socket = io;
         _context = context;
         _blocks = blocks;
         _codec = codec is { Id: CodecId.None } ? null : codec;

@@ -21,7 +21,7 @@ public sealed class PacketWriter : IDisposable
     /// <summary>More contiguous runs than this in one packet are gathered into the staging buffer (one copy, one send).</summary>
     private const int MaxDirectRuns = 8;
 
-    private readonly Socket _socket;
+    private readonly IChannelIo _socket;
     private readonly int _channel;
     private readonly IRamCodec? _codec;
     private readonly bool _zeroDetection;
@@ -37,8 +37,13 @@ public sealed class PacketWriter : IDisposable
     private int _corruptNext;
 
     public PacketWriter(Socket socket, int channelIndex, IRamCodec? codec, bool zeroDetection, int maxPagesPerPacket)
+        : this(new SocketChannelIo(socket), channelIndex, codec, zeroDetection, maxPagesPerPacket)
     {
-        _socket = socket;
+    }
+
+    public PacketWriter(IChannelIo io, int channelIndex, IRamCodec? codec, bool zeroDetection, int maxPagesPerPacket)
+    {
+        _socket = io;
         _channel = channelIndex;
         _codec = codec is { Id: CodecId.None } ? null : codec;
         _zeroDetection = zeroDetection;

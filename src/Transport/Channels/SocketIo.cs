@@ -6,12 +6,20 @@ namespace Migration.Transport.Channels;
 public static class SocketIo
 {
     /// <summary>Receives exactly buffer.Length bytes; throws ChannelClosedException if the peer closes first.</summary>
-    public static async ValueTask ReceiveExactlyAsync(Socket socket, Memory<byte> buffer, int channelIndex, string what, CancellationToken ct)
+    public static ValueTask ReceiveExactlyAsync(Socket socket, Memory<byte> buffer, int channelIndex, string what, CancellationToken ct) =>
+        ReceiveExactlyAsync(new SocketChannelIo(socket), buffer, channelIndex, what, ct);
+
+    /// <summary>Sends all of buffer (loops over partial sends).</summary>
+    public static ValueTask SendAllAsync(Socket socket, ReadOnlyMemory<byte> buffer, CancellationToken ct) =>
+        SendAllAsync(new SocketChannelIo(socket), buffer, ct);
+
+    /// <summary>Receives exactly buffer.Length bytes; throws ChannelClosedException if the peer closes first.</summary>
+    public static async ValueTask ReceiveExactlyAsync(IChannelIo io, Memory<byte> buffer, int channelIndex, string what, CancellationToken ct)
     {
         var got = 0;
         while (got < buffer.Length)
         {
-            var n = await socket.ReceiveAsync(buffer[got..], SocketFlags.None, ct).ConfigureAwait(false);
+            var n = await io.ReceiveAsync(buffer[got..], ct).ConfigureAwait(false);
             if (n == 0)
             {
                 throw new ChannelClosedException(channelIndex,
@@ -23,12 +31,12 @@ public static class SocketIo
     }
 
     /// <summary>Sends all of buffer (loops over partial sends).</summary>
-    public static async ValueTask SendAllAsync(Socket socket, ReadOnlyMemory<byte> buffer, CancellationToken ct)
+    public static async ValueTask SendAllAsync(IChannelIo io, ReadOnlyMemory<byte> buffer, CancellationToken ct)
     {
         var sent = 0;
         while (sent < buffer.Length)
         {
-            sent += await socket.SendAsync(buffer[sent..], SocketFlags.None, ct).ConfigureAwait(false);
+            sent += await io.SendAsync(buffer[sent..], ct).ConfigureAwait(false);
         }
     }
 
