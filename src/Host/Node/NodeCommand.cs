@@ -58,7 +58,7 @@ public static class NodeCommand
                 return 2;
             }
 
-            await using var _ = node;
+            await using var owned = node;
             var stop = new TaskCompletionSource();
             using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c =>
             {
