@@ -193,7 +193,17 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
             if (_channelFailure is null)
             {
                 _channelFailure = $"channel {f.Index} failed: {f.Reason}";
-                Timers.StartSingleTimer("grace", ChannelFailureGrace.Instance, TimeSpan.FromMilliseconds(500));
+                Timers.StartSingleTimer("grace", ChannelFailureGrace.Instance, TimeSpan.FromSeconds(2));
+                // The migration cannot succeed any more: if the guest was stopped, it runs again now, not after the grace.
+                if (_stopMs >= 0)
+                {
+                    foreach (var s in _savers)
+                    {
+                        s.Tell(AbortSave.Instance);
+                    }
+
+                    _guest.Workload.Resume();
+                }
             }
         });
         Receive<ChannelFailureGrace>(_ => Abort(_channelFailure!, cancelled: false));
@@ -552,12 +562,12 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         var report = BuildReport(status, error, downtimeMs);
         _phase = status;
         PublishProgress();
+        // The node first: a subscriber that queries the node after MigrationFinished then sees the updated registry.
+        Context.Parent.Tell(new MigrationEnded(_guest.Id, _id, report, HandedOver: _commitSent));
         foreach (var s in _subscribers)
         {
             s.Tell(new MigrationFinished(report));
         }
-
-        Context.Parent.Tell(new MigrationEnded(_guest.Id, _id, report, HandedOver: _commitSent));
         foreach (var c in _channels)
         {
             Context.Stop(c);
