@@ -12,6 +12,7 @@ public static class Program
         {
             DemoCommand.Create(),
             Node.NodeCommand.Create(),
+            Bench.BenchCommand.Create(),
         };
         return await root.Parse(args).InvokeAsync();
     }
