@@ -168,6 +168,11 @@ public static class BenchCommand
                 r.Verified ? "yes" : Markup.Escape("NO " + r.Status));
         }
 
+        if (Console.IsOutputRedirected)
+        {
+            AnsiConsole.Profile.Width = Math.Max(AnsiConsole.Profile.Width, 200);
+        }
+
         AnsiConsole.Write(table);
         Console.WriteLine(processes == 1
             ? "One process: CPU and peak working set are the whole process (both nodes); allocation covers both nodes."
