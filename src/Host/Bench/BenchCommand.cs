@@ -141,7 +141,7 @@ public static class BenchCommand
         foreach (var (name, right) in new[]
                  {
                      ("scenario", false), ("GiB", true), ("ch", true), ("codec", false), ("total s", true), ("GB/s", true),
-                     ("downtime ms", true), ("CPU s src", true), ("CPU s dst", true), ("alloc MiB/GiB", true), ("gen2", true),
+                     ("downtime ms", true), ("CPU s src", true), ("CPU s dst", true), ("alloc MiB/GiB", true), ("steady MiB/GiB", true), ("gen2", true),
                      ("peak WS src", true), ("peak WS dst", true), ("dst beyond guest", true), ("verified", false),
                  })
         {
@@ -161,6 +161,7 @@ public static class BenchCommand
                 r.CpuSecondsSource is { } cs ? F(cs, "0.00") : "-",
                 r.CpuSecondsDestination is { } cd ? F(cd, "0.00") : "-",
                 F(r.AllocMiBPerGiB, "0.00"),
+                r.SteadyAllocMiBPerGiB is { } sa ? F(sa, "0.00") + (r.SteadyGen2Collections > 0 ? $" ({r.SteadyGen2Collections} gen2)" : "") : "-",
                 r.Gen2Collections.ToString(CultureInfo.InvariantCulture),
                 r.PeakWorkingSetSourceBytes is { } ws ? ByteSize.Format(ws) : "-",
                 r.PeakWorkingSetDestinationBytes is { } wd ? ByteSize.Format(wd) : "-",
@@ -178,7 +179,8 @@ public static class BenchCommand
             ? "One process: CPU and peak working set are the whole process (both nodes); allocation covers both nodes."
             : "Two processes: CPU src = this process (source node), CPU dst = the child (destination node); allocation = source only.");
         Console.WriteLine("total = the report's TotalMs (StartMigration to guest resumed on the destination, including setup); GB/s = guest RAM / total (1 GB = 10^9 B);");
-        Console.WriteLine("dst beyond guest = peak destination working set - guest RAM - simulated device state (it includes the idle node, see docs/benchmarks.md).");
+        Console.WriteLine("steady = allocation during precopy only (first to last progress report of that phase) per GiB sent meanwhile;");
+        Console.WriteLine("dst beyond guest = peak destination working set - guest RAM (it includes the idle node and the simulated devices' memory, see docs/benchmarks.md).");
     }
 
     private static string F(double v, string format) => v.ToString(format, CultureInfo.InvariantCulture);

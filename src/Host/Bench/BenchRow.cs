@@ -45,9 +45,18 @@ public sealed record BenchRow
     /// <summary>Destination working set before the migration started (idle node), for "memory beyond guest RAM".</summary>
     public long? IdleWorkingSetDestinationBytes { get; init; }
 
-    /// <summary>Peak destination working set minus guest RAM minus the simulated devices' state (which lives in process memory here).</summary>
+    /// <summary>Peak destination working set minus guest RAM (includes the idle node and the simulated devices' memory).</summary>
     public long? DestinationBeyondGuestBytes =>
-        PeakWorkingSetDestinationBytes is { } p ? p - RamBytes - DeviceStateBytes : null;
+        PeakWorkingSetDestinationBytes is { } p ? p - RamBytes : null;
+
+    /// <summary>
+    /// Allocation in the bench process between the first and the last progress report of the precopy phase, per GiB
+    /// sent meanwhile (null when precopy was too short for two reports or moved less than 64 MiB).
+    /// </summary>
+    public double? SteadyAllocMiBPerGiB { get; init; }
+
+    /// <summary>Gen2 collections in the bench process over the same window.</summary>
+    public int? SteadyGen2Collections { get; init; }
 
     public string? Error { get; init; }
 }
@@ -89,6 +98,8 @@ public static class BenchJson
                 w.WriteNumber("wireBytes", r.WireBytes);
                 Number(w, "idleWorkingSetDestinationBytes", r.IdleWorkingSetDestinationBytes);
                 Number(w, "destinationBeyondGuestBytes", r.DestinationBeyondGuestBytes);
+                Number(w, "steadyAllocMiBPerGiB", r.SteadyAllocMiBPerGiB, 3);
+                Number(w, "steadyGen2Collections", r.SteadyGen2Collections);
                 if (r.Error is null)
                 {
                     w.WriteNull("error");

@@ -81,7 +81,8 @@ public static class BenchRunner
         var allocBefore = GC.GetTotalAllocatedBytes(true);
         using var sampler = new WorkingSetSampler(pair.Child);
 
-        var report = await MigrateAsync(pair.Source.Node, pair.Source.System, spec.Id, pair.DestinationAddress, settings, TimeSpan.FromMinutes(10), ct);
+        var steady = new SteadyStateProbe();
+        var report = await MigrateAsync(pair.Source.Node, pair.Source.System, spec.Id, pair.DestinationAddress, settings, TimeSpan.FromMinutes(10), ct, steady);
 
         sampler.Stop();
         var allocated = GC.GetTotalAllocatedBytes(true) - allocBefore - sampler.SamplerAllocatedBytes;
@@ -120,6 +121,8 @@ public static class BenchRunner
             DeviceBufferBudgetBytes = report.DeviceBufferBudgetBytes,
             WireBytes = report.WireBytes,
             IdleWorkingSetDestinationBytes = idleChild,
+            SteadyAllocMiBPerGiB = steady.MiBPerGiB,
+            SteadyGen2Collections = steady.Gen2,
             Error = report.Error,
         };
     }
@@ -158,9 +161,9 @@ public static class BenchRunner
     }
 
     private static async Task<MigrationReport> MigrateAsync(IActorRef fromNode, ActorSystem subscriberSystem, string vmId, string toAddress,
-        MigrationSettings settings, TimeSpan timeout, CancellationToken ct)
+        MigrationSettings settings, TimeSpan timeout, CancellationToken ct, SteadyStateProbe? probe = null)
     {
-        var watcher = new ProgressWatcher(subscriberSystem);
+        var watcher = new BenchWatcher(subscriberSystem, probe);
         try
         {
             var started = await fromNode.Ask<object>(new StartMigration(vmId, toAddress, settings, watcher.Actor), TimeSpan.FromSeconds(30), ct);
