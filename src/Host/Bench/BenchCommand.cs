@@ -31,9 +31,13 @@ public static class BenchCommand
         var json = new Option<string?>("--json") { Description = "Write {\"rows\": [...]} to this path" };
         var repeat = new Option<int>("--repeat") { Description = "Run the scenario list this many times", DefaultValueFactory = _ => 1 };
         var noWarmup = new Option<bool>("--no-warmup") { Description = "Skip the 64 MiB warm-up migration (there and back) before each measured one" };
+        var prefault = new Option<string?>("--prefault-destination")
+        {
+            Description = "Diagnostic: on|off overrides migration.prefault-destination (default: the reference configuration, on)",
+        };
         var ramScale = new Option<double>("--ram-scale") { Hidden = true, DefaultValueFactory = _ => 1.0 };
         var command = new Command("bench", "Run migration benchmark scenarios and print one row per scenario");
-        foreach (var o in new Option[] { scenarios, channels, codec, processes, json, repeat, noWarmup, ramScale })
+        foreach (var o in new Option[] { scenarios, channels, codec, processes, json, repeat, noWarmup, prefault, ramScale })
         {
             command.Options.Add(o);
         }
@@ -45,6 +49,21 @@ public static class BenchCommand
             {
                 await Console.Error.WriteLineAsync("error: " + error);
                 return 2;
+            }
+
+            switch (r.GetValue(prefault)?.ToLowerInvariant())
+            {
+                case null:
+                    break;
+                case "on" or "true":
+                    options = options with { PrefaultDestination = true };
+                    break;
+                case "off" or "false":
+                    options = options with { PrefaultDestination = false };
+                    break;
+                default:
+                    await Console.Error.WriteLineAsync($"error: --prefault-destination '{r.GetValue(prefault)}': expected on or off");
+                    return 2;
             }
 
             return await RunAsync(options, ct);
@@ -108,7 +127,8 @@ public static class BenchCommand
         Console.WriteLine($"Scenarios: {string.Join(", ", options.Scenarios.Select(s => s.Name))}; {options.Channels} channels, codec " +
                           $"{RamCodecRegistry.Name(options.Codec)}, {options.Processes} process{(options.Processes == 1 ? "" : "es")}" +
                           (options.RamScale != 1 ? $", RAM scale {options.RamScale.ToString(CultureInfo.InvariantCulture)}" : "") +
-                          (options.Warmup ? "" : ", no warm-up"));
+                          (options.Warmup ? "" : ", no warm-up") +
+                          (options.PrefaultDestination is { } pf ? $", DIAGNOSTIC prefault-destination = {(pf ? "on" : "off")}" : ""));
         IReadOnlyList<BenchRow> rows;
         try
         {

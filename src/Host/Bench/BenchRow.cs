@@ -34,6 +34,7 @@ public sealed record BenchRow
     public bool Verified { get; init; }
 
     // Extra fields (not required by the issue; documented in docs/benchmarks.md).
+    public bool PrefaultDestination { get; init; } = true;
     public string Status { get; init; } = "";
     public double SetupMs { get; init; }
     public int Iterations { get; init; }
@@ -90,6 +91,7 @@ public static class BenchJson
                 Number(w, "peakWorkingSetDestinationBytes", r.PeakWorkingSetDestinationBytes);
                 w.WriteBoolean("verified", r.Verified);
                 w.WriteString("status", r.Status);
+                w.WriteBoolean("prefaultDestination", r.PrefaultDestination);
                 w.WriteNumber("setupMs", Math.Round(r.SetupMs, 1));
                 w.WriteNumber("iterations", r.Iterations);
                 w.WriteBoolean("forcedSwitchover", r.ForcedSwitchover);

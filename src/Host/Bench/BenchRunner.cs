@@ -20,7 +20,8 @@ public sealed record BenchOptions(
     string? JsonPath = null,
     double RamScale = 1.0,
     int Repeat = 1,
-    bool Warmup = true);
+    bool Warmup = true,
+    bool? PrefaultDestination = null);
 
 /// <summary>
 /// Runs each scenario on a fresh pair of nodes: create the guest on the source (not timed), optionally warm up
@@ -50,8 +51,11 @@ public static class BenchRunner
         return rows;
     }
 
-    public static MigrationSettings Settings(BenchOptions options) =>
-        MigrationSettings.FromConfig(NodeHost.ReferenceConfig()) with { Channels = options.Channels, Codec = options.Codec };
+    public static MigrationSettings Settings(BenchOptions options)
+    {
+        var s = MigrationSettings.FromConfig(NodeHost.ReferenceConfig()) with { Channels = options.Channels, Codec = options.Codec };
+        return options.PrefaultDestination is { } p ? s with { PrefaultDestination = p } : s;
+    }
 
     private static async Task<BenchRow> RunScenarioAsync(BenchScenario scenario, BenchOptions options, TextWriter log, CancellationToken ct)
     {
@@ -103,6 +107,7 @@ public static class BenchRunner
             Channels = settings.Channels,
             Codec = RamCodecRegistry.Name(settings.Codec),
             Processes = options.Processes,
+            PrefaultDestination = settings.PrefaultDestination,
             RamBytes = ramBytes,
             TotalMs = report.TotalMs,
             DowntimeMs = report.DowntimeMs,
