@@ -85,7 +85,7 @@ public static class BenchRunner
         var allocBefore = GC.GetTotalAllocatedBytes(true);
         using var sampler = new WorkingSetSampler(pair.Child);
 
-        var steady = new SteadyStateProbe();
+        var steady = new SteadyStateProbe(() => sampler.SamplerAllocatedBytes);
         var report = await MigrateAsync(pair.Source.Node, pair.Source.System, spec.Id, pair.DestinationAddress, settings, TimeSpan.FromMinutes(10), ct, steady);
 
         sampler.Stop();

@@ -33,9 +33,10 @@ public sealed class BenchWatcher
 /// <summary>
 /// Allocation and gen2 collections of this process during the precopy phase: sampled at every progress report whose
 /// phase is "precopy", compared between the first and the last such report. This leaves out setup (allocating
-/// and connecting), stop-copy and verification, i.e. it is the cost per GiB while bytes stream.
+/// and connecting), stop-copy and verification, i.e. it is the cost per GiB while bytes stream. Bytes allocated by the
+/// bench's own working-set sampler are subtracted.
 /// </summary>
-public sealed class SteadyStateProbe
+public sealed class SteadyStateProbe(Func<long>? excludedAllocatedBytes = null)
 {
     private const long MinBytes = 64L << 20;
     private (long Alloc, int Gen2, long Sent)? _first;
@@ -48,7 +49,8 @@ public sealed class SteadyStateProbe
             return;
         }
 
-        var sample = (GC.GetTotalAllocatedBytes(false), GC.CollectionCount(2), p.BytesSent);
+        // The bench's own sampling thread allocates (it reads /proc); its bytes are not the migration's.
+        var sample = (GC.GetTotalAllocatedBytes(false) - (excludedAllocatedBytes?.Invoke() ?? 0), GC.CollectionCount(2), p.BytesSent);
         _first ??= sample;
         _last = sample;
     }

@@ -29,6 +29,7 @@ public sealed class WorkingSetSampler : IDisposable
             while (!_stop.Wait(every))
             {
                 Sample();
+                Interlocked.Exchange(ref _allocated, GC.GetAllocatedBytesForCurrentThread() - before);
             }
 
             Sample();
@@ -46,7 +47,7 @@ public sealed class WorkingSetSampler : IDisposable
 
     public long PeakChild => Interlocked.Read(ref _peakChild);
 
-    /// <summary>Managed bytes the sampling thread allocated (valid after <see cref="Stop"/>).</summary>
+    /// <summary>Managed bytes the sampling thread allocated so far (updated after every sample; final after <see cref="Stop"/>).</summary>
     public long SamplerAllocatedBytes => Interlocked.Read(ref _allocated);
 
     public void Stop()
