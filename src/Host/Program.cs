@@ -12,6 +12,7 @@ public static class Program
         {
             DemoCommand.Create(),
             Node.NodeCommand.Create(),
+            Bench.BenchCommand.Create(),
         };
         foreach (var c in Cli.CliCommands.Create())
         {

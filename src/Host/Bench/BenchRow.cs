@@ -1,0 +1,158 @@
+using System.Text;
+using System.Text.Json;
+
+namespace Migration.Host.Bench;
+
+/// <summary>
+/// One measured migration. Null means "not measurable in this mode" (e.g. the destination's CPU when both nodes
+/// share one process). See docs/benchmarks.md for how each figure is taken.
+/// </summary>
+public sealed record BenchRow
+{
+    public string Scenario { get; init; } = "";
+    public int Channels { get; init; }
+    public string Codec { get; init; } = "none";
+    public int Processes { get; init; }
+    public long RamBytes { get; init; }
+
+    /// <summary>The report's TotalMs: StartMigration received by the source node until the guest resumed on the destination.</summary>
+    public double TotalMs { get; init; }
+
+    /// <summary>Guest RAM bytes / total time, in 10^9 bytes per second.</summary>
+    public double GbPerSec => TotalMs <= 0 ? 0 : RamBytes / (TotalMs / 1000.0) / 1e9;
+
+    public double DowntimeMs { get; init; }
+    public double? CpuSecondsSource { get; init; }
+    public double? CpuSecondsDestination { get; init; }
+
+    /// <summary>Bytes allocated on the managed heap of the bench process during the migration, in MiB per GiB of guest RAM.</summary>
+    public double AllocMiBPerGiB { get; init; }
+
+    public int Gen2Collections { get; init; }
+    public long? PeakWorkingSetSourceBytes { get; init; }
+    public long? PeakWorkingSetDestinationBytes { get; init; }
+    public bool Verified { get; init; }
+
+    // Extra fields (not required by the issue; documented in docs/benchmarks.md).
+    public bool PrefaultDestination { get; init; } = true;
+    public string Status { get; init; } = "";
+    public double SetupMs { get; init; }
+    public int Iterations { get; init; }
+    public bool ForcedSwitchover { get; init; }
+    public long DeviceStateBytes { get; init; }
+    public long DeviceBufferBudgetBytes { get; init; }
+    public long WireBytes { get; init; }
+
+    /// <summary>Destination working set before the migration started (idle node), for "memory beyond guest RAM".</summary>
+    public long? IdleWorkingSetDestinationBytes { get; init; }
+
+    /// <summary>Peak destination working set minus guest RAM (includes the idle node and the simulated devices' memory).</summary>
+    public long? DestinationBeyondGuestBytes =>
+        PeakWorkingSetDestinationBytes is { } p ? p - RamBytes : null;
+
+    /// <summary>
+    /// Allocation in the bench process between the first and the last progress report of the precopy phase, per GiB
+    /// sent meanwhile (null when precopy was too short for two reports or moved less than 64 MiB).
+    /// </summary>
+    public double? SteadyAllocMiBPerGiB { get; init; }
+
+    /// <summary>Gen2 collections in the bench process over the same window.</summary>
+    public int? SteadyGen2Collections { get; init; }
+
+    public string? Error { get; init; }
+}
+
+/// <summary>Writes `{"rows": [...]}` with the field names of issue 5.</summary>
+public static class BenchJson
+{
+    public static string Serialize(IReadOnlyList<BenchRow> rows)
+    {
+        using var stream = new MemoryStream();
+        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            w.WriteStartArray("rows");
+            foreach (var r in rows)
+            {
+                w.WriteStartObject();
+                w.WriteString("scenario", r.Scenario);
+                w.WriteNumber("channels", r.Channels);
+                w.WriteString("codec", r.Codec);
+                w.WriteNumber("processes", r.Processes);
+                w.WriteNumber("ramBytes", r.RamBytes);
+                w.WriteNumber("totalMs", Math.Round(r.TotalMs, 1));
+                w.WriteNumber("gbPerSec", Math.Round(r.GbPerSec, 4));
+                w.WriteNumber("downtimeMs", Math.Round(r.DowntimeMs, 1));
+                Number(w, "cpuSecondsSource", r.CpuSecondsSource, 3);
+                Number(w, "cpuSecondsDestination", r.CpuSecondsDestination, 3);
+                w.WriteNumber("allocMiBPerGiB", Math.Round(r.AllocMiBPerGiB, 3));
+                w.WriteNumber("gen2Collections", r.Gen2Collections);
+                Number(w, "peakWorkingSetSourceBytes", r.PeakWorkingSetSourceBytes);
+                Number(w, "peakWorkingSetDestinationBytes", r.PeakWorkingSetDestinationBytes);
+                w.WriteBoolean("verified", r.Verified);
+                w.WriteString("status", r.Status);
+                w.WriteBoolean("prefaultDestination", r.PrefaultDestination);
+                w.WriteNumber("setupMs", Math.Round(r.SetupMs, 1));
+                w.WriteNumber("iterations", r.Iterations);
+                w.WriteBoolean("forcedSwitchover", r.ForcedSwitchover);
+                w.WriteNumber("deviceStateBytes", r.DeviceStateBytes);
+                w.WriteNumber("deviceBufferBudgetBytes", r.DeviceBufferBudgetBytes);
+                w.WriteNumber("wireBytes", r.WireBytes);
+                Number(w, "idleWorkingSetDestinationBytes", r.IdleWorkingSetDestinationBytes);
+                Number(w, "destinationBeyondGuestBytes", r.DestinationBeyondGuestBytes);
+                Number(w, "steadyAllocMiBPerGiB", r.SteadyAllocMiBPerGiB, 3);
+                Number(w, "steadyGen2Collections", r.SteadyGen2Collections);
+                if (r.Error is null)
+                {
+                    w.WriteNull("error");
+                }
+                else
+                {
+                    w.WriteString("error", r.Error);
+                }
+
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+
+        return Encoding.UTF8.GetString(stream.ToArray());
+    }
+
+    public static void Write(IReadOnlyList<BenchRow> rows, string path)
+    {
+        var dir = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (dir is not null)
+        {
+            Directory.CreateDirectory(dir);
+        }
+
+        File.WriteAllText(path, Serialize(rows) + "\n");
+    }
+
+    private static void Number(Utf8JsonWriter w, string name, double? value, int digits)
+    {
+        if (value is { } v)
+        {
+            w.WriteNumber(name, Math.Round(v, digits));
+        }
+        else
+        {
+            w.WriteNull(name);
+        }
+    }
+
+    private static void Number(Utf8JsonWriter w, string name, long? value)
+    {
+        if (value is { } v)
+        {
+            w.WriteNumber(name, v);
+        }
+        else
+        {
+            w.WriteNull(name);
+        }
+    }
+}

@@ -1,0 +1,187 @@
+using System.Diagnostics;
+using Akka.Actor;
+using Migration.Actors.Messages;
+using Migration.Actors.Node;
+using Migration.Actors.Settings;
+using Migration.Devices.Device;
+using Migration.Devices.Guest;
+using Migration.Devices.Workload;
+using Migration.Host.Cli;
+using Migration.Transport.Codecs;
+
+namespace Migration.Host.Bench;
+
+/// <summary>What `bench` runs (already validated).</summary>
+public sealed record BenchOptions(
+    IReadOnlyList<BenchScenario> Scenarios,
+    int Channels = 4,
+    CodecId Codec = CodecId.None,
+    int Processes = 2,
+    string? JsonPath = null,
+    double RamScale = 1.0,
+    int Repeat = 1,
+    bool Warmup = true,
+    bool? PrefaultDestination = null);
+
+/// <summary>
+/// Runs each scenario on a fresh pair of nodes: create the guest on the source (not timed), optionally warm up
+/// the data path with a small guest migrated there and back, then migrate the guest once and measure.
+/// </summary>
+public static class BenchRunner
+{
+    private const double GiB = 1L << 30;
+    private static int _guestCounter;
+
+    public static async Task<IReadOnlyList<BenchRow>> RunAsync(BenchOptions options, TextWriter log, CancellationToken ct)
+    {
+        var rows = new List<BenchRow>();
+        for (var rep = 0; rep < options.Repeat; rep++)
+        {
+            foreach (var scenario in options.Scenarios)
+            {
+                ct.ThrowIfCancellationRequested();
+                await log.WriteLineAsync($"{scenario.Name}{(options.Repeat > 1 ? $" (run {rep + 1}/{options.Repeat})" : "")}: {scenario.Description}");
+                var row = await RunScenarioAsync(scenario, options, log, ct);
+                await log.WriteLineAsync($"  {row.Status}{(row.Verified ? " (verified)" : "")}: {row.TotalMs:0} ms, {row.GbPerSec:0.00} GB/s, downtime {row.DowntimeMs:0} ms" +
+                                         (row.Error is null ? "" : $", error: {row.Error}"));
+                rows.Add(row);
+            }
+        }
+
+        return rows;
+    }
+
+    public static MigrationSettings Settings(BenchOptions options)
+    {
+        var s = MigrationSettings.FromConfig(NodeHost.ReferenceConfig()) with { Channels = options.Channels, Codec = options.Codec };
+        return options.PrefaultDestination is { } p ? s with { PrefaultDestination = p } : s;
+    }
+
+    private static async Task<BenchRow> RunScenarioAsync(BenchScenario scenario, BenchOptions options, TextWriter log, CancellationToken ct)
+    {
+        var settings = Settings(options);
+        await using var pair = await NodePair.StartAsync(options.Processes, log, ct);
+        if (options.Warmup)
+        {
+            await WarmupAsync(pair, scenario, settings, ct);
+        }
+
+        var id = $"{scenario.Name}-{Interlocked.Increment(ref _guestCounter)}";
+        var spec = scenario.ToSpec(id, options.RamScale);
+        var create = Stopwatch.StartNew();
+        await CreateAsync(pair.Source.Node, spec, ct);
+        await log.WriteLineAsync($"  guest {id} created in {create.Elapsed.TotalSeconds:0.0} s (not timed)");
+
+        // Baselines, taken on a collected heap so earlier garbage does not trigger collections inside the run.
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        using var self = Process.GetCurrentProcess();
+        pair.Child?.Refresh();
+        var idleChild = pair.Child?.WorkingSet64;
+        var cpuSelf0 = self.TotalProcessorTime;
+        var cpuChild0 = pair.Child?.TotalProcessorTime;
+        var gen2Before = GC.CollectionCount(2);
+        var allocBefore = GC.GetTotalAllocatedBytes(true);
+        using var sampler = new WorkingSetSampler(pair.Child);
+
+        var steady = new SteadyStateProbe(() => sampler.SamplerAllocatedBytes);
+        var report = await MigrateAsync(pair.Source.Node, pair.Source.System, spec.Id, pair.DestinationAddress, settings, TimeSpan.FromMinutes(10), ct, steady);
+
+        sampler.Stop();
+        var allocated = GC.GetTotalAllocatedBytes(true) - allocBefore - sampler.SamplerAllocatedBytes;
+        var gen2 = GC.CollectionCount(2) - gen2Before;
+        self.Refresh();
+        var cpuSelf = (self.TotalProcessorTime - cpuSelf0).TotalSeconds;
+        double? cpuChild = null;
+        if (pair.Child is { } c && cpuChild0 is { } c0)
+        {
+            c.Refresh();
+            cpuChild = (c.TotalProcessorTime - c0).TotalSeconds;
+        }
+
+        var ramBytes = report.RamBytes > 0 ? report.RamBytes : spec.RamBytes;
+        return new BenchRow
+        {
+            Scenario = scenario.Name,
+            Channels = settings.Channels,
+            Codec = RamCodecRegistry.Name(settings.Codec),
+            Processes = options.Processes,
+            PrefaultDestination = settings.PrefaultDestination,
+            RamBytes = ramBytes,
+            TotalMs = report.TotalMs,
+            DowntimeMs = report.DowntimeMs,
+            CpuSecondsSource = cpuSelf,
+            CpuSecondsDestination = cpuChild,
+            AllocMiBPerGiB = allocated / (double)(1 << 20) / (ramBytes / GiB),
+            Gen2Collections = gen2,
+            PeakWorkingSetSourceBytes = sampler.PeakSelf,
+            PeakWorkingSetDestinationBytes = pair.Child is null ? null : sampler.PeakChild,
+            Verified = report.Verified,
+            Status = report.Status,
+            SetupMs = report.SetupMs,
+            Iterations = report.Iterations,
+            ForcedSwitchover = report.ForcedSwitchover,
+            DeviceStateBytes = scenario.DeviceStateBytes(options.RamScale),
+            DeviceBufferBudgetBytes = report.DeviceBufferBudgetBytes,
+            WireBytes = report.WireBytes,
+            IdleWorkingSetDestinationBytes = idleChild,
+            SteadyAllocMiBPerGiB = steady.MiBPerGiB,
+            SteadyGen2Collections = steady.Gen2,
+            Error = report.Error,
+        };
+    }
+
+    /// <summary>
+    /// JIT-compiles and warms both data paths (the nodes are long-running in real use): a 64 MiB guest, with a
+    /// small device when the scenario has devices, migrated to the destination and back, so nothing of it stays there.
+    /// </summary>
+    private static async Task WarmupAsync(NodePair pair, BenchScenario scenario, MigrationSettings settings, CancellationToken ct)
+    {
+        var id = $"warmup-{Interlocked.Increment(ref _guestCounter)}";
+        IReadOnlyList<DeviceSpec> devices = scenario.Devices.Count == 0 ? [] : [new DeviceSpec("warm0", DeviceKind.Vfio, 0, 8L << 20, 4L << 20, 3)];
+        var spec = new GuestSpec(id, 64L << 20, devices, 0, scenario.Fill == RamFillPattern.Zero ? RamFillPattern.Mixed : scenario.Fill, 9);
+        await CreateAsync(pair.Source.Node, spec, ct);
+        var there = await MigrateAsync(pair.Source.Node, pair.Source.System, id, pair.DestinationAddress, settings, TimeSpan.FromMinutes(2), ct);
+        Check(there, "warm-up migration to the destination");
+        var back = await MigrateAsync(pair.DestinationNode, pair.Source.System, id, pair.Source.Address, settings, TimeSpan.FromMinutes(2), ct);
+        Check(back, "warm-up migration back to the source");
+    }
+
+    private static void Check(MigrationReport r, string what)
+    {
+        if (r.Status != "completed" || !r.Verified)
+        {
+            throw new InvalidOperationException($"{what} did not complete: {r.Status} {r.Error}");
+        }
+    }
+
+    private static async Task CreateAsync(IActorRef node, GuestSpec spec, CancellationToken ct)
+    {
+        var created = await node.Ask<object>(new CreateGuest(spec), TimeSpan.FromMinutes(5), ct);
+        if (created is not GuestCreated)
+        {
+            throw new InvalidOperationException($"cannot create guest {spec.Id}: {(created as CommandFailed)?.Reason ?? created.ToString()}");
+        }
+    }
+
+    private static async Task<MigrationReport> MigrateAsync(IActorRef fromNode, ActorSystem subscriberSystem, string vmId, string toAddress,
+        MigrationSettings settings, TimeSpan timeout, CancellationToken ct, SteadyStateProbe? probe = null)
+    {
+        var watcher = new BenchWatcher(subscriberSystem, probe);
+        try
+        {
+            var started = await fromNode.Ask<object>(new StartMigration(vmId, toAddress, settings, watcher.Actor), TimeSpan.FromSeconds(30), ct);
+            if (started is not MigrationStarted)
+            {
+                throw new InvalidOperationException($"cannot migrate {vmId}: {(started as CommandFailed)?.Reason ?? started.ToString()}");
+            }
+
+            return await watcher.Finished.WaitAsync(timeout, ct);
+        }
+        finally
+        {
+            subscriberSystem.Stop(watcher.Actor);
+        }
+    }
+}

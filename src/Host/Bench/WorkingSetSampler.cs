@@ -1,0 +1,98 @@
+using System.Diagnostics;
+
+namespace Migration.Host.Bench;
+
+/// <summary>
+/// Samples the working set (RSS, including mapped shared-memory pages such as guest RAM in /dev/shm) of this
+/// process and optionally of a child every 50 ms on a dedicated thread, keeping the peaks. Spikes shorter than
+/// the interval can be missed. The thread's own managed allocations (Process.Refresh reads /proc) are counted
+/// so the bench can subtract them from the allocation figure.
+/// </summary>
+public sealed class WorkingSetSampler : IDisposable
+{
+    private readonly Process _self = Process.GetCurrentProcess();
+    private readonly Process? _child;
+    private readonly Thread _thread;
+    private readonly ManualResetEventSlim _stop = new();
+    private long _peakSelf;
+    private long _peakChild;
+    private long _allocated;
+
+    public WorkingSetSampler(Process? child, TimeSpan? interval = null)
+    {
+        _child = child;
+        var every = interval ?? TimeSpan.FromMilliseconds(50);
+        Sample();
+        _thread = new Thread(() =>
+        {
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            while (!_stop.Wait(every))
+            {
+                Sample();
+                Interlocked.Exchange(ref _allocated, GC.GetAllocatedBytesForCurrentThread() - before);
+            }
+
+            Sample();
+            Interlocked.Exchange(ref _allocated, GC.GetAllocatedBytesForCurrentThread() - before);
+        })
+        {
+            IsBackground = true,
+            Name = "bench-sampler",
+            Priority = ThreadPriority.AboveNormal,
+        };
+        _thread.Start();
+    }
+
+    public long PeakSelf => Interlocked.Read(ref _peakSelf);
+
+    public long PeakChild => Interlocked.Read(ref _peakChild);
+
+    /// <summary>Managed bytes the sampling thread allocated so far (updated after every sample; final after <see cref="Stop"/>).</summary>
+    public long SamplerAllocatedBytes => Interlocked.Read(ref _allocated);
+
+    public void Stop()
+    {
+        _stop.Set();
+        _thread.Join();
+    }
+
+    public void Dispose()
+    {
+        if (_thread.IsAlive)
+        {
+            Stop();
+        }
+
+        _stop.Dispose();
+        _self.Dispose();
+    }
+
+    private void Sample()
+    {
+        _self.Refresh();
+        Max(ref _peakSelf, _self.WorkingSet64);
+        if (_child is not null)
+        {
+            try
+            {
+                _child.Refresh();
+                if (!_child.HasExited)
+                {
+                    Max(ref _peakChild, _child.WorkingSet64);
+                }
+            }
+            catch (InvalidOperationException)
+            {
+                // the child exited between Refresh and the read
+            }
+        }
+    }
+
+    private static void Max(ref long target, long value)
+    {
+        long seen;
+        while (value > (seen = Interlocked.Read(ref target)) && Interlocked.CompareExchange(ref target, value, seen) != seen)
+        {
+        }
+    }
+}
