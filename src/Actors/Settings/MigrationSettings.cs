@@ -22,7 +22,7 @@ public sealed record MigrationSettings
     public int MaxIterations { get; init; } = 30;
     public TimeSpan MinIterationTime { get; init; } = TimeSpan.FromMilliseconds(50);
     public int ChannelQueueDepth { get; init; } = 2;
-    public bool PrefaultDestination { get; init; } = true;
+    public bool PrefaultDestination { get; init; }
     public TimeSpan PrepareTimeout { get; init; } = TimeSpan.FromSeconds(60);
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
     public TimeSpan ChannelIdleTimeout { get; init; } = TimeSpan.FromSeconds(30);
