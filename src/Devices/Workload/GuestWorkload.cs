@@ -216,7 +216,9 @@ public sealed unsafe class GuestWorkload : IDisposable
         if (due <= 0)
         {
             double untilNext = (_pacePages + 1) / pagesPerSecond - elapsed.TotalSeconds;
-            return TimeSpan.FromSeconds(Math.Clamp(untilNext, 0.0005, 0.05));
+            // At least 2 ms: Thread.Sleep rounds to whole milliseconds, and a sub-millisecond wait became Sleep(0),
+            // a busy loop that burnt a whole core at any rate. Slices then carry a couple of ms worth of pages.
+            return TimeSpan.FromSeconds(Math.Clamp(untilNext, 0.002, 0.05));
         }
         int pages = (int)Math.Min(due, MaxSlicePages);
         WritePages(pages);
