@@ -7,7 +7,7 @@ namespace Migration.Devices.Ram;
 /// backs guest RAM by default. On this kind of machine THP is in "madvise" mode for anonymous memory and off for
 /// shmem, so first touch costs one fault per 2 MiB instead of one per 4 KiB (the dominant cost of filling fresh
 /// guest memory, see shared/ANCHORS.md). Linux only; elsewhere RamBlock falls back to a mapped file.
-/// The mapping is owned by its RamBlock and unmapped by <see cref="Unmap"/> exactly once.
+/// The mapping is owned by its RamBlock and retired by <see cref="Retire"/> exactly once.
 /// </summary>
 internal static unsafe partial class AnonymousMapping
 {
@@ -16,6 +16,7 @@ internal static unsafe partial class AnonymousMapping
     private const int MapPrivate = 0x02;
     private const int MapAnonymous = 0x20;
     private const int MapNoReserve = 0x4000;
+    private const int MapFixed = 0x10;
     private const int MadvHugePage = 14;
 
     public static bool Supported => OperatingSystem.IsLinux();
@@ -34,7 +35,28 @@ internal static unsafe partial class AnonymousMapping
         return (byte*)p;
     }
 
-    public static void Unmap(byte* p, long bytes) => _ = munmap(p, (nuint)bytes);
+    /// <summary>How long a retired range stays mapped (empty) before its address range is given back.</summary>
+    public static readonly TimeSpan RetireGrace = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Releases the memory at once, but not the address range: the range is replaced by a fresh, empty private
+    /// mapping (MAP_FIXED), so the guest's pages go back to the kernel now, while a straggler that still touches the
+    /// block after its owner discarded it (a receive loop finishing its last packet, a digest task) reads zeros or
+    /// writes into throw-away pages instead of faulting and killing the node. The range is unmapped after
+    /// <see cref="RetireGrace"/>.
+    /// </summary>
+    public static void Retire(byte* p, long bytes)
+    {
+        var replaced = mmap(p, (nuint)bytes, ProtRead | ProtWrite, MapPrivate | MapAnonymous | MapNoReserve | MapFixed, -1, 0);
+        if (replaced == (void*)-1)
+        {
+            _ = munmap(p, (nuint)bytes);
+            return;
+        }
+
+        var address = (nint)p;
+        _ = Task.Delay(RetireGrace).ContinueWith(_ => munmap((void*)address, (nuint)bytes), TaskScheduler.Default);
+    }
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial void* mmap(void* addr, nuint length, int prot, int flags, int fd, nint offset);

@@ -233,14 +233,17 @@ public sealed unsafe class RamBlock : IDisposable
         return top.GetCurrentHashAsUInt128();
     }
 
-    /// <summary>Unmaps the memory and deletes a temporary backing file. Idempotent.</summary>
+    /// <summary>
+    /// Releases the memory (anonymous blocks: at once, the address range a few seconds later, see
+    /// <see cref="AnonymousMapping.Retire"/>) and deletes a temporary backing file. Idempotent.
+    /// </summary>
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
             return;
         if (_view is null)
         {
-            AnonymousMapping.Unmap(_base, SizeBytes);
+            AnonymousMapping.Retire(_base, SizeBytes);
             return;
         }
 

@@ -195,7 +195,7 @@ public sealed class PacketWriter : IDisposable
     {
         var body = _head.AsSpan(PacketHeader.Size, EndPacket.Size);
         new EndPacket(PacketsSent).WriteTo(body);
-        new PacketHeader(PacketType.End, PacketFlags.None, EndPacket.Size, PacketChecksum.Compute(body)).WriteTo(_head);
+        new PacketHeader(PacketType.End, PacketFlags.None, EndPacket.Size, MaybeCorrupt(PacketChecksum.Compute(body))).WriteTo(_head);
         await SocketIo.SendAllAsync(_socket, _head.AsMemory(0, PacketHeader.Size + EndPacket.Size), ct).ConfigureAwait(false);
         WireBytes += PacketHeader.Size + EndPacket.Size;
     }

@@ -17,6 +17,7 @@ public sealed class CancelSpecs(TwoNodeCluster cluster) : IClassFixture<TwoNodeC
     [Theory]
     [InlineData("setup")]
     [InlineData("precopy")]
+    [InlineData("switchover-ack")]
     [InlineData("stop-copy")]
     public async Task Cancel_in_a_phase_before_commit_leaves_the_guest_running_on_the_source(string phase)
     {
@@ -29,7 +30,9 @@ public sealed class CancelSpecs(TwoNodeCluster cluster) : IClassFixture<TwoNodeC
         {
             Inject = [slow],
             DeviceBufferBudget = 1 << 20,
-            MaxIterations = phase == "stop-copy" ? 1 : 10_000,
+            // stop-copy and switchover-ack: switch over after one iteration; the slow device then holds the phase
+            // (switchover-ack waits for the in-flight chunks to load, ~300 ms; stop-copy loads the whole state).
+            MaxIterations = phase is "stop-copy" or "switchover-ack" ? 1 : 10_000,
             DowntimeLimit = phase == "precopy" ? TimeSpan.FromMilliseconds(0.001) : TimeSpan.FromMilliseconds(300),
         };
         var (id, watcher) = await cluster.StartAsync(spec.Id, settings);
