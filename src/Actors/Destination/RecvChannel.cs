@@ -66,9 +66,6 @@ public sealed class RecvChannel : ReceiveActor, IWithTimers
         IReadOnlyList<IActorRef> gates, DeviceBufferBudget budget, IActorRef owner, TimeSpan idleTimeout) =>
         Akka.Actor.Props.Create(() => new RecvChannel(index, socket, limits, blocks, codec, codecLevel, gates, budget, owner, idleTimeout));
 
-    /// <summary>Receive counters for progress and the report.</summary>
-    public long NormalPages => _receiver.NormalPages;
-
     protected override void PreStart()
     {
         var receiver = _receiver;

@@ -329,7 +329,6 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         }
 
         _iterationStartMs = _clock.Elapsed.TotalMilliseconds;
-        _stats.IterationStartBytes = _stats.WireBytes;
         _syncedChannels.Clear();
         _transfer!.Scanner.BeginIteration(_iteration);
         _transfer.RamActive = true;

@@ -14,7 +14,6 @@ public sealed class MigrationStats
     public long DeviceBytes { get; private set; }
     public long NormalPages { get; private set; }
     public long ZeroPages { get; private set; }
-    public long IterationStartBytes { get; set; }
     public double LastExpectedDowntimeMs { get; set; }
 
     /// <summary>Device bytes the destination holds now, as reported with its latest credit.</summary>
