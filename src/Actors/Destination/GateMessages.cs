@@ -38,3 +38,12 @@ public sealed record GetGateSnapshot : INoSerializationVerificationNeeded
 
 public sealed record GateSnapshot(int DeviceIndex, long HeldBytes, long PeakHeldBytes, long OutOfOrderChunks, long NextIndex, long LoadedChunks)
     : INoSerializationVerificationNeeded;
+
+/// <summary>
+/// Incoming -> gate, after a channel's receive loop ended: which chunk indices do you hold? Every chunk that loop read
+/// is already in the gate's mailbox ahead of this message. Reply: GateReceipt.
+/// </summary>
+public sealed record GetGateReceipt(int Channel) : INoSerializationVerificationNeeded;
+
+/// <summary>Gate -> incoming: every index below Next was released to the loader; Held are waiting out of order.</summary>
+public sealed record GateReceipt(int Channel, int DeviceIndex, long Next, long[] Held) : INoSerializationVerificationNeeded;

@@ -14,8 +14,17 @@ public sealed record SyncReached(int Channel, uint Iteration, TaskCompletionSour
 /// <summary>Receive channel -> incoming: End read and cross-checked.</summary>
 public sealed record RecvChannelEnded(int Channel, long NormalPages, long ZeroPages, long WireBytes) : INoSerializationVerificationNeeded;
 
-/// <summary>Receive channel -> incoming: the channel failed (violation, closed, timeout).</summary>
+/// <summary>Receive channel -> incoming: the peer broke the protocol on the channel (corrupt, malformed, beyond credit).</summary>
 public sealed record RecvChannelFailed(int Channel, string Reason) : INoSerializationVerificationNeeded;
+
+/// <summary>
+/// Receive channel -> incoming: the channel's connection broke (closed, reset, idle) and its receive loop has ended;
+/// it delivered every Sync up to <paramref name="DeliveredThroughIteration"/> (0 = none).
+/// </summary>
+public sealed record RecvChannelLost(int Channel, uint DeliveredThroughIteration, string Reason) : INoSerializationVerificationNeeded;
+
+/// <summary>Incoming -> listener: the channel's old connection is gone; accept a new hello for the index.</summary>
+public sealed record ReleaseChannel(Guid MigrationId, int Channel) : INoSerializationVerificationNeeded;
 
 /// <summary>Incoming -> listener: accept channels of this migration proving this token.</summary>
 public sealed record RegisterIncoming(Guid MigrationId, byte[] Token, int Channels, IActorRef Incoming) : INoSerializationVerificationNeeded;

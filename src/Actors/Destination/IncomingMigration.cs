@@ -29,7 +29,10 @@ public sealed class IncomingMigration : ReceiveActor, IWithTimers
     private readonly bool _tls;
     private readonly MigrationSettings _settings;
     private readonly byte[] _token = TokenProof.CreateToken();
-    private readonly Dictionary<uint, List<TaskCompletionSource>> _barriers = new();
+    private readonly Dictionary<uint, Dictionary<int, TaskCompletionSource>> _barriers = new();
+    private readonly Dictionary<int, LostChannel> _lost = new();
+    private uint _releasedThrough;
+    private int _channelGeneration;
     private readonly HashSet<int> _ended = [];
     private GuestVm? _guest;
     private WorkerPool? _pool;
@@ -118,14 +121,25 @@ public sealed class IncomingMigration : ReceiveActor, IWithTimers
                 return;
             }
 
+            // A reconnected channel starts one past the last Sync its old connection delivered.
+            uint first = 1;
+            if (_lost.Remove(c.Index, out var lost))
+            {
+                first = lost.Delivered + 1;
+                Timers.Cancel($"reconnect-{c.Index}");
+                _log.Info("incoming migration {0}: channel {1} reconnected (resuming at iteration {2})", Id, c.Index, first);
+            }
+
             _channels[c.Index] = Context.ActorOf(RecvChannel.Props(c.Index, c.Io, _limits!, _guest!.Blocks, _settings.Codec, _settings.CodecLevel,
-                _gates, _budget!, Self, _settings.ChannelIdleTimeout), $"channel-{c.Index}");
+                _gates, _budget!, Self, _settings.ChannelIdleTimeout, first), $"channel-{c.Index}-{++_channelGeneration}");
             if (_channels.All(x => x is not null))
             {
                 Timers.Cancel("connect");
             }
         });
         Receive<SyncReached>(OnSync);
+        Receive<RecvChannelLost>(OnChannelLost);
+        Receive<GateReceipt>(OnReceipt);
         Receive<RecvChannelEnded>(e =>
         {
             _ended.Add(e.Channel);
@@ -155,24 +169,98 @@ public sealed class IncomingMigration : ReceiveActor, IWithTimers
         Receive<AbortIncoming>(a => Discard($"aborted by source: {a.Reason}", tellSource: false));
     }
 
+    /// <summary>
+    /// The per-iteration barrier: a channel that read Sync(k) waits until every channel has read it, so no page of
+    /// iteration k can be written after a page of k+1. Keyed by channel, so a reconnected channel that repeats a Sync its
+    /// old connection delivered takes the old slot; a Sync of an iteration already released passes at once.
+    /// </summary>
     private void OnSync(SyncReached s)
     {
+        if (s.Iteration <= _releasedThrough)
+        {
+            s.Release.TrySetResult();
+            return;
+        }
+
         if (!_barriers.TryGetValue(s.Iteration, out var waiting))
         {
-            waiting = [];
+            waiting = new Dictionary<int, TaskCompletionSource>();
             _barriers[s.Iteration] = waiting;
         }
 
-        waiting.Add(s.Release);
+        waiting[s.Channel] = s.Release;
         if (waiting.Count == _channels.Length)
         {
-            // Every channel finished iteration k: none can write a page of k after a page of k+1.
             _barriers.Remove(s.Iteration);
-            foreach (var t in waiting)
+            _releasedThrough = s.Iteration;
+            foreach (var t in waiting.Values)
             {
                 t.TrySetResult();
             }
+
+            // Every page sent before these Syncs is in guest RAM: the source may forget which channel carried it.
+            _request.Source.Tell(new IterationReceived(Id, s.Iteration));
         }
+    }
+
+    /// <summary>
+    /// A channel's connection broke and its receive loop has ended (nothing of it touches RAM or the budget any more).
+    /// Asks every gate which chunks it holds (each gate's mailbox already has every chunk that loop read), then tells
+    /// the source what the old connection delivered and lets the listener accept the channel again.
+    /// </summary>
+    private void OnChannelLost(RecvChannelLost l)
+    {
+        if (!_settings.ReconnectEnabled || _sourceDigests is not null)
+        {
+            Fail(l.Reason);
+            return;
+        }
+
+        _log.Warning("incoming migration {0}: {1}; waiting for the source to reconnect the channel", Id, l.Reason);
+        if (_channels[l.Channel] is { } old)
+        {
+            Context.Stop(old);
+        }
+
+        _channels[l.Channel] = null;
+        var lost = new LostChannel(l.DeliveredThroughIteration, new DeviceReceipt?[_gates.Length]);
+        _lost[l.Channel] = lost;
+        Timers.StartSingleTimer($"reconnect-{l.Channel}", new Timeout($"waiting for channel {l.Channel} to reconnect ({l.Reason})"),
+            _settings.ChannelReconnectTimeout + TimeSpan.FromSeconds(2));
+        foreach (var g in _gates)
+        {
+            g.Tell(new GetGateReceipt(l.Channel));
+        }
+
+        TryResume(l.Channel, lost);
+    }
+
+    private void OnReceipt(GateReceipt r)
+    {
+        if (_lost.TryGetValue(r.Channel, out var lost) && lost.Receipts[r.DeviceIndex] is null)
+        {
+            lost.Receipts[r.DeviceIndex] = new DeviceReceipt(r.Next, r.Held);
+            TryResume(r.Channel, lost);
+        }
+    }
+
+    private void TryResume(int channel, LostChannel lost)
+    {
+        if (lost.Resumed || lost.Receipts.Any(x => x is null))
+        {
+            return;
+        }
+
+        lost.Resumed = true;
+        _request.Source.Tell(new ChannelResume(Id, channel, lost.Delivered, lost.Receipts.Select(x => x!).ToArray()));
+        _listener.Tell(new ReleaseChannel(Id, channel));
+    }
+
+    private sealed class LostChannel(uint delivered, DeviceReceipt?[] receipts)
+    {
+        public uint Delivered { get; } = delivered;
+        public DeviceReceipt?[] Receipts { get; } = receipts;
+        public bool Resumed { get; set; }
     }
 
     private void TryVerify()
@@ -288,7 +376,7 @@ public sealed class IncomingMigration : ReceiveActor, IWithTimers
     private void Cleanup()
     {
         _listener.Tell(new UnregisterIncoming(Id));
-        foreach (var t in _barriers.Values.SelectMany(x => x))
+        foreach (var t in _barriers.Values.SelectMany(x => x.Values))
         {
             t.TrySetCanceled();
         }

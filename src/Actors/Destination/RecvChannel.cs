@@ -15,7 +15,9 @@ namespace Migration.Actors.Destination;
 /// running as a task): RAM pages go straight into guest RAM from the loop; device chunks go to their device's
 /// ReorderGate by Tell (never loaded here); Sync waits at the migration's barrier. The loop never blocks on
 /// a device: every chunk the sender may send fits in the budget, so the loop always keeps reading.
-/// A watchdog fails the channel if it receives nothing for channel-idle-timeout outside a barrier.
+/// A watchdog closes the connection if it receives nothing for channel-idle-timeout outside a barrier.
+/// When the loop ends it reports the outcome: End (RecvChannelEnded), a lost connection with the last Sync it delivered
+/// (RecvChannelLost: the source may reconnect the channel), or a protocol violation (RecvChannelFailed).
 /// </summary>
 public sealed class RecvChannel : ReceiveActor, IWithTimers
 {
@@ -28,7 +30,7 @@ public sealed class RecvChannel : ReceiveActor, IWithTimers
     private readonly ChannelSink _sink;
 
     public RecvChannel(int index, IChannelIo socket, ReceiveLimits limits, IReadOnlyList<RamBlock> blocks, CodecId codec, int codecLevel,
-        IReadOnlyList<IActorRef> gates, DeviceBufferBudget budget, IActorRef owner, TimeSpan idleTimeout)
+        IReadOnlyList<IActorRef> gates, DeviceBufferBudget budget, IActorRef owner, TimeSpan idleTimeout, uint firstIteration = 1)
     {
         _index = index;
         _socket = socket;
@@ -36,7 +38,7 @@ public sealed class RecvChannel : ReceiveActor, IWithTimers
         _idleTimeout = idleTimeout;
         _sink = new ChannelSink(index, gates, budget, owner);
         var decoder = codec == CodecId.None ? null : RamCodecRegistry.Default.Create(codec, codecLevel);
-        _receiver = new PacketReceiver(socket, limits.ForChannel(index), blocks, decoder, _sink);
+        _receiver = new PacketReceiver(socket, limits.ForChannel(index), blocks, decoder, _sink, firstIteration);
         var receiver = _receiver;
         Receive<LoopEnded>(e =>
         {
@@ -45,33 +47,49 @@ public sealed class RecvChannel : ReceiveActor, IWithTimers
         });
         Receive<LoopFailed>(f =>
         {
-            _owner.Tell(new RecvChannelFailed(_index, f.Reason));
+            // The loop has ended: nothing of this connection touches guest RAM or the budget any more.
+            var reason = _idleReason ?? Describe(f.Error);
+            _owner.Tell(IsConnectionLoss(f.Error) || _idleReason is not null
+                ? new RecvChannelLost(_index, receiver.Iteration - 1, reason)
+                : new RecvChannelFailed(_index, reason));
             Become(Done);
         });
         Receive<IdleCheck>(_ =>
         {
             var idle = Stopwatch.GetElapsedTime(receiver.LastActivity);
-            if (!_sink.AtBarrier && idle > _idleTimeout)
+            if (_idleReason is null && !_sink.AtBarrier && idle > _idleTimeout)
             {
-                _owner.Tell(new RecvChannelFailed(_index, $"channel {_index}: nothing received for {idle.TotalSeconds:0.#} s (idle timeout {_idleTimeout.TotalSeconds:0.#} s)"));
+                // Close the connection; the loop fails on it and LoopFailed reports the channel lost.
+                _idleReason = $"channel {_index}: nothing received for {idle.TotalSeconds:0.#} s (idle timeout {_idleTimeout.TotalSeconds:0.#} s)";
                 _socket.Dispose();
-                Become(Done);
+                _cts.Cancel();
             }
         });
     }
 
+    private string? _idleReason;
+
+    /// <summary>
+    /// A broken or closed connection (recoverable: the source may reconnect the channel), as opposed to a protocol
+    /// violation (corrupt, malformed or out-of-credit data), which fails the migration.
+    /// </summary>
+    private static bool IsConnectionLoss(Exception e) =>
+        Unwrap(e) is ChannelClosedException or System.Net.Sockets.SocketException or IOException or ObjectDisposedException or OperationCanceledException;
+
+    private static Exception Unwrap(Exception e) => e is AggregateException a ? a.InnerException ?? e : e;
+
     public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(int index, IChannelIo socket, ReceiveLimits limits, IReadOnlyList<RamBlock> blocks, CodecId codec, int codecLevel,
-        IReadOnlyList<IActorRef> gates, DeviceBufferBudget budget, IActorRef owner, TimeSpan idleTimeout) =>
-        Akka.Actor.Props.Create(() => new RecvChannel(index, socket, limits, blocks, codec, codecLevel, gates, budget, owner, idleTimeout));
+        IReadOnlyList<IActorRef> gates, DeviceBufferBudget budget, IActorRef owner, TimeSpan idleTimeout, uint firstIteration = 1) =>
+        Akka.Actor.Props.Create(() => new RecvChannel(index, socket, limits, blocks, codec, codecLevel, gates, budget, owner, idleTimeout, firstIteration));
 
     protected override void PreStart()
     {
         var receiver = _receiver;
         var ct = _cts.Token;
         var loop = Task.Run(() => receiver.RunAsync(ct), ct);
-        loop.PipeTo(Self, success: _ => LoopEnded.Instance, failure: e => new LoopFailed(Describe(e)));
+        loop.PipeTo(Self, success: _ => LoopEnded.Instance, failure: e => new LoopFailed(e));
         // The receiver's buffers are returned once its loop can no longer touch them.
         loop.ContinueWith(_ => receiver.Dispose(), TaskScheduler.Default);
         Timers.StartPeriodicTimer("idle", IdleCheck.Instance, TimeSpan.FromMilliseconds(Math.Max(100, _idleTimeout.TotalMilliseconds / 4)));
@@ -119,6 +137,8 @@ public sealed class RecvChannel : ReceiveActor, IWithTimers
             return false;
         }
 
+        public void ReleaseDeviceBytes(int length) => budget.Release(length);
+
         public void OnDeviceChunk(in DeviceChunkHeader header, byte[] buffer)
         {
             // The device index was validated against the migration's device table by DeviceChunkHeader.TryRead.
@@ -141,7 +161,7 @@ public sealed class RecvChannel : ReceiveActor, IWithTimers
         public static readonly LoopEnded Instance = new();
     }
 
-    private sealed record LoopFailed(string Reason) : INoSerializationVerificationNeeded;
+    private sealed record LoopFailed(Exception Error) : INoSerializationVerificationNeeded;
 
     private sealed record IdleCheck : INoSerializationVerificationNeeded
     {

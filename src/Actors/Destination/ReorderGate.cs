@@ -59,6 +59,7 @@ public sealed class ReorderGate : ReceiveActor
             _bufferedBytes = 0;
             _owner.Tell(f);
         });
+        Receive<GetGateReceipt>(r => Sender.Tell(new GateReceipt(r.Channel, _deviceIndex, _next, _held.Keys.Order().ToArray())));
         Receive<GetGateSnapshot>(_ => Sender.Tell(new GateSnapshot(_deviceIndex, _bufferedBytes, _peakBufferedBytes, _outOfOrder, _next, _loadedChunks)));
     }
 
@@ -128,7 +129,7 @@ public sealed class ReorderGate : ReceiveActor
         _loadTicks += l.LoadTicks;
         // Release before crediting: the source may send again as soon as the credit arrives.
         _budget.Release(l.Length);
-        _creditTarget.Tell(new DeviceCredit(_migrationId, _deviceIndex, l.Length, 1, l.LoadTicks, _bufferedBytes));
+        _creditTarget.Tell(new DeviceCredit(_migrationId, _deviceIndex, l.Length, l.Index, l.LoadTicks, _bufferedBytes));
     }
 
     private DeviceLoadStats Stats() => new(

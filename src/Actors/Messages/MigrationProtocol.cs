@@ -16,10 +16,32 @@ public sealed record PrepareAck(Guid MigrationId, string Host, int Port, byte[] 
 public sealed record PrepareRefused(Guid MigrationId, string Reason) : IMigrationMessage;
 
 /// <summary>
-/// Destination gate -> source coordinator: <paramref name="Bytes"/> of device <paramref name="DeviceIndex"/> were
-/// loaded (credit returned). Also reports the gate's buffered bytes and the load time for estimates.
+/// Destination gate -> source coordinator: chunk <paramref name="ChunkIndex"/> (<paramref name="Bytes"/> bytes) of device
+/// <paramref name="DeviceIndex"/> was loaded: its credit is returned, and the source may forget the chunk (it keeps
+/// every sent chunk until then, to resend it if its channel is lost). Also reports the gate's buffered bytes and
+/// the load time for estimates.
 /// </summary>
-public sealed record DeviceCredit(Guid MigrationId, int DeviceIndex, long Bytes, int Chunks, long LoadTicks, long BufferedBytes) : IMigrationMessage;
+public sealed record DeviceCredit(Guid MigrationId, int DeviceIndex, long Bytes, long ChunkIndex, long LoadTicks, long BufferedBytes) : IMigrationMessage;
+
+/// <summary>
+/// Destination -> source: every channel delivered Sync(<paramref name="Iteration"/>) (the barrier opened), so every
+/// page sent before those Syncs is in guest RAM: the source forgets which channel carried them.
+/// </summary>
+public sealed record IterationReceived(Guid MigrationId, uint Iteration) : IMigrationMessage;
+
+/// <summary>
+/// Destination -> source: channel <paramref name="Channel"/>'s connection was lost and its receive loop has ended.
+/// It delivered every Sync up to <paramref name="DeliveredThroughIteration"/> (0 = none), so the pages it carried
+/// after that may be lost; <paramref name="Devices"/> says, per device, which chunk indices the destination holds.
+/// The listener accepts a new connection for the channel index from now on (docs/protocol.md "Reconnect").
+/// </summary>
+public sealed record ChannelResume(Guid MigrationId, int Channel, uint DeliveredThroughIteration, DeviceReceipt[] Devices) : IMigrationMessage;
+
+/// <summary>Chunk indices one device's gate holds: every index below <paramref name="Next"/>, and <paramref name="Held"/> (out of order).</summary>
+public sealed record DeviceReceipt(long Next, long[] Held)
+{
+    public bool Holds(long index) => index < Next || Array.IndexOf(Held, index) >= 0;
+}
 
 /// <summary>Source -> destination after End on every channel: the source's digests at stop time.</summary>
 /// <summary>Also carries the stopped guest's vCPU state (the workload's position), which the destination resumes from.</summary>

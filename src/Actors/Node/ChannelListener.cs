@@ -11,7 +11,8 @@ namespace Migration.Actors.Node;
 /// <summary>
 /// The node's data-channel listener: one TCP listening socket for every incoming migration of the node.
 /// Each connection gets a fresh challenge; the hello must name a registered migration, a channel index within
-/// its channel count not yet connected, and prove the migration's token. Accepted sockets are handed to the
+/// its channel count not yet connected (or released by the migration after its connection was lost), and prove the
+/// migration's token. Accepted sockets are handed to the
 /// migration's IncomingMigration; anything else gets a refusal ack (when the hello could be parsed) and is closed.
 /// Handshakes run as tasks with a timeout and at most <see cref="MaxPendingHandshakes"/> at once, so a peer that
 /// connects and says nothing, or floods connections, cannot exhaust the node. Registry state is touched only
@@ -36,6 +37,14 @@ public sealed class ChannelListener : ReceiveActor
         _handshakeTimeout = handshakeTimeout;
         Receive<RegisterIncoming>(r => _registry[r.MigrationId] = new Registration(r.Token, r.Channels, r.Incoming, new HashSet<int>()));
         Receive<UnregisterIncoming>(u => _registry.Remove(u.MigrationId));
+        // The migration took the channel's old connection down: the index may connect again (reconnect).
+        Receive<ReleaseChannel>(r =>
+        {
+            if (_registry.TryGetValue(r.MigrationId, out var reg))
+            {
+                reg.Connected.Remove(r.Channel);
+            }
+        });
         Receive<Accepted>(OnAccepted);
         Receive<HelloRead>(OnHello);
         Receive<HandshakeFailed>(f =>

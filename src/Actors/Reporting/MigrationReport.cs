@@ -30,6 +30,10 @@ public sealed record MigrationReport
     public long DeviceBufferBudgetBytes { get; init; }
     public long PeakDeviceBufferBytes { get; init; }
     public long OutOfOrderChunks { get; init; }
+    /// <summary>Channel connections lost before the stop and reconnected; the pages and device chunks they took with them were sent again.</summary>
+    public int ChannelReconnects { get; init; }
+    public long ResentPages { get; init; }
+    public long ResentDeviceChunks { get; init; }
     public double DowntimeLimitMs { get; init; }
     public string? Error { get; init; }
     public IReadOnlyList<DeviceReport> Devices { get; init; } = [];

@@ -26,6 +26,11 @@ public sealed record MigrationSettings
     public TimeSpan PrepareTimeout { get; init; } = TimeSpan.FromSeconds(60);
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
     public TimeSpan ChannelIdleTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long a channel lost before the guest stops may take to reconnect; zero = a lost channel fails the migration.</summary>
+    public TimeSpan ChannelReconnectTimeout { get; init; } = TimeSpan.FromSeconds(20);
+
+    public bool ReconnectEnabled => ChannelReconnectTimeout > TimeSpan.Zero;
     public TimeSpan VerifyTimeout { get; init; } = TimeSpan.FromSeconds(60);
     public TimeSpan CommitTimeout { get; init; } = TimeSpan.FromSeconds(30);
     public TimeSpan ProgressInterval { get; init; } = TimeSpan.FromMilliseconds(250);
@@ -80,6 +85,7 @@ public sealed record MigrationSettings
             PrepareTimeout = c.GetTimeSpan("prepare-timeout", d.PrepareTimeout),
             ConnectTimeout = c.GetTimeSpan("connect-timeout", d.ConnectTimeout),
             ChannelIdleTimeout = c.GetTimeSpan("channel-idle-timeout", d.ChannelIdleTimeout),
+            ChannelReconnectTimeout = c.GetTimeSpan("channel-reconnect-timeout", d.ChannelReconnectTimeout),
             VerifyTimeout = c.GetTimeSpan("verify-timeout", d.VerifyTimeout),
             CommitTimeout = c.GetTimeSpan("commit-timeout", d.CommitTimeout),
             ProgressInterval = c.GetTimeSpan("progress-interval", d.ProgressInterval),
@@ -121,6 +127,7 @@ public sealed record MigrationSettings
         Check(MaxIterations is >= 1 and <= 10_000, $"max-iterations = {MaxIterations}; expected 1..10000");
         Check(ChannelQueueDepth is >= 1 and <= 64, $"channel-queue-depth = {ChannelQueueDepth}; expected 1..64");
         Check(CodecLevel is >= 0 and <= 22, $"codec-level = {CodecLevel}; expected 0..22");
+        Check(ChannelReconnectTimeout >= TimeSpan.Zero, $"channel-reconnect-timeout = {ChannelReconnectTimeout}; expected >= 0 (0 = off)");
         Check(ListenerPort is >= 0 and <= 65535, $"listener.port = {ListenerPort}; expected 0..65535");
     }
 

@@ -30,6 +30,8 @@ public sealed class RamScanner
 
     public uint Iteration { get; private set; }
 
+    public IReadOnlyList<RamBlock> Blocks => _blocks;
+
     /// <summary>Dirty pages of this iteration not yet handed out.</summary>
     public long RemainingPages => _remaining;
 

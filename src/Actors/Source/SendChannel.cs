@@ -17,8 +17,11 @@ namespace Migration.Actors.Source;
 /// The coordinator never has more than the queue depth outstanding on a channel (it counts JobDone replies),
 /// so a TryWrite into the queue cannot fail; if it does, that is a bug and the channel fails.
 /// Socket, writer and stream are created here and closed in PostStop (idempotent); results come back as messages.
+/// Connection loss: the channel closes the connection, cancels the stream and reports ChannelLost; on Reconnect it
+/// opens a new connection with the same token and index (a new writer and stream, a new generation: completions of an
+/// older stream are ignored). Device chunk buffers are never returned here: the coordinator's SentChunkLedger owns them.
 /// </summary>
-public sealed class SendChannel : ReceiveActor
+public sealed class SendChannel : ReceiveActor, IWithTimers
 {
     private readonly ChannelSpec _spec;
     private readonly IActorRef _coordinator;
@@ -34,6 +37,8 @@ public sealed class SendChannel : ReceiveActor
         Become(Connecting);
     }
 
+    public ITimerScheduler Timers { get; set; } = null!;
+
     public static Props Props(ChannelSpec spec, IActorRef coordinator) =>
         Akka.Actor.Props.Create(() => new SendChannel(spec, coordinator));
 
@@ -41,7 +46,7 @@ public sealed class SendChannel : ReceiveActor
     {
         var spec = _spec;
         var ct = _cts.Token;
-        ConnectAsync(spec, ct).PipeTo(Self, success: io => new Connected(io), failure: e => new ChannelBroken(Unwrap(e)));
+        ConnectAsync(spec, ct).PipeTo(Self, success: io => new Connected(io), failure: e => new ChannelBroken(Unwrap(e), 0));
     }
 
     /// <summary>Connects, wraps the socket in TLS when the destination asked for it, and proves the token.</summary>
@@ -82,29 +87,43 @@ public sealed class SendChannel : ReceiveActor
     {
         Receive<Connected>(c =>
         {
-            _socket = c.Io;
-            var codec = _spec.Codec == CodecId.None ? null : RamCodecRegistry.Default.Create(_spec.Codec, _spec.CodecLevel);
-            _writer = new PacketWriter(c.Io, _spec.Index, codec, _spec.ZeroPageDetection, _spec.PacketPages);
-            _codec = codec;
-            StartStream();
-            Become(Sending);
+            Start(c.Io);
             _coordinator.Tell(new ChannelReady(_spec.Index));
         });
-        Receive<ChannelBroken>(OnBroken);
-        Receive<SendJob>(j => Drop(j));
+        Receive<ChannelBroken>(b => Fail(b.Error.Message));
+        Receive<SendJob>(Drop);
+    }
+
+    /// <summary>A new connection: a fresh writer and stream over it (the previous ones, if any, have terminated).</summary>
+    private void Start(IChannelIo io)
+    {
+        _socket = io;
+        var codec = _spec.Codec == CodecId.None ? null : RamCodecRegistry.Default.Create(_spec.Codec, _spec.CodecLevel);
+        _writer = new PacketWriter(io, _spec.Index, codec, _spec.ZeroPageDetection, _spec.PacketPages);
+        _codec = codec;
+        _generation++;
+        StartStream();
+        Become(Sending);
     }
 
     private IRamCodec? _codec;
+    private int _generation;
+    private CancellationTokenSource? _streamCts;
+    private DateTime _reconnectDeadline;
+    private int _reconnectAttempts;
 
     private void StartStream()
     {
         var writer = _writer!;
-        var ct = _cts.Token;
+        _streamCts?.Dispose();
+        _streamCts = CancellationTokenSource.CreateLinkedTokenSource(_cts.Token);
+        var ct = _streamCts.Token;
         var self = Self;
         var index = _spec.Index;
+        var generation = _generation;
         var (queue, completion) = Akka.Streams.Dsl.Source.Channel<SendJob>(_spec.QueueDepth, singleWriter: true)
             .SelectAsync(1, job => Execute(writer, job, index, ct))
-            .ToMaterialized(Sink.ForEach<JobDone>(done => self.Tell(done)), Keep.Both)
+            .ToMaterialized(Sink.ForEach<JobDone>(done => self.Tell(new StreamJobDone(done, generation))), Keep.Both)
             .Run(Context.Materializer());
         _queue = queue;
         // The writer and codec belong to the stream: disposed (buffers returned) only once it has terminated,
@@ -115,7 +134,9 @@ public sealed class SendChannel : ReceiveActor
             writer.Dispose();
             codec?.Dispose();
         }, TaskScheduler.Default);
-        completion.PipeTo(Self, success: () => StreamEnded.Instance, failure: e => new ChannelBroken(Unwrap(e)));
+        completion.PipeTo(Self,
+            success: () => new ChannelBroken(new Transport.Channels.ChannelClosedException(index, $"channel {index}: send stream ended"), generation),
+            failure: e => new ChannelBroken(Unwrap(e), generation));
     }
 
     /// <summary>Runs on the stream (not the actor thread): encodes and sends one job, then returns its buffers.</summary>
@@ -135,8 +156,9 @@ public sealed class SendChannel : ReceiveActor
                 }
 
             case DeviceChunkJob d:
-                try
                 {
+                    // The chunk's buffer belongs to the coordinator's SentChunkLedger until the destination credits
+                    // it (it may have to be sent again); the stream only reads it.
                     var c = d.Chunk;
                     var header = new DeviceChunkHeader(
                         (ushort)c.DeviceIndex,
@@ -147,10 +169,6 @@ public sealed class SendChannel : ReceiveActor
                         (uint)c.Length);
                     var wire = await writer.WriteDeviceChunkAsync(header, c.Buffer.AsMemory(0, c.Length), ct).ConfigureAwait(false);
                     return new JobDone(channel, JobKind.Device, 0, 0, c.Length, wire, 0, c.DeviceIndex);
-                }
-                finally
-                {
-                    d.Chunk.ReturnBuffer();
                 }
 
             case SyncJob s:
@@ -173,49 +191,141 @@ public sealed class SendChannel : ReceiveActor
             if (!_queue!.TryWrite(job))
             {
                 Drop(job);
-                OnBroken(new ChannelBroken(new InvalidOperationException(
-                    $"channel {_spec.Index}: send queue of depth {_spec.QueueDepth} is full; the coordinator exceeded the channel's bound")));
+                Fail($"channel {_spec.Index}: send queue of depth {_spec.QueueDepth} is full; the coordinator exceeded the channel's bound");
             }
         });
-        Receive<JobDone>(done => _coordinator.Tell(done));
-        Receive<StreamEnded>(_ => { });
-        Receive<ChannelBroken>(OnBroken);
-        Receive<KillConnection>(_ => _socket?.Dispose());
+        Receive<StreamJobDone>(done =>
+        {
+            // A job of a lost connection's stream that finished after the loss was already written off by the coordinator.
+            if (done.Generation == _generation)
+            {
+                _coordinator.Tell(done.Done);
+            }
+        });
+        Receive<ChannelBroken>(b =>
+        {
+            if (b.Generation == _generation)
+            {
+                OnLost(b.Error.Message);
+            }
+        });
+        Receive<KillConnection>(_ => OnLost($"channel {_spec.Index}: connection closed (killed)"));
         Receive<CorruptNextPacket>(_ => _writer?.CorruptNextPacket());
     }
 
-    private void OnBroken(ChannelBroken b)
+    /// <summary>
+    /// The connection is gone (the stream failed, or it was killed): close it and cancel the stream at once, and
+    /// report the loss. The cancelled stream may still be finishing its current job; that only reads a RAM job's
+    /// pages or a device chunk's buffer, which the coordinator's ledger keeps (the writer is disposed when the
+    /// stream has terminated). Completions of this stream are ignored from now on (generation).
+    /// </summary>
+    private void OnLost(string reason)
     {
-        _coordinator.Tell(new ChannelFailed(_spec.Index, b.Error.Message));
+        Kill();
+        _generation++;
+        _coordinator.Tell(new ChannelLost(_spec.Index, reason));
+        Become(Lost);
+    }
+
+    /// <summary>Closes the connection abruptly and cancels the stream (idempotent).</summary>
+    private void Kill()
+    {
+        _streamCts?.Cancel();
+        _socket?.Dispose();
+        _queue?.TryComplete();
+    }
+
+    /// <summary>The connection is gone; the coordinator decides whether to reconnect (Reconnect) or to fail.</summary>
+    private void Lost()
+    {
+        Receive<SendJob>(Drop);
+        Receive<Reconnect>(r =>
+        {
+            _reconnectDeadline = DateTime.UtcNow + r.Within;
+            _reconnectAttempts = 0;
+            Become(Reconnecting);
+            TryConnect();
+        });
+        IgnoreStale();
+    }
+
+    private void Reconnecting()
+    {
+        Receive<SendJob>(Drop);
+        Receive<Connected>(c =>
+        {
+            Start(c.Io);
+            _coordinator.Tell(new ChannelReady(_spec.Index));
+        });
+        Receive<ConnectFailed>(f =>
+        {
+            // The destination refuses a second connection for the index until it has taken the old one down
+            // (Duplicate), and the listener may be briefly unreachable: both are worth another try. Any other
+            // refusal (unknown migration, bad proof) will not change.
+            var retry = f.Error is SocketException or IOException or TimeoutException
+                || f.Error is ChannelSetupException { Refusal: null or HelloStatus.Duplicate };
+            if (retry && DateTime.UtcNow + ReconnectBackoff < _reconnectDeadline)
+            {
+                Timers.StartSingleTimer("retry", RetryConnect.Instance, ReconnectBackoff);
+                return;
+            }
+
+            Fail($"channel {_spec.Index}: could not reconnect after {_reconnectAttempts} attempts: {f.Error.Message}");
+        });
+        Receive<RetryConnect>(_ => TryConnect());
+        IgnoreStale();
+    }
+
+    private static readonly TimeSpan ReconnectBackoff = TimeSpan.FromMilliseconds(200);
+
+    private void TryConnect()
+    {
+        _reconnectAttempts++;
+        var remaining = _reconnectDeadline - DateTime.UtcNow;
+        var spec = _spec with { ConnectTimeout = remaining < _spec.ConnectTimeout ? remaining : _spec.ConnectTimeout };
+        ConnectAsync(spec, _cts.Token).PipeTo(Self, success: io => new Connected(io), failure: e => new ConnectFailed(Unwrap(e)));
+    }
+
+    private void IgnoreStale()
+    {
+        Receive<StreamJobDone>(_ => { });
+        Receive<ChannelBroken>(_ => { });
+        Receive<KillConnection>(_ => { });
+        Receive<CorruptNextPacket>(_ => { });
+    }
+
+    private void Fail(string reason)
+    {
+        Kill();
+        _coordinator.Tell(new ChannelFailed(_spec.Index, reason));
         Become(Broken);
     }
 
     private void Broken()
     {
-        Receive<SendJob>(j => Drop(j));
-        Receive<JobDone>(_ => { });
-        Receive<ChannelBroken>(_ => { });
-        Receive<StreamEnded>(_ => { });
-        Receive<KillConnection>(_ => { });
-        Receive<CorruptNextPacket>(_ => { });
+        Receive<SendJob>(Drop);
+        Receive<Connected>(c => c.Io.Dispose());
+        Receive<ConnectFailed>(_ => { });
+        Receive<RetryConnect>(_ => { });
+        IgnoreStale();
     }
 
+    /// <summary>
+    /// A job that will not be sent: a RAM job's page list goes back to the pool (its pages are in the coordinator's
+    /// RamSendLog); a device chunk's buffer stays with the coordinator's SentChunkLedger, which resends it.
+    /// </summary>
     private static void Drop(SendJob job)
     {
-        switch (job)
+        if (job is RamJob r)
         {
-            case RamJob r:
-                r.ReturnPages();
-                break;
-            case DeviceChunkJob d:
-                d.Chunk.ReturnBuffer();
-                break;
+            r.ReturnPages();
         }
     }
 
     protected override void PostStop()
     {
         _cts.Cancel();
+        _streamCts?.Dispose();
         _queue?.TryComplete();
         _socket?.Dispose();
     }
@@ -224,11 +334,15 @@ public sealed class SendChannel : ReceiveActor
 
     private sealed record Connected(IChannelIo Io) : INoSerializationVerificationNeeded;
 
-    private sealed record ChannelBroken(Exception Error) : INoSerializationVerificationNeeded;
+    private sealed record ChannelBroken(Exception Error, int Generation) : INoSerializationVerificationNeeded;
 
-    private sealed record StreamEnded : INoSerializationVerificationNeeded
+    private sealed record StreamJobDone(JobDone Done, int Generation) : INoSerializationVerificationNeeded;
+
+    private sealed record ConnectFailed(Exception Error) : INoSerializationVerificationNeeded;
+
+    private sealed record RetryConnect : INoSerializationVerificationNeeded
     {
-        public static readonly StreamEnded Instance = new();
+        public static readonly RetryConnect Instance = new();
     }
 }
 
@@ -242,6 +356,16 @@ public sealed record ChannelReady(int Index) : INoSerializationVerificationNeede
 
 /// <summary>Channel -> coordinator: the connection failed; the channel accepts no more work.</summary>
 public sealed record ChannelFailed(int Index, string Reason) : INoSerializationVerificationNeeded;
+
+/// <summary>
+/// Channel -> coordinator: the connection broke; the channel closed it and cancelled its stream. The channel drops
+/// jobs until told to <see cref="Reconnect"/>; it reports ChannelReady when it is back, or ChannelFailed if it cannot
+/// come back.
+/// </summary>
+public sealed record ChannelLost(int Index, string Reason) : INoSerializationVerificationNeeded;
+
+/// <summary>Coordinator -> lost channel: connect again (same token and index), retrying within <paramref name="Within"/>.</summary>
+public sealed record Reconnect(TimeSpan Within) : INoSerializationVerificationNeeded;
 
 /// <summary>Test and fault injection: close the channel's socket abruptly.</summary>
 public sealed record KillConnection : INoSerializationVerificationNeeded

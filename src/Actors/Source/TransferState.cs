@@ -9,6 +9,9 @@ namespace Migration.Actors.Source;
 /// converges and RAM keeps flowing), asks device savers for chunks only within the destination's credit,
 /// and keeps every channel at most queue-depth jobs ahead. Sync and End go through per-channel control
 /// queues so that they follow every job already given to that channel.
+/// For losing a channel it records what each channel carries (<see cref="RamSendLog"/>, <see cref="SentChunkLedger"/>),
+/// takes a lost channel out of the rotation, queues the chunks it lost for resending ahead of new ones, and puts the
+/// channel back with the Syncs its destination side has not seen.
 /// Owned by the MigrationCoordinator; touched only on its thread.
 /// </summary>
 public sealed class TransferState
@@ -23,6 +26,9 @@ public sealed class TransferState
     private readonly bool[] _requested;
     private readonly bool[] _dry;
     private readonly bool[] _saved;
+    private readonly bool[] _up;
+    private readonly Queue<SavedChunk> _resend = new();
+    private uint _lastSync;
     private int _nextDevice;
     private int _nextChannel;
     private bool _preferDevice;
@@ -42,8 +48,22 @@ public sealed class TransferState
         _requested = new bool[devices.Count];
         _dry = new bool[devices.Count];
         _saved = new bool[devices.Count];
+        _up = Enumerable.Repeat(true, channels.Count).ToArray();
         Info = new DeviceSaveInfo[devices.Count];
+        Log = new RamSendLog(scanner.Blocks);
+        Ledger = new SentChunkLedger(devices.Count);
     }
+
+    /// <summary>Pages each channel carried in iterations the destination has not confirmed.</summary>
+    public RamSendLog Log { get; }
+
+    /// <summary>Device chunks sent and not yet credited (owns their buffers).</summary>
+    public SentChunkLedger Ledger { get; }
+
+    /// <summary>Every channel is connected (none lost and waiting to reconnect).</summary>
+    public bool AllChannelsUp => _up.All(u => u);
+
+    public bool IsUp(int channel) => _up[channel];
 
     public RamScanner Scanner { get; }
     public DeviceCreditPool Credit { get; }
@@ -57,22 +77,62 @@ public sealed class TransferState
     /// <summary>Latest save estimates per device, as reported by the savers.</summary>
     public DeviceSaveInfo[] Info { get; }
 
-    /// <summary>Bytes of chunks read and waiting for a channel.</summary>
-    public long ReadyBytes => _ready.Sum(q => q.Sum(c => (long)c.Length));
+    /// <summary>Bytes of chunks read (or lost and to be resent) and waiting for a channel.</summary>
+    public long ReadyBytes => _ready.Sum(q => q.Sum(c => (long)c.Length)) + _resend.Sum(c => (long)c.Length);
 
     /// <summary>Every device's Last chunk has been handed to a channel (nothing of any device is left to send).</summary>
     public bool AllDevicesSent => _saved.All(s => s) && DeviceQueuesEmpty;
 
-    public bool DeviceQueuesEmpty => _ready.All(q => q.Count == 0) && _requested.All(r => !r);
+    public bool DeviceQueuesEmpty => _ready.All(q => q.Count == 0) && _requested.All(r => !r) && _resend.Count == 0;
 
     public int InFlightJobs => _inFlight.Sum();
 
     /// <summary>Queues a control job (Sync/End) on every channel, after everything given to it so far.</summary>
     public void EnqueueOnAllChannels(SendJob job)
     {
+        if (job is SyncJob sync)
+        {
+            _lastSync = sync.Iteration;
+        }
+
         foreach (var q in _control)
         {
             q.Enqueue(job);
+        }
+    }
+
+    /// <summary>
+    /// The channel's connection was lost: it gets no more jobs until <see cref="ChannelUp"/>. Jobs it had are gone
+    /// with the connection (its pages are in the log, its chunks in the ledger), and so are its queued Syncs.
+    /// </summary>
+    public void ChannelDown(int channel)
+    {
+        _up[channel] = false;
+        _inFlight[channel] = 0;
+        _control[channel].Clear();
+    }
+
+    /// <summary>
+    /// The channel reconnected, and its previous connection delivered every Sync up to <paramref name="delivered"/>:
+    /// it first sends Sync(delivered+1 .. last queued), so the destination's barriers see it in every iteration.
+    /// </summary>
+    public void ChannelUp(int channel, uint delivered)
+    {
+        _control[channel].Clear();
+        for (var k = delivered + 1; k <= _lastSync; k++)
+        {
+            _control[channel].Enqueue(new SyncJob(k));
+        }
+
+        _up[channel] = true;
+    }
+
+    /// <summary>Chunks a lost connection took with it: they go out again before any new chunk (their credit is still held).</summary>
+    public void Resend(IEnumerable<SavedChunk> chunks)
+    {
+        foreach (var c in chunks)
+        {
+            _resend.Enqueue(c);
         }
     }
 
@@ -123,8 +183,19 @@ public sealed class TransferState
         for (var k = 0; k < _channels.Count; k++)
         {
             var ch = (_nextChannel + k) % _channels.Count;
-            while (_inFlight[ch] < _queueDepth && NextJob(ch) is { } job)
+            while (_up[ch] && _inFlight[ch] < _queueDepth && NextJob(ch) is { } job)
             {
+                switch (job)
+                {
+                    case RamJob ram:
+                        Log.Record(ch, ram);
+                        break;
+                    case DeviceChunkJob chunk:
+                        // From here the ledger owns the buffer (until credited); the channel only reads it.
+                        Ledger.Sent(chunk.Chunk, ch);
+                        break;
+                }
+
                 _channels[ch].Tell(job);
                 _inFlight[ch]++;
             }
@@ -156,6 +227,11 @@ public sealed class TransferState
 
     private DeviceChunkJob? TakeDeviceChunk()
     {
+        if (_resend.TryDequeue(out var lost))
+        {
+            return new DeviceChunkJob(lost, (uint)_devices[lost.DeviceIndex].Identity.Instance);
+        }
+
         for (var k = 0; k < _ready.Length; k++)
         {
             var d = (_nextDevice + k) % _ready.Length;
@@ -169,9 +245,15 @@ public sealed class TransferState
         return null;
     }
 
-    /// <summary>Returns every buffer still held (on abort).</summary>
+    /// <summary>Returns every buffer still held (on abort); chunks already handed to a channel are abandoned to the GC.</summary>
     public void DropAll()
     {
+        while (_resend.TryDequeue(out var r))
+        {
+            r.ReturnBuffer();
+        }
+
+        Ledger.Abandon();
         foreach (var q in _ready)
         {
             while (q.TryDequeue(out var c))

@@ -42,6 +42,29 @@ public sealed class DirtyBitmap
         return (Volatile.Read(ref _words[page >> 6]) & (1UL << (int)(page & 63))) != 0;
     }
 
+    /// <summary>
+    /// Marks dirty every page whose bit is set in <paramref name="pages"/> (a bitmap in this bitmap's layout, at most
+    /// <see cref="WordCount"/> words; bits beyond <see cref="PageCount"/> must be clear). Returns the number of bits given.
+    /// </summary>
+    public long MarkWords(ReadOnlySpan<ulong> pages)
+    {
+        if (pages.Length > _words.Length)
+            throw new ArgumentException($"page bitmap of {pages.Length} words is longer than the bitmap's {_words.Length} words", nameof(pages));
+        long count = 0;
+        for (int i = 0; i < pages.Length; i++)
+        {
+            ulong w = pages[i];
+            if (w != 0)
+            {
+                if (i == _words.Length - 1 && (_pageCount & 63) != 0 && (w >> (int)(_pageCount & 63)) != 0)
+                    throw new ArgumentOutOfRangeException(nameof(pages), $"page bitmap marks pages beyond the last page {_pageCount - 1}");
+                Interlocked.Or(ref _words[i], w);
+                count += BitOperations.PopCount(w);
+            }
+        }
+        return count;
+    }
+
     /// <summary>Marks every valid page dirty (bits beyond <see cref="PageCount"/> stay clear).</summary>
     public void MarkAll()
     {

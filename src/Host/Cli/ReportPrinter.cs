@@ -32,6 +32,10 @@ public static class ReportPrinter
         Row("throughput", $"{r.ThroughputMiBps:0} MiB/s");
         Row("device buffer peak / budget", $"{ByteSize.Format(r.PeakDeviceBufferBytes)} / {ByteSize.Format(r.DeviceBufferBudgetBytes)}");
         Row("out-of-order chunks", r.OutOfOrderChunks.ToString(CultureInfo.InvariantCulture));
+        if (r.ChannelReconnects > 0)
+        {
+            Row("channel reconnects", $"{r.ChannelReconnects} (resent {r.ResentPages} pages, {r.ResentDeviceChunks} device chunks)");
+        }
         if (r.Error is not null)
         {
             Row("error", r.Error);

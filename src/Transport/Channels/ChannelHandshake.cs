@@ -35,7 +35,7 @@ public static class ChannelHandshake
 
         if (!ack.Accepted)
         {
-            throw new ChannelSetupException(channelIndex, $"channel {channelIndex}: destination refused the channel: {ack.Status}");
+            throw new ChannelSetupException(channelIndex, $"channel {channelIndex}: destination refused the channel: {ack.Status}", ack.Status);
         }
     }
 

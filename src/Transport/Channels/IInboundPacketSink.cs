@@ -11,6 +11,9 @@ public interface IInboundPacketSink
     /// <summary>Reserves a device chunk's bytes in the migration's budget; false = the sender exceeded its credit.</summary>
     bool TryReserveDeviceBytes(int length, out string budgetState);
 
+    /// <summary>Gives back a reservation whose chunk was not delivered (the connection broke while reading it).</summary>
+    void ReleaseDeviceBytes(int length);
+
     /// <summary>
     /// A verified device chunk. <paramref name="buffer"/> is rented from ArrayPool&lt;byte&gt;.Shared (or empty for an
     /// empty chunk); ownership passes to the sink, and the chunk's length stays reserved until the gate releases it.

@@ -35,7 +35,7 @@ public sealed class PacketReceiver : IDisposable
     private readonly byte[]? _payload;
     private readonly byte[] _staging;
     private readonly PacketChecksum _checksum = new();
-    private uint _iteration = 1;
+    private uint _iteration;
     private long _lastActivity = Stopwatch.GetTimestamp();
     private long _normalPages;
     private long _zeroPages;
@@ -47,8 +47,18 @@ public sealed class PacketReceiver : IDisposable
     {
     }
 
-    public PacketReceiver(IChannelIo io, ReceiveContext context, IReadOnlyList<RamBlock> blocks, IRamCodec? codec, IInboundPacketSink sink)
+    /// <param name="firstIteration">
+    /// The iteration the channel starts in: 1 for a new migration; for a reconnected channel, one past the last Sync
+    /// its previous connection delivered (the source resends the Syncs from there, docs/protocol.md "Reconnect").
+    /// </param>
+    public PacketReceiver(IChannelIo io, ReceiveContext context, IReadOnlyList<RamBlock> blocks, IRamCodec? codec, IInboundPacketSink sink, uint firstIteration = 1)
     {
+        if (firstIteration == 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(firstIteration), firstIteration, "iterations are numbered from 1");
+        }
+
+        _iteration = firstIteration;
         _socket = io;
         _context = context;
         _blocks = blocks;
@@ -70,6 +80,9 @@ public sealed class PacketReceiver : IDisposable
     public long NormalPages => Volatile.Read(ref _normalPages);
     public long ZeroPages => Volatile.Read(ref _zeroPages);
     public long WireBytes => Volatile.Read(ref _wireBytes);
+
+    /// <summary>The iteration the loop is in: every Sync before it was delivered (passed its barrier).</summary>
+    public uint Iteration => Volatile.Read(ref _iteration);
 
     /// <summary>Stopwatch timestamp of the last bytes received (for the idle timeout).</summary>
     public long LastActivity => Volatile.Read(ref _lastActivity);
@@ -255,11 +268,14 @@ public sealed class PacketReceiver : IDisposable
         }
         catch
         {
+            // Not delivered: the buffer goes back to the pool and the reservation back to the budget (a lost
+            // connection is recoverable, and the source resends this chunk, which must find room again).
             if (length > 0)
             {
                 ArrayPool<byte>.Shared.Return(buffer);
             }
 
+            _sink.ReleaseDeviceBytes(length);
             throw;
         }
 
@@ -278,7 +294,7 @@ public sealed class PacketReceiver : IDisposable
         }
 
         await _sink.OnSyncAsync(sync.Iteration).ConfigureAwait(false);
-        _iteration++;
+        Volatile.Write(ref _iteration, _iteration + 1);
         Volatile.Write(ref _lastActivity, Stopwatch.GetTimestamp());
     }
 

@@ -56,7 +56,10 @@ public sealed class ChannelClosedException(int channelIndex, string message) : I
 }
 
 /// <summary>A channel could not be set up (connect, handshake, refusal by the destination).</summary>
-public sealed class ChannelSetupException(int channelIndex, string message) : Exception(message)
+public sealed class ChannelSetupException(int channelIndex, string message, Wire.HelloStatus? refusal = null) : Exception(message)
 {
     public int ChannelIndex { get; } = channelIndex;
+
+    /// <summary>The destination's answer when it refused the hello (null: the failure came before or instead of an answer).</summary>
+    public Wire.HelloStatus? Refusal { get; } = refusal;
 }

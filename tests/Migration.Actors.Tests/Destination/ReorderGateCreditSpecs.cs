@@ -152,7 +152,7 @@ public sealed class ReorderGateCreditSpecs(ITestOutputHelper output) : Migration
             Assert.True(device.CompletedWrites >= k + 1, $"credit {k + 1} arrived after only {device.CompletedWrites} completed writes");
             Assert.True(at >= (k + 1) * delay * 0.9, $"credit {k + 1} arrived after {at.TotalMilliseconds:F1} ms; {k + 1} writes take >= {(k + 1) * delay.TotalMilliseconds} ms");
             remaining -= state.Chunks[k].Length;
-            Assert.Equal(new DeviceCredit(MigrationId, 4, state.Chunks[k].Length, 1, c.LoadTicks, remaining), c);
+            Assert.Equal(new DeviceCredit(MigrationId, 4, state.Chunks[k].Length, k, c.LoadTicks, remaining), c);
             Assert.True(c.LoadTicks >= delay.TotalSeconds * 0.9 * Stopwatch.Frequency, $"chunk {k} load ticks {c.LoadTicks} shorter than the device's delay");
         }
 

@@ -64,10 +64,10 @@ public abstract class IncomingSpecBase : Akka.TestKit.Xunit2.TestKit
     };
 
     /// <summary>Sends PrepareIncoming from <paramref name="source"/> (default <see cref="Source"/>) and expects the ack.</summary>
-    protected async Task<PrepareAck> PrepareAsync(Guid migrationId, GuestSpec? spec = null, TestProbe? source = null)
+    protected async Task<PrepareAck> PrepareAsync(Guid migrationId, GuestSpec? spec = null, TestProbe? source = null, MigrationSettings? settings = null)
     {
         source ??= Source;
-        Node.Tell(new PrepareIncoming(migrationId, spec ?? Spec(), Settings(), source.Ref), source.Ref);
+        Node.Tell(new PrepareIncoming(migrationId, spec ?? Spec(), settings ?? Settings(), source.Ref), source.Ref);
         var ack = await source.ExpectMsgAsync<PrepareAck>(Timeout);
         Assert.Equal(migrationId, ack.MigrationId);
         Assert.Equal(Budget, ack.DeviceBufferBudget);
@@ -129,7 +129,7 @@ public abstract class IncomingSpecBase : Akka.TestKit.Xunit2.TestKit
     /// <summary>The IncomingFailed of <paramref name="migrationId"/>, skipping credits.</summary>
     protected async Task<IncomingFailed> ExpectIncomingFailedAsync(Guid migrationId)
     {
-        var message = await Source.FishForMessageAsync(m => m is not DeviceCredit, Timeout);
+        var message = await Source.FishForMessageAsync(m => m is not (DeviceCredit or IterationReceived), Timeout);
         var failed = Assert.IsType<IncomingFailed>(message);
         Assert.Equal(migrationId, failed.MigrationId);
         return failed;

@@ -97,12 +97,41 @@ public sealed class MigrationEndToEndSpecs(TwoNodeCluster cluster) : IClassFixtu
     }
 
     [Fact]
-    public async Task Killing_one_channel_mid_precopy_fails_cleanly_and_the_guest_keeps_running_on_the_source()
+    public async Task Killing_channels_mid_precopy_reconnects_them_and_the_migration_completes_and_verifies()
     {
-        var spec = Guest("kill-channel", 16L << 20, Vfio("gpu0", 16 << 20, 16 << 20, loadDelayMsPerMiB: 200));
+        // A slow device keeps chunks in flight and held out of order while the channels die.
+        var spec = Guest("kill-channel", 32L << 20, Vfio("gpu0", 12 << 20, 12 << 20, loadDelayMsPerMiB: 60));
+        await cluster.CreateGuestAsync(cluster.Source, spec);
+        var settings = TwoNodeCluster.Settings() with { ChunkSize = 256 * 1024, DeviceBufferBudget = 2 << 20 };
+        var (id, watcher) = await cluster.StartAsync(spec.Id, settings);
+        await watcher.WaitForAsync(p => p.Phase == "precopy" && p.DeviceBytesSent >= 2 << 20, TimeSpan.FromSeconds(30));
+
+        // Two channels at once, then one of them again once the migration has moved on.
+        cluster.Source.Node.Tell(new Migration.Actors.Source.InjectChannelKill(id, 1));
+        cluster.Source.Node.Tell(new Migration.Actors.Source.InjectChannelKill(id, 3));
+        var sent = (await watcher.WaitForAsync(p => p.Phase == "precopy", TimeSpan.FromSeconds(30))).BytesSent;
+        await watcher.WaitForAsync(p => p.BytesSent >= sent + (4 << 20) || p.Phase != "precopy", TimeSpan.FromSeconds(30));
+        cluster.Source.Node.Tell(new Migration.Actors.Source.InjectChannelKill(id, 1));
+        var report = await watcher.Finished.WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.Equal("completed", report.Status);
+        Assert.True(report.Verified, report.Error);
+        Assert.InRange(report.ChannelReconnects, 2, 3); // the third kill may land after the stop: then it is too late to matter
+        Assert.True(report.PeakDeviceBufferBytes <= settings.DeviceBufferBudget, $"peak {report.PeakDeviceBufferBytes}");
+        var dest = await TwoNodeCluster.ListAsync(cluster.Destination);
+        Assert.Contains(dest.Guests, g => g.VmId == spec.Id && g.State == "running");
+    }
+
+    [Fact]
+    public async Task With_reconnect_off_killing_one_channel_mid_precopy_fails_cleanly_and_the_guest_keeps_running_on_the_source()
+    {
+        var spec = Guest("kill-channel-off", 16L << 20, Vfio("gpu0", 16 << 20, 16 << 20, loadDelayMsPerMiB: 200));
         await cluster.CreateGuestAsync(cluster.Source, spec);
         // A downtime limit that never fits keeps the migration in precopy until the channel dies.
-        var settings = TwoNodeCluster.Settings() with { DowntimeLimit = TimeSpan.FromMilliseconds(0.001), MaxIterations = 10_000 };
+        var settings = TwoNodeCluster.Settings() with
+        {
+            DowntimeLimit = TimeSpan.FromMilliseconds(0.001), MaxIterations = 10_000, ChannelReconnectTimeout = TimeSpan.Zero,
+        };
         var (id, watcher) = await cluster.StartAsync(spec.Id, settings);
         await watcher.WaitForAsync(p => p.Phase == "precopy" && p.Iteration >= 2, TimeSpan.FromSeconds(30));
 
@@ -111,6 +140,7 @@ public sealed class MigrationEndToEndSpecs(TwoNodeCluster cluster) : IClassFixtu
 
         Assert.Equal("failed", report.Status);
         Assert.Contains("channel", report.Error);
+        Assert.Equal(0, report.ChannelReconnects);
         await AssertGuestStillRunsOnSource(spec.Id);
     }
 

@@ -194,4 +194,103 @@ public sealed class TransferStateSpecs : MigrationSpec
         _saver.ExpectNoMsg(TimeSpan.Zero);
         Release(before.SelectMany(j => j).Concat(ch1).Concat(rest));
     }
+
+    [Fact]
+    public void TransferState_must_take_a_lost_channel_out_and_bring_it_back_with_the_Syncs_its_destination_missed()
+    {
+        _state.DeviceRequestsEnabled = false;
+        _state.Pump();
+        var lostJobs = Take(1).Cast<RamJob>().ToList();
+        var all = new List<SendJob>(Take(0));
+        Assert.Equal(QueueDepth, lostJobs.Count);
+
+        // Channel 1's connection is lost: it gets nothing more, even with room; channel 0 carries the rest of RAM.
+        _state.ChannelDown(1);
+        _done[1] = _given[1];
+        Assert.False(_state.AllChannelsUp);
+        for (var round = 0; round < 20; round++)
+        {
+            JobDone(0);
+            _state.Pump();
+            all.AddRange(Take(0));
+            Assert.Empty(Take(1));
+        }
+
+        Assert.True(_state.Scanner.Exhausted);
+        _state.EnqueueOnAllChannels(new SyncJob(1));
+        JobDone(0);
+        _state.Pump();
+        Assert.Equal(new SyncJob(1), Assert.Single(Take(0)));
+        Assert.Empty(Take(1));
+
+        // Its old connection delivered no Sync: every page it carried is dirty again, and only those.
+        var lostPages = lostJobs.SelectMany(j => j.Pages.Take(j.Count)).ToHashSet();
+        Assert.Equal(lostPages.Count, _state.Log.Redirty(1, delivered: 0));
+        for (long page = 0; page < _block.PageCount; page++)
+        {
+            Assert.Equal(lostPages.Contains(page), _block.Dirty.IsDirty(page));
+        }
+
+        // Back: Sync(1) first, so the destination's barrier for iteration 1 hears from it.
+        _state.ChannelUp(1, delivered: 0);
+        Assert.True(_state.AllChannelsUp);
+        _state.Pump();
+        Assert.Equal(new SyncJob(1), Assert.Single(Take(1)));
+        Release(all.Concat(lostJobs));
+    }
+
+    [Fact]
+    public void TransferState_must_resend_the_chunks_a_lost_channel_took_on_another_channel()
+    {
+        _state.Pump();
+        _saver.ExpectMsg<RequestChunk>(TimeSpan.Zero);
+        var all = new List<SendJob>(Take(0).Concat(Take(1)));
+        _state.OnChunkReady(Chunk(0, 1000), new DeviceSaveInfo(5000, 0, 0));
+        DeviceChunkJob? sent = null;
+        var carrier = -1;
+        for (var round = 0; round < 8 && sent is null; round++)
+        {
+            JobDone(round % 2);
+            _state.Pump();
+            var jobs = Take(round % 2);
+            all.AddRange(jobs);
+            if (jobs.OfType<DeviceChunkJob>().SingleOrDefault() is { } d)
+            {
+                (sent, carrier) = (d, round % 2);
+            }
+        }
+
+        Assert.NotNull(sent);
+        Assert.Equal(1, _state.Ledger.Count);
+
+        // The destination holds nothing of the device: the chunk comes out of the ledger and goes on the other channel.
+        _state.ChannelDown(carrier);
+        _done[carrier] = _given[carrier];
+        var lost = _state.Ledger.TakeLost(carrier, [new Migration.Actors.Messages.DeviceReceipt(0, [])]);
+        Assert.Same(sent!.Chunk, Assert.Single(lost));
+        _state.Resend(lost);
+        Assert.False(_state.DeviceQueuesEmpty);
+        var other = 1 - carrier;
+        DeviceChunkJob? resent = null;
+        for (var round = 0; round < 4 && resent is null; round++)
+        {
+            JobDone(other);
+            _state.Pump();
+            var jobs = Take(other);
+            all.AddRange(jobs);
+            resent = jobs.OfType<DeviceChunkJob>().SingleOrDefault();
+            Assert.Empty(Take(carrier));
+        }
+
+        Assert.NotNull(resent);
+        Assert.Same(sent.Chunk, resent!.Chunk);
+        Assert.True(_state.DeviceQueuesEmpty);
+
+        // Its credit was never returned, so no new chunk was requested for it; the credit settles it once.
+        Assert.Equal(1000, _state.Credit.InFlightBytes);
+        _state.Ledger.Credited(0, 0, 1000);
+        Assert.Equal(0, _state.Ledger.Count);
+        Assert.Throws<InvalidOperationException>(() => _state.Ledger.Credited(0, 0, 1000));
+        Release(all.Where(j => j is RamJob));
+    }
 }

@@ -6,8 +6,8 @@ using Migration.Transport.Wire;
 namespace Migration.Transport.Tests.Channels;
 
 /// <summary>
-/// A test <see cref="IInboundPacketSink"/>: reserves device bytes in a real <see cref="DeviceBufferBudget"/> (never
-/// releases them, so <see cref="DeviceBufferBudget.HeldBytes"/> is the sum of accepted chunks), copies every device
+/// A test <see cref="IInboundPacketSink"/>: reserves device bytes in a real <see cref="DeviceBufferBudget"/> (releases
+/// only those of undelivered chunks, so <see cref="DeviceBufferBudget.HeldBytes"/> is the sum of accepted chunks), copies every device
 /// chunk and returns its buffer to ArrayPool, and records Sync iterations. Syncs complete at once, or, with
 /// <see cref="HoldSyncs"/>, only when <see cref="ReleaseSyncs"/> is called. Thread-safe (the loop runs on the pool).
 /// </summary>
@@ -15,6 +15,7 @@ internal sealed class RecordingPacketSink(long budgetBytes) : IInboundPacketSink
 {
     private readonly Lock _gate = new();
     private readonly List<int> _reservations = [];
+    private readonly List<int> _released = [];
     private readonly List<(DeviceChunkHeader Header, byte[] Payload)> _chunks = [];
     private readonly List<uint> _syncs = [];
     private readonly List<TaskCompletionSource> _held = [];
@@ -57,6 +58,21 @@ internal sealed class RecordingPacketSink(long budgetBytes) : IInboundPacketSink
             budgetState = $"{Budget.HeldBytes} of budget {Budget.BudgetBytes} bytes already held";
             return false;
         }
+    }
+
+    public void ReleaseDeviceBytes(int length)
+    {
+        lock (_gate)
+        {
+            Budget.Release(length);
+            _released.Add(length);
+        }
+    }
+
+    /// <summary>Reservations given back because their chunk was not delivered.</summary>
+    public int[] Released
+    {
+        get { lock (_gate) return [.. _released]; }
     }
 
     public void OnDeviceChunk(in DeviceChunkHeader header, byte[] buffer)
