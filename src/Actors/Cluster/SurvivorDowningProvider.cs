@@ -8,10 +8,11 @@ namespace Migration.Actors.Cluster;
 /// Downing strategy of the hypervisor cluster: a member that stays unreachable for `stable-after` is downed
 /// by the reachable members, and a node never downs itself. Why not the default split-brain resolver: with two
 /// hypervisor nodes it shuts the survivor's ActorSystem down when the lowest-address member dies
-/// (shared/AKKA-NOTES.md, section 2), and a hypervisor must outlive its peers. This is safe here because guest
-/// ownership is never decided by membership: a guest changes owner only through the migration commit
-/// handshake, so a partition can at worst fail migrations (the guests stay where they run), never duplicate
-/// a guest. Configured as akka.cluster.downing-provider-class; see docs/architecture.md.
+/// (shared/AKKA-NOTES.md, section 2), and a hypervisor must outlive its peers. Guest ownership changes through
+/// the migration commit handshake, so a partition usually at worst fails migrations (the guests stay where they
+/// run). One exception: a destination whose commit is in doubt resumes the guest when the source node is removed,
+/// taking "removed" for "dead"; a partition beginning while DestinationVerified is in flight can then duplicate the
+/// guest (docs/architecture.md, "Lost commit"). Configured as akka.cluster.downing-provider-class.
 /// </summary>
 public sealed class SurvivorDowningProvider : IDowningProvider
 {

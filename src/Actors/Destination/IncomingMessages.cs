@@ -37,3 +37,10 @@ public sealed record IncomingGuestRunning(Devices.Guest.GuestVm Guest, Guid Migr
 
 /// <summary>Incoming -> node: the incoming migration ended without a guest (discarded).</summary>
 public sealed record IncomingDiscarded(string VmId, Guid MigrationId, string Reason) : INoSerializationVerificationNeeded;
+
+/// <summary>
+/// Incoming -> node: the guest is verified but its commit did not arrive and the source has not said whether it
+/// released the guest; the paused copy is kept (never discarded without the source's answer) and `vm list` shows it
+/// with <paramref name="Info"/> until IncomingGuestRunning or IncomingDiscarded.
+/// </summary>
+public sealed record IncomingInDoubt(Guid MigrationId, Messages.GuestInfo Info) : INoSerializationVerificationNeeded;

@@ -15,10 +15,12 @@ namespace Migration.Actors.Destination;
 /// channel listener, answers the source with PrepareAck, creates one RecvChannel per accepted connection and
 /// one ReorderGate (with its DeviceLoader) per device, runs the per-iteration sync barrier, compares digests,
 /// and resumes the guest on CommitMigration. On any failure or abort it discards everything: channels closed,
-/// RAM unmapped, devices reset; the source keeps the guest.
+/// RAM unmapped, devices reset; the source keeps the guest. Once verified it never discards on its own: if the commit
+/// does not come, it asks the source node whether the source released the guest (QueryHandover) and resumes or
+/// discards on that answer only, or resumes when the source node is removed from the cluster (IncomingMigration.Commit.cs).
 /// All state is touched only on this actor's thread.
 /// </summary>
-public sealed class IncomingMigration : ReceiveActor, IWithTimers
+public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
 {
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly PrepareIncoming _request;
@@ -315,33 +317,7 @@ public sealed class IncomingMigration : ReceiveActor, IWithTimers
         }
 
         _request.Source.Tell(new DestinationVerified(Id, stats));
-        Timers.StartSingleTimer("commit", new Timeout("waiting for commit"), _settings.CommitTimeout + _settings.VerifyTimeout);
-        Become(Verified);
-    }
-
-    private void Verified()
-    {
-        Receive<CommitMigration>(_ =>
-        {
-            Timers.CancelAll();
-            var guest = _guest!;
-            foreach (var d in guest.Devices)
-            {
-                d.Resume();
-            }
-
-            // Resume the vCPU where it stopped on the source.
-            guest.Workload.SetPosition(_sourceDigests!.CpuBlock, _sourceDigests.CpuPage);
-            guest.Workload.Start();
-            _guest = null; // ownership moves to the node's registry
-            Context.Parent.Tell(new IncomingGuestRunning(guest, Id));
-            _request.Source.Tell(new GuestResumed(Id, _nodeName));
-            Cleanup();
-            Context.Stop(Self);
-        });
-        Receive<AbortIncoming>(a => Discard($"aborted by source: {a.Reason}", tellSource: false));
-        Receive<Timeout>(t => Discard($"no commit from the source ({t.What}); the source keeps the guest", tellSource: false));
-        ReceiveAny(_ => { });
+        BecomeVerified();
     }
 
     private IncomingStats Stats() => new(
@@ -386,6 +362,7 @@ public sealed class IncomingMigration : ReceiveActor, IWithTimers
 
     protected override void PostStop()
     {
+        StopWatchingSourceNode();
         // Children (channels, gates, loaders) are stopped before this runs; the loaders' last device calls may
         // still be queued on the pool, which lets them finish before its threads exit.
         _pool?.Dispose();

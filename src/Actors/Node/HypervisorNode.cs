@@ -15,6 +15,8 @@ namespace Migration.Actors.Node;
 /// cluster command (create, list, migrate, cancel, status) and of incoming migrations. A guest is in the
 /// registry of exactly one node: it leaves the source's registry only after the destination verified it
 /// (GuestHandedOver), and enters the destination's only when it runs there (IncomingGuestRunning).
+/// It remembers what became of each outgoing migration's guest (<see cref="HandoverLedger"/>) to answer a destination
+/// whose CommitMigration was lost (QueryHandover), and lists an incoming guest whose commit is in doubt.
 /// Registry state is touched only on this actor's thread.
 /// </summary>
 public sealed class HypervisorNode : ReceiveActor
@@ -29,6 +31,8 @@ public sealed class HypervisorNode : ReceiveActor
     private readonly Dictionary<Guid, MigrationReport> _finished = new();
     private readonly Dictionary<Guid, MigrationProgress> _progress = new();
     private readonly Dictionary<Guid, (string VmId, string Destination)> _started = new();
+    private readonly HandoverLedger _handovers = new();
+    private readonly Dictionary<Guid, GuestInfo> _inDoubt = new();
     private readonly string _nodeName;
     private IActorRef _listener = ActorRefs.Nobody;
     private OwnershipRegistry? _owners;
@@ -41,7 +45,7 @@ public sealed class HypervisorNode : ReceiveActor
         _nodeName = Akka.Cluster.Cluster.Get(Context.System).SelfAddress.ToString();
 
         Receive<CreateGuest>(OnCreateGuest);
-        Receive<ListGuests>(_ => Sender.Tell(new GuestList(_nodeName, _guests.Values.Select(Info).ToArray())));
+        Receive<ListGuests>(_ => Sender.Tell(new GuestList(_nodeName, _guests.Values.Select(Info).Concat(_inDoubt.Values).ToArray())));
         Receive<GetGuestDigests>(OnGetDigests);
         Receive<StartMigration>(OnStartMigration);
         Receive<CancelMigration>(c => Forward(c.MigrationId, c));
@@ -58,6 +62,15 @@ public sealed class HypervisorNode : ReceiveActor
         });
         Receive<InjectChannelKill>(k => Forward(k.MigrationId, k));
         Receive<GuestHandedOver>(OnHandedOver);
+        // A destination that verified a guest of ours but got no CommitMigration asks what we decided (a pure read).
+        Receive<QueryHandover>(q => Sender.Tell(new HandoverStatus(q.MigrationId, _handovers.Decide(q.MigrationId))));
+        Receive<IncomingInDoubt>(d =>
+        {
+            if (_incoming.ContainsKey(d.MigrationId))
+            {
+                _inDoubt[d.MigrationId] = d.Info;
+            }
+        });
         Receive<MigrationEnded>(OnMigrationEnded);
         Receive<PrepareIncoming>(OnPrepareIncoming);
         Receive<AbortIncoming>(a =>
@@ -70,11 +83,16 @@ public sealed class HypervisorNode : ReceiveActor
         Receive<IncomingGuestRunning>(r =>
         {
             _incoming.Remove(r.MigrationId);
+            _inDoubt.Remove(r.MigrationId);
             _guests[r.Guest.Id] = new GuestEntry(r.Guest) { State = "running" };
             _owners!.SetOwner(r.Guest.Id, _nodeName);
             _log.Info("guest {0} now runs on {1} (migration {2})", r.Guest.Id, _nodeName, r.MigrationId);
         });
-        Receive<IncomingDiscarded>(d => _incoming.Remove(d.MigrationId));
+        Receive<IncomingDiscarded>(d =>
+        {
+            _incoming.Remove(d.MigrationId);
+            _inDoubt.Remove(d.MigrationId);
+        });
         Receive<GetNodes>(_ => Sender.Tell(Nodes()));
         Receive<GetMigrations>(_ => Sender.Tell(Migrations()));
         Receive<GetOwners>(_ => _owners!.Read(Self, Sender));
@@ -190,6 +208,7 @@ public sealed class HypervisorNode : ReceiveActor
         coordinator.Tell(new SubscribeMigration(id, Self));
         entry.MigrationId = id;
         entry.State = "migrating";
+        _handovers.Started(id);
         _started[id] = (s.VmId, s.DestinationNode);
         _outgoing[id] = coordinator;
         Sender.Tell(new MigrationStarted(id, s.VmId));
@@ -232,6 +251,7 @@ public sealed class HypervisorNode : ReceiveActor
 
     private void OnHandedOver(GuestHandedOver h)
     {
+        _handovers.HandedOver(h.MigrationId);
         if (_guests.Remove(h.VmId, out var entry))
         {
             // The destination verified the guest: it is no longer ours. The workload is already paused;
@@ -245,6 +265,7 @@ public sealed class HypervisorNode : ReceiveActor
     private void OnMigrationEnded(MigrationEnded e)
     {
         _outgoing.Remove(e.MigrationId);
+        _handovers.Ended(e.MigrationId, e.HandedOver);
         _finished[e.MigrationId] = e.Report;
         _progress.Remove(e.MigrationId);
         PruneHistory();

@@ -33,6 +33,8 @@ public static class SerializationWarmup
             new CommitMigration(id),
             new GuestResumed(id, "n"),
             new AbortIncoming(id, "x"),
+            new QueryHandover(id),
+            new HandoverStatus(id, HandoverDecision.HandedOver),
             new MigrationProgress(id, "vm", "p", 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1),
             new MigrationFinished(new MigrationReport { Devices = new[] { new DeviceReport() } }),
             new CommandFailed("x"),

@@ -10,7 +10,10 @@ public sealed record MigrationReport
     public string VmId { get; init; } = "";
     public string Source { get; init; } = "";
     public string Destination { get; init; } = "";
-    /// <summary>"completed", "failed" or "cancelled".</summary>
+    /// <summary>
+    /// "completed", "failed" or "cancelled" (the guest runs on the source), or "handed-over": the destination verified the
+    /// guest and the source released it, but the resume was not confirmed in time (the destination resumes it on its own).
+    /// </summary>
     public string Status { get; init; } = "failed";
     public bool Verified { get; init; }
     public int Channels { get; init; }

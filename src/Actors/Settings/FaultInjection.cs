@@ -8,7 +8,9 @@ namespace Migration.Actors.Settings;
 /// <c>drop-channel:N@precopy|stopcopy</c> closes channel N's connection abruptly;
 /// <c>corrupt-packet@precopy|stopcopy</c> corrupts the next packet one channel sends (the payload of a device chunk,
 /// else the packet's checksum), which the destination must detect;
-/// <c>slow-load:DEVICE[=MS]</c> makes the destination load DEVICE with MS ms of delay per MiB (default 50).
+/// <c>slow-load:DEVICE[=MS]</c> makes the destination load DEVICE with MS ms of delay per MiB (default 50);
+/// <c>drop-commit</c> makes the source skip CommitMigration after it released the guest (as if the message were lost),
+/// so the destination must learn the hand-over by asking the source node (QueryHandover); its phase is implicit.
 /// Faults in precopy fire at the start of iteration 1; faults in stop-copy right after the guest stops.
 /// </summary>
 public sealed record FaultInjection(string Kind, string Phase, int Channel, string? Device, double Value)
@@ -16,6 +18,7 @@ public sealed record FaultInjection(string Kind, string Phase, int Channel, stri
     public const string DropChannel = "drop-channel";
     public const string CorruptPacket = "corrupt-packet";
     public const string SlowLoad = "slow-load";
+    public const string DropCommit = "drop-commit";
 
     public static bool TryParse(string text, out FaultInjection fault, out string error)
     {
@@ -23,6 +26,20 @@ public sealed record FaultInjection(string Kind, string Phase, int Channel, stri
         error = "";
         var at = text.Split('@', 2);
         var head = at[0].Split(':', 2);
+        var kind = head[0].ToLowerInvariant();
+        if (kind == DropCommit)
+        {
+            // The commit has one phase, and the fault no argument.
+            if (head.Length != 1 || at.Length != 1)
+            {
+                error = $"--inject '{text}': drop-commit takes no channel, device or phase";
+                return false;
+            }
+
+            fault = new FaultInjection(DropCommit, "commit", 0, null, 0);
+            return true;
+        }
+
         var phase = at.Length == 2 ? at[1].ToLowerInvariant().Replace("-", "", StringComparison.Ordinal) : "precopy";
         if (phase is not ("precopy" or "stopcopy"))
         {
@@ -30,7 +47,7 @@ public sealed record FaultInjection(string Kind, string Phase, int Channel, stri
             return false;
         }
 
-        switch (head[0].ToLowerInvariant())
+        switch (kind)
         {
             case DropChannel when head.Length == 2 && int.TryParse(head[1], NumberStyles.None, CultureInfo.InvariantCulture, out var ch) && ch < 64:
                 fault = new FaultInjection(DropChannel, phase, ch, null, 0);
@@ -50,7 +67,7 @@ public sealed record FaultInjection(string Kind, string Phase, int Channel, stri
                 fault = new FaultInjection(SlowLoad, "load", 0, kv[0], ms);
                 return true;
             default:
-                error = $"--inject '{text}': expected drop-channel:N@PHASE, corrupt-packet@PHASE or slow-load:DEVICE[=MS]";
+                error = $"--inject '{text}': expected drop-channel:N@PHASE, corrupt-packet@PHASE, slow-load:DEVICE[=MS] or drop-commit";
                 return false;
         }
     }

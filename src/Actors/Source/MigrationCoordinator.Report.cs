@@ -69,7 +69,7 @@ public sealed partial class MigrationCoordinator
             Source = _sourceNode,
             Destination = _destinationNode,
             Status = status,
-            Verified = status == "completed" && ramMatch && devices.All(d => d.DigestMatch),
+            Verified = (status is "completed" or "handed-over") && ramMatch && devices.All(d => d.DigestMatch),
             Channels = _settings.Channels,
             Codec = RamCodecRegistry.Name(_settings.Codec),
             TotalMs = total,

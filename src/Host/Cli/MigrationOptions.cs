@@ -20,7 +20,8 @@ public sealed class MigrationOptions
     public Option<string?> Json { get; } = new("--json") { Description = "Write the final report as JSON to this path" };
     public Option<string[]> Inject { get; } = new("--inject")
     {
-        Description = "Inject a fault: drop-channel:N@precopy|stopcopy, corrupt-packet@precopy|stopcopy, slow-load:DEVICE[=MS] (repeatable)",
+        Description = "Inject a fault: drop-channel:N@precopy|stopcopy, corrupt-packet@precopy|stopcopy, slow-load:DEVICE[=MS], " +
+                      "drop-commit (the source skips CommitMigration; the destination resolves it by asking the source) (repeatable)",
     };
 
     public void AddTo(Command command)

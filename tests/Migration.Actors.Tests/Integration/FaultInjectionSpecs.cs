@@ -1,3 +1,5 @@
+using Akka.Actor;
+using Migration.Actors.Messages;
 using Migration.Actors.Settings;
 using Migration.Devices.Device;
 using Migration.Devices.Guest;
@@ -23,12 +25,16 @@ public sealed class FaultInjectionSpecs(TwoNodeCluster cluster) : IClassFixture<
         var spec = Guest("corrupt-" + inject.Split('@')[1]);
         await cluster.CreateGuestAsync(cluster.Source, spec);
         var settings = TwoNodeCluster.Settings() with { Inject = [Parse(inject)], MaxIterations = 3 };
-        var (_, watcher) = await cluster.StartAsync(spec.Id, settings);
+        var (id, watcher) = await cluster.StartAsync(spec.Id, settings);
         var report = await watcher.Finished.WaitAsync(TimeSpan.FromSeconds(60));
 
         Assert.Equal("failed", report.Status);
         Assert.Contains("checksum", report.Error);
         Assert.False(report.Verified);
+        // A destination asking the source node what became of the guest hears that the source kept it.
+        var status = await cluster.Destination.System.ActorSelection($"{cluster.Source.Address}/user/node")
+            .Ask<HandoverStatus>(new QueryHandover(id), TimeSpan.FromSeconds(10));
+        Assert.Equal(HandoverDecision.KeptBySource, status.Decision);
         var source = await TwoNodeCluster.ListAsync(cluster.Source);
         Assert.Equal("running", Assert.Single(source.Guests, g => g.VmId == spec.Id).State);
         Assert.DoesNotContain((await TwoNodeCluster.ListAsync(cluster.Destination)).Guests, g => g.VmId == spec.Id);
@@ -50,10 +56,43 @@ public sealed class FaultInjectionSpecs(TwoNodeCluster cluster) : IClassFixture<
         Assert.True(report.TotalMs >= 160, $"total {report.TotalMs} ms");
     }
 
+    [Fact]
+    public async Task A_dropped_commit_is_resolved_by_the_destination_asking_the_source_and_the_guest_runs_on_the_destination_only()
+    {
+        var spec = Guest("drop-commit");
+        await cluster.CreateGuestAsync(cluster.Source, spec);
+        var commitTimeout = TimeSpan.FromSeconds(1);
+        var settings = TwoNodeCluster.Settings() with { Inject = [Parse("drop-commit")], CommitTimeout = commitTimeout, MaxIterations = 3 };
+        var (id, watcher) = await cluster.StartAsync(spec.Id, settings);
+        var report = await watcher.Finished.WaitAsync(TimeSpan.FromSeconds(60));
+
+        // Completed, not "handed-over" or "failed": the destination resumed and confirmed within the source's wait.
+        Assert.Equal("completed", report.Status);
+        Assert.True(report.Verified, report.Error);
+        Assert.All(report.Devices, d => Assert.True(d.DigestMatch, d.Id));
+        // The guest stayed paused until the destination gave up waiting for the commit and asked: proof that no
+        // CommitMigration was sent and that the query path resumed it.
+        Assert.True(report.DowntimeMs >= commitTimeout.TotalMilliseconds, $"downtime {report.DowntimeMs} ms");
+
+        // Exactly one node runs it: gone from the source, running on the destination, its RAM pattern intact.
+        Assert.DoesNotContain((await TwoNodeCluster.ListAsync(cluster.Source)).Guests, g => g.VmId == spec.Id);
+        var destination = await TwoNodeCluster.ListAsync(cluster.Destination);
+        Assert.Equal("running", Assert.Single(destination.Guests, g => g.VmId == spec.Id).State);
+        var digests = Assert.IsType<GuestDigests>(await cluster.Destination.Node.Ask<object>(new GetGuestDigests(spec.Id), TimeSpan.FromSeconds(10)));
+        Assert.True(digests.WorkloadPatternOk, digests.PatternMessage);
+
+        // And the source node still says so, to anyone who asks.
+        var status = await cluster.Destination.System.ActorSelection($"{cluster.Source.Address}/user/node")
+            .Ask<HandoverStatus>(new QueryHandover(id), TimeSpan.FromSeconds(10));
+        Assert.Equal(HandoverDecision.HandedOver, status.Decision);
+    }
+
     [Theory]
     [InlineData("drop-channel:1@precopy", "drop-channel", "precopy", 1)]
     [InlineData("corrupt-packet@stop-copy", "corrupt-packet", "stopcopy", 0)]
     [InlineData("slow-load:gpu0", "slow-load", "load", 0)]
+    [InlineData("drop-commit", "drop-commit", "commit", 0)]
+    [InlineData("DROP-COMMIT", "drop-commit", "commit", 0)]
     public void Fault_specs_parse(string text, string kind, string phase, int channel)
     {
         var f = Parse(text);
@@ -67,6 +106,9 @@ public sealed class FaultInjectionSpecs(TwoNodeCluster cluster) : IClassFixture<
     [InlineData("corrupt-packet@later")]
     [InlineData("explode")]
     [InlineData("slow-load:gpu0=fast")]
+    [InlineData("drop-commit@precopy")]
+    [InlineData("drop-commit@commit")]
+    [InlineData("drop-commit:1")]
     public void Bad_fault_specs_are_refused(string text) =>
         Assert.False(FaultInjection.TryParse(text, out _, out _));
 }
