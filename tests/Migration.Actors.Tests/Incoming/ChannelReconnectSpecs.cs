@@ -54,7 +54,8 @@ public sealed class ChannelReconnectSpecs(ITestOutputHelper output) : IncomingSp
         await w1.WriteDeviceChunkAsync(ChunkHeader(1, chunks[1].Length, false), chunks[1], CancellationToken.None).AsTask().WaitAsync(Timeout);
         var partial = DevicePacket(ChunkHeader(0, chunks[0].Length, false), chunks[0]);
         await SendAsync(c1, partial.AsMemory(0, partial.Length / 2));
-        c1.Close(0);
+        // FIN, not RST: the destination reads everything sent so far (an RST could discard chunk 1 unread).
+        c1.Shutdown(SocketShutdown.Send);
 
         var resume = (ChannelResume)await Source.FishForMessageAsync(m => m is ChannelResume, Timeout);
         Assert.Equal(id, resume.MigrationId);
@@ -72,16 +73,23 @@ public sealed class ChannelReconnectSpecs(ITestOutputHelper output) : IncomingSp
         // reservation was given back: chunk 1 held + chunk 0 resent = the whole budget.
         await w1b.WriteDeviceChunkAsync(ChunkHeader(0, chunks[0].Length, false), chunks[0], CancellationToken.None).AsTask().WaitAsync(Timeout);
         await w1b.WriteSyncAsync(1, CancellationToken.None).AsTask().WaitAsync(Timeout);
-        var received = (IterationReceived)await Source.FishForMessageAsync(m => m is IterationReceived, Timeout);
-        Assert.Equal(1u, received.Iteration);
-
-        // Chunks 0 and 1 are loaded: their credits come back; then the rest within credit.
+        // The barrier of iteration 1 opens (IterationReceived) and chunks 0 and 1 are loaded (their credits), in any order.
         var credited = new List<long>();
-        while (credited.Count < 2)
+        var received = new List<uint>();
+        while (credited.Count < 2 || received.Count < 1)
         {
-            credited.Add(((DeviceCredit)await Source.FishForMessageAsync(m => m is DeviceCredit, Timeout)).ChunkIndex);
+            switch (await Source.FishForMessageAsync(m => m is DeviceCredit or IterationReceived, Timeout))
+            {
+                case DeviceCredit c:
+                    credited.Add(c.ChunkIndex);
+                    break;
+                case IterationReceived r:
+                    received.Add(r.Iteration);
+                    break;
+            }
         }
 
+        Assert.Equal([1u], received);
         Assert.Equal([0L, 1L], credited);
         var outstanding = 0;
         for (var i = 2; i < chunks.Count; i++)

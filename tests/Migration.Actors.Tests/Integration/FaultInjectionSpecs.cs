@@ -41,6 +41,42 @@ public sealed class FaultInjectionSpecs(TwoNodeCluster cluster) : IClassFixture<
     }
 
     [Fact]
+    public async Task A_channel_dropped_in_precopy_reconnects_and_the_migration_completes_and_verifies()
+    {
+        var spec = Guest("drop-precopy");
+        await cluster.CreateGuestAsync(cluster.Source, spec);
+        var settings = TwoNodeCluster.Settings() with { Inject = [Parse("drop-channel:1@precopy")] };
+        var (_, watcher) = await cluster.StartAsync(spec.Id, settings);
+        var report = await watcher.Finished.WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.Equal("completed", report.Status);
+        Assert.True(report.Verified, report.Error);
+        Assert.Equal(1, report.ChannelReconnects);
+        Assert.Contains((await TwoNodeCluster.ListAsync(cluster.Destination)).Guests, g => g.VmId == spec.Id && g.State == "running");
+        Assert.DoesNotContain((await TwoNodeCluster.ListAsync(cluster.Source)).Guests, g => g.VmId == spec.Id);
+    }
+
+    [Fact]
+    public async Task A_channel_dropped_after_the_stop_fails_the_migration_and_the_guest_resumes_on_the_source()
+    {
+        var spec = Guest("drop-stopcopy");
+        await cluster.CreateGuestAsync(cluster.Source, spec);
+        var settings = TwoNodeCluster.Settings() with { Inject = [Parse("drop-channel:1@stopcopy")], MaxIterations = 3 };
+        var (_, watcher) = await cluster.StartAsync(spec.Id, settings);
+        var report = await watcher.Finished.WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.Equal("failed", report.Status);
+        Assert.Contains("channel 1", report.Error);
+        Assert.Equal(0, report.ChannelReconnects);
+        Assert.Equal("running", Assert.Single((await TwoNodeCluster.ListAsync(cluster.Source)).Guests, g => g.VmId == spec.Id).State);
+        Assert.DoesNotContain((await TwoNodeCluster.ListAsync(cluster.Destination)).Guests, g => g.VmId == spec.Id);
+        var before = Assert.IsType<GuestDigests>(await cluster.Source.Node.Ask<object>(new GetGuestDigests(spec.Id), TimeSpan.FromSeconds(10)));
+        await Task.Delay(300);
+        var after = Assert.IsType<GuestDigests>(await cluster.Source.Node.Ask<object>(new GetGuestDigests(spec.Id), TimeSpan.FromSeconds(10)));
+        Assert.NotEqual(before.Ram, after.Ram); // the stopped guest runs again
+    }
+
+    [Fact]
     public async Task A_slow_loading_destination_device_still_completes_within_the_budget()
     {
         var spec = Guest("slow-inject");

@@ -31,8 +31,13 @@ public sealed class ThreeNodeCliTests
         Assert.Contains("\"status\": \"completed\"", report);
         Assert.Contains("\"verified\": true", report);
 
-        var toC = await NodeProcesses.CliAsync($"migrate --seed 127.0.0.1:{pb} --vm web1 --to C", timeout);
+        // B -> C loses a channel's connection at the start of precopy: it reconnects, and the migration still verifies.
+        var toC = await NodeProcesses.CliAsync($"migrate --seed 127.0.0.1:{pb} --vm web1 --to C --inject drop-channel:1@precopy --json {json}", timeout);
         Assert.True(toC.Code == 0, toC.Err + toC.Out);
+        report = await File.ReadAllTextAsync(json);
+        Assert.Contains("\"status\": \"completed\"", report);
+        Assert.Contains("\"verified\": true", report);
+        Assert.Contains("\"channelReconnects\": 1", report);
 
         var list = await NodeProcesses.CliAsync($"vm list {seed}", timeout);
         Assert.Equal(0, list.Code);

@@ -23,7 +23,7 @@ internal sealed class ReceiverRig : IAsyncDisposable
     private readonly IRamCodec? _decoder;
     private readonly IRamCodec? _encoder;
 
-    private ReceiverRig(LoopbackSocketPair pair, int channel, CodecId codec, IReadOnlyList<RamBlock> blocks, RecordingPacketSink sink)
+    private ReceiverRig(LoopbackSocketPair pair, int channel, CodecId codec, IReadOnlyList<RamBlock> blocks, RecordingPacketSink sink, uint firstIteration)
     {
         Pair = pair;
         Sink = sink;
@@ -31,7 +31,7 @@ internal sealed class ReceiverRig : IAsyncDisposable
         Limits = new ReceiveLimits(codec, MaxPages, MaxChunk, blocks.Select(b => (long)b.PageCount).ToArray(), Devices);
         _decoder = CreateCodec(codec);
         _encoder = CreateCodec(codec);
-        Receiver = new PacketReceiver(pair.Receiver, Limits.ForChannel(channel), blocks, _decoder, sink);
+        Receiver = new PacketReceiver(new SocketChannelIo(pair.Receiver), Limits.ForChannel(channel), blocks, _decoder, sink, firstIteration);
         Writer = new PacketWriter(pair.Sender, channel, _encoder, zeroDetection: true, MaxPages);
         var receiver = Receiver;
         var ct = _cts.Token;
@@ -47,8 +47,8 @@ internal sealed class ReceiverRig : IAsyncDisposable
     public Task<EndPacket> Loop { get; }
     public CancellationToken Token => _cts.Token;
 
-    public static async Task<ReceiverRig> StartAsync(CodecId codec, IReadOnlyList<RamBlock> blocks, RecordingPacketSink sink, int channel = 0) =>
-        new(await LoopbackSocketPair.CreateAsync(), channel, codec, blocks, sink);
+    public static async Task<ReceiverRig> StartAsync(CodecId codec, IReadOnlyList<RamBlock> blocks, RecordingPacketSink sink, int channel = 0, uint firstIteration = 1) =>
+        new(await LoopbackSocketPair.CreateAsync(), channel, codec, blocks, sink, firstIteration);
 
     public static IRamCodec? CreateCodec(CodecId codec) => codec == CodecId.None ? null : RamCodecRegistry.Default.Create(codec, 1);
 
