@@ -139,7 +139,9 @@ public sealed class ClusterClient : IAsyncDisposable
     public async Task<(NodeInfo Node, GuestInfo Guest)> FindGuestAsync(string vmId)
     {
         var all = await GuestsAsync();
-        var hit = all.FirstOrDefault(x => x.Guest.VmId == vmId);
+        // Prefer the node that runs the guest (or migrates it away) over a destination still holding a verified copy
+        // that waits for the source's answer ("in-doubt"), which cannot be migrated.
+        var hit = all.Where(x => x.Guest.VmId == vmId).OrderBy(x => x.Guest.State == "in-doubt" ? 1 : 0).FirstOrDefault();
         return hit.Guest is null ? throw new CliException(ExitCodes.Unknown, $"unknown guest '{vmId}'") : hit;
     }
 
