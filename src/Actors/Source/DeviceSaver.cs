@@ -37,8 +37,11 @@ public sealed class DeviceSaver : ReceiveActor, IWithTimers
     private long _precopyBytes;
     private DeviceSaveInfo _info;
 
-    public DeviceSaver(int deviceIndex, IMigratableDevice device, WorkerPool pool, int chunkSize, int readAhead)
+    private readonly ArrayPool<byte> _buffers;
+
+    public DeviceSaver(int deviceIndex, IMigratableDevice device, WorkerPool pool, int chunkSize, int readAhead, ArrayPool<byte>? buffers = null)
     {
+        _buffers = buffers ?? ArrayPool<byte>.Shared;
         _deviceIndex = deviceIndex;
         _device = device;
         _pool = pool;
@@ -95,8 +98,9 @@ public sealed class DeviceSaver : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(int deviceIndex, IMigratableDevice device, WorkerPool pool, int chunkSize, int readAhead) =>
-        Akka.Actor.Props.Create(() => new DeviceSaver(deviceIndex, device, pool, chunkSize, readAhead));
+    /// <param name="buffers">Where chunk buffers are rented (the migration's chunk pool; every SavedChunk returns its buffer there).</param>
+    public static Props Props(int deviceIndex, IMigratableDevice device, WorkerPool pool, int chunkSize, int readAhead, ArrayPool<byte>? buffers = null) =>
+        Akka.Actor.Props.Create(() => new DeviceSaver(deviceIndex, device, pool, chunkSize, readAhead, buffers));
 
     private DeviceSaveInfo Info() => new(
         _device.State == DeviceMigrationState.PreCopy ? _device.QueryPrecopy().Total : 0,
@@ -156,7 +160,7 @@ public sealed class DeviceSaver : ReceiveActor, IWithTimers
         _busy = true;
         var stopCopy = _stopCopy;
         var device = _device;
-        var buffer = ArrayPool<byte>.Shared.Rent(_chunkSize);
+        var buffer = _buffers.Rent(_chunkSize);
         var size = _chunkSize;
         _pool.Run(() =>
             {
@@ -179,7 +183,7 @@ public sealed class DeviceSaver : ReceiveActor, IWithTimers
             })
             .PipeTo(Self, failure: e =>
             {
-                ArrayPool<byte>.Shared.Return(buffer);
+                _buffers.Return(buffer);
                 return new SaverOpFailed(Unwrap(e));
             });
     }
@@ -190,7 +194,7 @@ public sealed class DeviceSaver : ReceiveActor, IWithTimers
         _info = r.Info;
         if (_aborted)
         {
-            ArrayPool<byte>.Shared.Return(r.Buffer);
+            _buffers.Return(r.Buffer);
             RunDeferred();
             return;
         }
@@ -198,7 +202,7 @@ public sealed class DeviceSaver : ReceiveActor, IWithTimers
         if (r.Length == 0 && !r.Last)
         {
             // Nothing to read in PRE_COPY right now; look again a little later (the device may dirty more).
-            ArrayPool<byte>.Shared.Return(r.Buffer);
+            _buffers.Return(r.Buffer);
             if (!_stopCopyRequested)
             {
                 _dry = true;
@@ -213,7 +217,7 @@ public sealed class DeviceSaver : ReceiveActor, IWithTimers
         byte[] buffer = r.Buffer;
         if (r.Length == 0)
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            _buffers.Return(buffer);
             buffer = [];
         }
 
@@ -223,7 +227,7 @@ public sealed class DeviceSaver : ReceiveActor, IWithTimers
             _precopyBytes += r.Length;
         }
 
-        _ready.Enqueue(new SavedChunk(_deviceIndex, _nextIndex++, r.StopCopy, r.Last, buffer, r.Length));
+        _ready.Enqueue(new SavedChunk(_deviceIndex, _nextIndex++, r.StopCopy, r.Last, buffer, r.Length, _buffers));
         if (r.Last)
         {
             _ended = true;

@@ -309,7 +309,8 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         var workers = _settings.DeviceWorkers > 0 ? _settings.DeviceWorkers : Math.Clamp(devices.Count, 1, Environment.ProcessorCount);
         // The migration's own worker pool for device saving: created now, disposed when the migration ends.
         _pool = new WorkerPool($"save-{_id.ToString()[..8]}", workers, capacity: Math.Max(16, devices.Count * 4));
-        _savers = devices.Select((d, i) => Context.ActorOf(DeviceSaver.Props(i, d, _pool, _settings.ChunkSize, _settings.DeviceReadAhead), $"saver-{i}")).ToArray();
+        _savers = devices.Select((d, i) => Context.ActorOf(
+            DeviceSaver.Props(i, d, _pool, _settings.ChunkSize, _settings.DeviceReadAhead, ChunkBufferPool.Shared), $"saver-{i}")).ToArray();
         _saved = new DeviceSaved?[devices.Count];
         _deviceDigests = new string[devices.Count];
         var scanner = new RamScanner(_guest.Blocks, _settings.PacketPages);

@@ -35,15 +35,17 @@ public sealed record EndJob : SendJob
 
 /// <summary>
 /// A chunk read from a device by its saver. Index is consecutive per device across both phases.
-/// Ownership of <see cref="Buffer"/> (rented, may be an empty array for an empty last chunk) moves with the record.
+/// Ownership of <see cref="Buffer"/> (rented from <see cref="Pool"/>, ArrayPool&lt;byte&gt;.Shared when null; may be an
+/// empty array for an empty last chunk) moves with the record: saver, coordinator's ready queue, then the
+/// SentChunkLedger once handed to a channel, which returns it when the destination credits the chunk.
 /// </summary>
-public sealed record SavedChunk(int DeviceIndex, long Index, bool StopCopy, bool Last, byte[] Buffer, int Length)
+public sealed record SavedChunk(int DeviceIndex, long Index, bool StopCopy, bool Last, byte[] Buffer, int Length, ArrayPool<byte>? Pool = null)
 {
     public void ReturnBuffer()
     {
         if (Buffer.Length > 0)
         {
-            ArrayPool<byte>.Shared.Return(Buffer);
+            (Pool ?? ArrayPool<byte>.Shared).Return(Buffer);
         }
     }
 }
