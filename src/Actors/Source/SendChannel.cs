@@ -227,11 +227,11 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
         Become(Lost);
     }
 
-    /// <summary>Closes the connection abruptly and cancels the stream (idempotent).</summary>
+    /// <summary>Closes the connection abruptly (a reset: unsent bytes are lost) and cancels the stream (idempotent).</summary>
     private void Kill()
     {
         _streamCts?.Cancel();
-        _socket?.Dispose();
+        _socket?.Abort();
         _queue?.TryComplete();
     }
 

@@ -12,6 +12,12 @@ public interface IChannelIo : IDisposable
     ValueTask<int> SendAsync(ReadOnlyMemory<byte> buffer, CancellationToken ct);
 
     ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken ct);
+
+    /// <summary>
+    /// Closes the connection abruptly, as a broken network would: a reset, and whatever was not yet delivered (in either
+    /// kernel buffer) is lost. Then disposes. Used when a channel is given up (fault injection, a loss the peer saw first).
+    /// </summary>
+    void Abort();
 }
 
 /// <summary>A channel over a raw socket.</summary>
@@ -23,7 +29,29 @@ public sealed class SocketChannelIo(Socket socket) : IChannelIo
 
     public ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken ct) => Socket.ReceiveAsync(buffer, SocketFlags.None, ct);
 
+    public void Abort()
+    {
+        SocketAbort.Reset(Socket);
+        Dispose();
+    }
+
     public void Dispose() => Socket.Dispose();
+}
+
+internal static class SocketAbort
+{
+    /// <summary>Linger 0: closing sends a reset instead of flushing the send buffer (best effort on a broken socket).</summary>
+    public static void Reset(Socket socket)
+    {
+        try
+        {
+            socket.LingerState = new LingerOption(true, 0);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            // already closed or broken: nothing left to reset
+        }
+    }
 }
 
 /// <summary>A channel over a stream (TLS); disposing it disposes the stream and the socket under it.</summary>
@@ -36,6 +64,13 @@ public sealed class StreamChannelIo(Stream stream, Socket socket) : IChannelIo
     }
 
     public ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken ct) => stream.ReadAsync(buffer, ct);
+
+    public void Abort()
+    {
+        SocketAbort.Reset(socket);
+        socket.Dispose(); // first, so the TLS close below cannot block on a dead peer
+        Dispose();
+    }
 
     public void Dispose()
     {

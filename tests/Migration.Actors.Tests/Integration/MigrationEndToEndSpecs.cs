@@ -99,10 +99,11 @@ public sealed class MigrationEndToEndSpecs(TwoNodeCluster cluster) : IClassFixtu
     [Fact]
     public async Task Killing_channels_mid_precopy_reconnects_them_and_the_migration_completes_and_verifies()
     {
-        // A slow device keeps chunks in flight and held out of order while the channels die.
-        var spec = Guest("kill-channel", 32L << 20, Vfio("gpu0", 12 << 20, 12 << 20, loadDelayMsPerMiB: 60));
+        // A device with much precopy state, loaded a little slower than it arrives, keeps the budget's worth of chunks in
+        // flight (in socket buffers, held out of order, queued for loading) while the channels die with a reset.
+        var spec = Guest("kill-channel", 32L << 20, Vfio("gpu0", 48 << 20, 48 << 20, loadDelayMsPerMiB: 10));
         await cluster.CreateGuestAsync(cluster.Source, spec);
-        var settings = TwoNodeCluster.Settings() with { ChunkSize = 256 * 1024, DeviceBufferBudget = 2 << 20 };
+        var settings = TwoNodeCluster.Settings() with { ChunkSize = 256 * 1024, DeviceBufferBudget = 8 << 20 };
         var (id, watcher) = await cluster.StartAsync(spec.Id, settings);
         await watcher.WaitForAsync(p => p.Phase == "precopy" && p.DeviceBytesSent >= 2 << 20, TimeSpan.FromSeconds(30));
 
@@ -120,6 +121,31 @@ public sealed class MigrationEndToEndSpecs(TwoNodeCluster cluster) : IClassFixtu
         Assert.True(report.PeakDeviceBufferBytes <= settings.DeviceBufferBudget, $"peak {report.PeakDeviceBufferBytes}");
         var dest = await TwoNodeCluster.ListAsync(cluster.Destination);
         Assert.Contains(dest.Guests, g => g.VmId == spec.Id && g.State == "running");
+    }
+
+    [Fact]
+    public async Task A_storm_of_channel_losses_in_precopy_still_completes_and_verifies()
+    {
+        // Kill a channel every 100 ms while precopy lasts (up to 8 kills, channels in turn, some while reconnecting).
+        var spec = Guest("kill-storm", 32L << 20, Vfio("gpu0", 64 << 20, 64 << 20, loadDelayMsPerMiB: 20));
+        await cluster.CreateGuestAsync(cluster.Source, spec);
+        var settings = TwoNodeCluster.Settings() with { ChunkSize = 256 * 1024, DeviceBufferBudget = 8 << 20 };
+        var (id, watcher) = await cluster.StartAsync(spec.Id, settings);
+        await watcher.WaitForAsync(p => p.Phase == "precopy" && p.DeviceBytesSent >= 1 << 20, TimeSpan.FromSeconds(30));
+        var kills = 0;
+        while (kills < 8 && !watcher.Finished.IsCompleted && watcher.Progress.LastOrDefault()?.Phase == "precopy")
+        {
+            cluster.Source.Node.Tell(new Migration.Actors.Source.InjectChannelKill(id, kills % 4));
+            kills++;
+            await Task.Delay(100);
+        }
+
+        var report = await watcher.Finished.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal("completed", report.Status);
+        Assert.True(report.Verified, report.Error);
+        Assert.True(kills >= 2, $"only {kills} kills landed in precopy");
+        Assert.InRange(report.ChannelReconnects, 1, kills);
+        Assert.True(report.PeakDeviceBufferBytes <= settings.DeviceBufferBudget, $"peak {report.PeakDeviceBufferBytes}");
     }
 
     [Fact]
