@@ -115,7 +115,8 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
     private void StartStream()
     {
         var writer = _writer!;
-        _streamCts?.Dispose();
+        // A new token per stream (a lost stream is cancelled alone); the previous one is left to the GC, as its stream
+        // may still be unwinding with it.
         _streamCts = CancellationTokenSource.CreateLinkedTokenSource(_cts.Token);
         var ct = _streamCts.Token;
         var self = Self;
