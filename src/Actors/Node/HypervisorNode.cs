@@ -19,7 +19,7 @@ namespace Migration.Actors.Node;
 /// whose CommitMigration was lost (QueryHandover), and lists an incoming guest whose commit is in doubt.
 /// Registry state is touched only on this actor's thread.
 /// </summary>
-public sealed class HypervisorNode : ReceiveActor
+public sealed partial class HypervisorNode : ReceiveActor
 {
     public const string Name = "node";
 
@@ -27,7 +27,7 @@ public sealed class HypervisorNode : ReceiveActor
     private readonly MigrationSettings _defaults;
     private readonly Dictionary<string, GuestEntry> _guests = new(StringComparer.Ordinal);
     private readonly Dictionary<Guid, IActorRef> _outgoing = new();
-    private readonly Dictionary<Guid, (string VmId, IActorRef Actor, long RamBytes)> _incoming = new();
+    private readonly Dictionary<Guid, (string VmId, IActorRef Actor, long RamBytes, IActorRef Source)> _incoming = new();
     private readonly Dictionary<Guid, MigrationReport> _finished = new();
     private readonly Dictionary<Guid, MigrationProgress> _progress = new();
     private readonly Dictionary<Guid, (string VmId, string Destination)> _started = new();
@@ -57,6 +57,11 @@ public sealed class HypervisorNode : ReceiveActor
             }
             else
             {
+                if (_outgoing.ContainsKey(s.MigrationId))
+                {
+                    RememberWatcher(s.MigrationId, s.Subscriber);
+                }
+
                 Forward(s.MigrationId, s);
             }
         });
@@ -72,6 +77,7 @@ public sealed class HypervisorNode : ReceiveActor
             }
         });
         Receive<MigrationEnded>(OnMigrationEnded);
+        Receive<Terminated>(OnChildTerminated);
         Receive<PrepareIncoming>(OnPrepareIncoming);
         Receive<AbortIncoming>(a =>
         {
@@ -211,6 +217,8 @@ public sealed class HypervisorNode : ReceiveActor
         _handovers.Started(id);
         _started[id] = (s.VmId, s.DestinationNode);
         _outgoing[id] = coordinator;
+        Context.Watch(coordinator);
+        RememberWatcher(id, s.Subscriber);
         Sender.Tell(new MigrationStarted(id, s.VmId));
     }
 
@@ -246,7 +254,8 @@ public sealed class HypervisorNode : ReceiveActor
         }
 
         var actor = Context.ActorOf(IncomingMigration.Props(p, _listener, _defaults.ListenerHost, _listenerPort, _nodeName, _tls is not null), $"incoming-{p.MigrationId:N}");
-        _incoming[p.MigrationId] = (p.Spec.Id, actor, p.Spec.RamBytes);
+        _incoming[p.MigrationId] = (p.Spec.Id, actor, p.Spec.RamBytes, p.Source);
+        Context.Watch(actor);
     }
 
     private void OnHandedOver(GuestHandedOver h)
@@ -265,6 +274,7 @@ public sealed class HypervisorNode : ReceiveActor
     private void OnMigrationEnded(MigrationEnded e)
     {
         _outgoing.Remove(e.MigrationId);
+        _watchers.Remove(e.MigrationId);
         _handovers.Ended(e.MigrationId, e.HandedOver);
         _finished[e.MigrationId] = e.Report;
         _progress.Remove(e.MigrationId);

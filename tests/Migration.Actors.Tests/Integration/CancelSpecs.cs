@@ -113,6 +113,50 @@ public sealed class CancelSpecs(TwoNodeCluster cluster) : IClassFixture<TwoNodeC
         await AssertGuestRunsOnSourceAndDestinationReleasedAsync(spec.Id);
     }
 
+    [Fact]
+    public async Task A_coordinator_that_dies_of_an_internal_error_after_the_stop_leaves_the_guest_running_on_the_source()
+    {
+        // The verifying window of the test above; instead of a cancel, the coordinator is killed (as a bug would).
+        var device = new DeviceSpec("gpu0", DeviceKind.Vfio, 0, 8 << 20, 0, Seed: 9, LoadDelayMsPerMiB: 1000);
+        var spec = new GuestSpec("crash-coordinator", 32L << 20, [device], 8L << 20);
+        await cluster.CreateGuestAsync(cluster.Source, spec);
+        var settings = TwoNodeCluster.Settings() with { DeviceBufferBudget = 16 << 20, MaxIterations = 1 };
+        var (id, watcher) = await cluster.StartAsync(spec.Id, settings);
+        await watcher.WaitForAsync(p => p.Phase == "verifying", TimeSpan.FromSeconds(30));
+        await AssertDestinationHoldsAnIncomingMigrationAsync();
+
+        cluster.Source.System.ActorSelection($"/user/node/migration-{id:N}").Tell(Kill.Instance);
+        var report = await watcher.Finished.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal("failed", report.Status);
+        Assert.Contains("coordinator ended without a result", report.Error);
+        Assert.Contains("ActorKilledException", report.Error);
+        // The stopped guest runs again on the source; the destination discarded its copy.
+        await AssertGuestRunsOnSourceAndDestinationReleasedAsync(spec.Id);
+        var status = await cluster.Destination.System.ActorSelection($"{cluster.Source.Address}/user/node")
+            .Ask<HandoverStatus>(new QueryHandover(id), TimeSpan.FromSeconds(10));
+        Assert.Equal(HandoverDecision.KeptBySource, status.Decision);
+    }
+
+    [Fact]
+    public async Task A_destination_migration_that_dies_of_an_internal_error_fails_the_migration_cleanly()
+    {
+        var device = new DeviceSpec("gpu0", DeviceKind.Vfio, 0, 8 << 20, 8 << 20, Seed: 9, LoadDelayMsPerMiB: 300);
+        var spec = new GuestSpec("crash-incoming", 32L << 20, [device], 8L << 20);
+        await cluster.CreateGuestAsync(cluster.Source, spec);
+        var settings = TwoNodeCluster.Settings() with { DowntimeLimit = TimeSpan.FromMilliseconds(0.001), MaxIterations = 10_000 };
+        var (_, watcher) = await cluster.StartAsync(spec.Id, settings);
+        await watcher.WaitForAsync(p => p.Phase == "precopy", TimeSpan.FromSeconds(30));
+        await AssertDestinationHoldsAnIncomingMigrationAsync();
+
+        cluster.Destination.System.ActorSelection("/user/node/incoming-*").Tell(Kill.Instance);
+        var report = await watcher.Finished.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal("failed", report.Status);
+        Assert.Contains("ended without a result", report.Error);
+        await AssertGuestRunsOnSourceAndDestinationReleasedAsync(spec.Id);
+    }
+
     /// <summary>The phase of the last progress report before the first one in <paramref name="final"/>.</summary>
     private static string? LastPhaseBefore(ReportWatcher watcher, string final) =>
         watcher.Progress.TakeWhile(p => p.Phase != final).LastOrDefault()?.Phase;
