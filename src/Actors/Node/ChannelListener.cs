@@ -160,7 +160,12 @@ public sealed class ChannelListener : ReceiveActor
             }
         }
 
-        if (status != HelloStatus.Accepted)
+        if (status == HelloStatus.Duplicate)
+        {
+            // Usually a source reconnecting a lost channel before this node has taken the old connection down: it retries.
+            _log.Info("channel listener: refused a channel from {0}: {1} {2}", SafeRemote(h.Socket), status, error);
+        }
+        else if (status != HelloStatus.Accepted)
         {
             _log.Warning("channel listener: refused a channel from {0}: {1} {2}", SafeRemote(h.Socket), status, error);
         }

@@ -123,8 +123,8 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
         var index = _spec.Index;
         var generation = _generation;
         var (queue, completion) = Akka.Streams.Dsl.Source.Channel<SendJob>(_spec.QueueDepth, singleWriter: true)
-            .SelectAsync(1, job => Execute(writer, job, index, ct))
-            .ToMaterialized(Sink.ForEach<JobDone>(done => self.Tell(new StreamJobDone(done, generation))), Keep.Both)
+            .SelectAsync(1, job => ExecuteOrReport(writer, job, index, ct))
+            .ToMaterialized(Sink.ForEach<(JobDone? Done, Exception? Error)>(r => self.Tell(new StreamJobDone(r.Done, r.Error, generation))), Keep.Both)
             .Run(Context.Materializer());
         _queue = queue;
         // The writer and codec belong to the stream: disposed (buffers returned) only once it has terminated,
@@ -138,6 +138,22 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
         completion.PipeTo(Self,
             success: () => new ChannelBroken(new Transport.Channels.ChannelClosedException(index, $"channel {index}: send stream ended"), generation),
             failure: e => new ChannelBroken(Unwrap(e), generation));
+    }
+
+    /// <summary>
+    /// A failed send is a result, not a stream failure: the channel then reports the loss (and Akka.Streams does not log a
+    /// broken connection as an error of the stage). Jobs after it are cancelled with the connection.
+    /// </summary>
+    private static async Task<(JobDone? Done, Exception? Error)> ExecuteOrReport(PacketWriter writer, SendJob job, int channel, CancellationToken ct)
+    {
+        try
+        {
+            return (await Execute(writer, job, channel, ct).ConfigureAwait(false), null);
+        }
+        catch (Exception e)
+        {
+            return (null, Unwrap(e));
+        }
     }
 
     /// <summary>Runs on the stream (not the actor thread): encodes and sends one job, then returns its buffers.</summary>
@@ -198,10 +214,18 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
         Receive<StreamJobDone>(done =>
         {
             // A job of a lost connection's stream that finished after the loss was already written off by the coordinator.
-            if (done.Generation == _generation)
+            if (done.Generation != _generation)
             {
-                _coordinator.Tell(done.Done);
+                return;
             }
+
+            if (done.Error is not null)
+            {
+                OnLost(done.Error.Message);
+                return;
+            }
+
+            _coordinator.Tell(done.Done!);
         });
         Receive<ChannelBroken>(b =>
         {
@@ -337,7 +361,7 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
 
     private sealed record ChannelBroken(Exception Error, int Generation) : INoSerializationVerificationNeeded;
 
-    private sealed record StreamJobDone(JobDone Done, int Generation) : INoSerializationVerificationNeeded;
+    private sealed record StreamJobDone(JobDone? Done, Exception? Error, int Generation) : INoSerializationVerificationNeeded;
 
     private sealed record ConnectFailed(Exception Error) : INoSerializationVerificationNeeded;
 
