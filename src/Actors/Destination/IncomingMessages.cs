@@ -6,7 +6,7 @@ namespace Migration.Actors.Destination;
 // In-process messages of the destination side (they carry sockets and completion sources).
 
 /// <summary>Listener -> incoming migration: an authenticated channel; ownership of the socket moves with it.</summary>
-public sealed record ChannelAccepted(int Index, Migration.Transport.Channels.IChannelIo Io) : INoSerializationVerificationNeeded;
+public sealed record ChannelAccepted(int Index, ushort Connection, Migration.Transport.Channels.IChannelIo Io) : INoSerializationVerificationNeeded;
 
 /// <summary>Receive channel -> incoming: the channel reached Sync(iteration) and waits until Release is completed.</summary>
 public sealed record SyncReached(int Channel, uint Iteration, TaskCompletionSource Release) : INoSerializationVerificationNeeded;
@@ -21,7 +21,8 @@ public sealed record RecvChannelFailed(int Channel, string Reason) : INoSerializ
 /// Receive channel -> incoming: the channel's connection broke (closed, reset, idle) and its receive loop has ended;
 /// it delivered every Sync up to <paramref name="DeliveredThroughIteration"/> (0 = none).
 /// </summary>
-public sealed record RecvChannelLost(int Channel, uint DeliveredThroughIteration, string Reason) : INoSerializationVerificationNeeded;
+public sealed record RecvChannelLost(int Channel, ushort Connection, uint DeliveredThroughIteration, string Reason, long NormalPages, long ZeroPages)
+    : INoSerializationVerificationNeeded;
 
 /// <summary>Incoming -> listener: the channel's old connection is gone; accept a new hello for the index.</summary>
 public sealed record ReleaseChannel(Guid MigrationId, int Channel) : INoSerializationVerificationNeeded;

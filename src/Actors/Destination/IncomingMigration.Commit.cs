@@ -51,6 +51,7 @@ public sealed partial class IncomingMigration
     private void Verified()
     {
         Receive<CommitMigration>(_ => Resume());
+        Receive<ChannelAccepted>(c => c.Io.Dispose()); // a late reconnect: everything has arrived
         Receive<AbortIncoming>(a => Discard($"aborted by source: {a.Reason}", tellSource: false));
         Receive<Timeout>(_ => BeginResolving());
         Receive<AskSource>(_ => AskSourceNode());

@@ -129,11 +129,11 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
             {
                 first = lost.Delivered + 1;
                 Timers.Cancel($"reconnect-{c.Index}");
-                _log.Info("incoming migration {0}: channel {1} reconnected (resuming at iteration {2})", Id, c.Index, first);
+                _log.Info("incoming migration {0}: channel {1} reconnected as connection {2} (resuming at iteration {3})", Id, c.Index, c.Connection, first);
             }
 
             _channels[c.Index] = Context.ActorOf(RecvChannel.Props(c.Index, c.Io, _limits!, _guest!.Blocks, _settings.Codec, _settings.CodecLevel,
-                _gates, _budget!, Self, _settings.ChannelIdleTimeout, first), $"channel-{c.Index}-{++_channelGeneration}");
+                _gates, _budget!, Self, _settings.ChannelIdleTimeout, first, c.Connection), $"channel-{c.Index}-{++_channelGeneration}");
             if (_channels.All(x => x is not null))
             {
                 Timers.Cancel("connect");
@@ -218,6 +218,9 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
             return;
         }
 
+        // What a lost connection delivered still counts (the report's page counts).
+        _normalPages += l.NormalPages;
+        _zeroPages += l.ZeroPages;
         _log.Warning("incoming migration {0}: {1}; waiting for the source to reconnect the channel", Id, l.Reason);
         if (_channels[l.Channel] is { } old)
         {
@@ -225,7 +228,7 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
         }
 
         _channels[l.Channel] = null;
-        var lost = new LostChannel(l.DeliveredThroughIteration, new DeviceReceipt?[_gates.Length]);
+        var lost = new LostChannel(l.Connection, l.DeliveredThroughIteration, new DeviceReceipt?[_gates.Length]);
         _lost[l.Channel] = lost;
         Timers.StartSingleTimer($"reconnect-{l.Channel}", new Timeout($"waiting for channel {l.Channel} to reconnect ({l.Reason})"),
             _settings.ChannelReconnectTimeout + TimeSpan.FromSeconds(2));
@@ -254,12 +257,13 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
         }
 
         lost.Resumed = true;
-        _request.Source.Tell(new ChannelResume(Id, channel, lost.Delivered, lost.Receipts.Select(x => x!).ToArray()));
+        _request.Source.Tell(new ChannelResume(Id, channel, lost.Connection, lost.Delivered, lost.Receipts.Select(x => x!).ToArray()));
         _listener.Tell(new ReleaseChannel(Id, channel));
     }
 
-    private sealed class LostChannel(uint delivered, DeviceReceipt?[] receipts)
+    private sealed class LostChannel(ushort connection, uint delivered, DeviceReceipt?[] receipts)
     {
+        public ushort Connection { get; } = connection;
         public uint Delivered { get; } = delivered;
         public DeviceReceipt?[] Receipts { get; } = receipts;
         public bool Resumed { get; set; }

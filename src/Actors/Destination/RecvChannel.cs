@@ -30,7 +30,7 @@ public sealed class RecvChannel : ReceiveActor, IWithTimers
     private readonly ChannelSink _sink;
 
     public RecvChannel(int index, IChannelIo socket, ReceiveLimits limits, IReadOnlyList<RamBlock> blocks, CodecId codec, int codecLevel,
-        IReadOnlyList<IActorRef> gates, DeviceBufferBudget budget, IActorRef owner, TimeSpan idleTimeout, uint firstIteration = 1)
+        IReadOnlyList<IActorRef> gates, DeviceBufferBudget budget, IActorRef owner, TimeSpan idleTimeout, uint firstIteration = 1, ushort connection = 0)
     {
         _index = index;
         _socket = socket;
@@ -50,7 +50,7 @@ public sealed class RecvChannel : ReceiveActor, IWithTimers
             // The loop has ended: nothing of this connection touches guest RAM or the budget any more.
             var reason = _idleReason ?? Describe(f.Error);
             _owner.Tell(IsConnectionLoss(f.Error) || _idleReason is not null
-                ? new RecvChannelLost(_index, receiver.Iteration - 1, reason)
+                ? new RecvChannelLost(_index, connection, receiver.Iteration - 1, reason, receiver.NormalPages, receiver.ZeroPages)
                 : new RecvChannelFailed(_index, reason));
             Become(Done);
         });
@@ -81,8 +81,8 @@ public sealed class RecvChannel : ReceiveActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(int index, IChannelIo socket, ReceiveLimits limits, IReadOnlyList<RamBlock> blocks, CodecId codec, int codecLevel,
-        IReadOnlyList<IActorRef> gates, DeviceBufferBudget budget, IActorRef owner, TimeSpan idleTimeout, uint firstIteration = 1) =>
-        Akka.Actor.Props.Create(() => new RecvChannel(index, socket, limits, blocks, codec, codecLevel, gates, budget, owner, idleTimeout, firstIteration));
+        IReadOnlyList<IActorRef> gates, DeviceBufferBudget budget, IActorRef owner, TimeSpan idleTimeout, uint firstIteration = 1, ushort connection = 0) =>
+        Akka.Actor.Props.Create(() => new RecvChannel(index, socket, limits, blocks, codec, codecLevel, gates, budget, owner, idleTimeout, firstIteration, connection));
 
     protected override void PreStart()
     {

@@ -30,12 +30,13 @@ public sealed record DeviceCredit(Guid MigrationId, int DeviceIndex, long Bytes,
 public sealed record IterationReceived(Guid MigrationId, uint Iteration) : IMigrationMessage;
 
 /// <summary>
-/// Destination -> source: channel <paramref name="Channel"/>'s connection was lost and its receive loop has ended.
+/// Destination -> source: connection <paramref name="Connection"/> (the number from its hello) of channel
+/// <paramref name="Channel"/> was lost and its receive loop has ended.
 /// It delivered every Sync up to <paramref name="DeliveredThroughIteration"/> (0 = none), so the pages it carried
 /// after that may be lost; <paramref name="Devices"/> says, per device, which chunk indices the destination holds.
 /// The listener accepts a new connection for the channel index from now on (docs/protocol.md "Reconnect").
 /// </summary>
-public sealed record ChannelResume(Guid MigrationId, int Channel, uint DeliveredThroughIteration, DeviceReceipt[] Devices) : IMigrationMessage;
+public sealed record ChannelResume(Guid MigrationId, int Channel, ushort Connection, uint DeliveredThroughIteration, DeviceReceipt[] Devices) : IMigrationMessage;
 
 /// <summary>Chunk indices one device's gate holds: every index below <paramref name="Next"/>, and <paramref name="Held"/> (out of order).</summary>
 public sealed record DeviceReceipt(long Next, long[] Held)

@@ -35,7 +35,7 @@ public sealed class ChannelListener : ReceiveActor
         _listenSocket = listenSocket;
         _tls = tls;
         _handshakeTimeout = handshakeTimeout;
-        Receive<RegisterIncoming>(r => _registry[r.MigrationId] = new Registration(r.Token, r.Channels, r.Incoming, new HashSet<int>()));
+        Receive<RegisterIncoming>(r => _registry[r.MigrationId] = new Registration(r.Token, r.Channels, r.Incoming, new HashSet<int>(), new Dictionary<int, int>()));
         Receive<UnregisterIncoming>(u => _registry.Remove(u.MigrationId));
         // The migration took the channel's old connection down: the index may connect again (reconnect).
         Receive<ReleaseChannel>(r =>
@@ -152,10 +152,23 @@ public sealed class ChannelListener : ReceiveActor
             else
             {
                 status = read.Hello.Authenticate(reg.Token, read.Challenge, reg.Channels, out error);
-                if (status == HelloStatus.Accepted && !reg.Connected.Add(read.Hello.ChannelIndex))
+                var helloIndex = read.Hello.ChannelIndex;
+                var last = reg.LastConnection.GetValueOrDefault(helloIndex, -1);
+                if (status == HelloStatus.Accepted && reg.Connected.Contains(helloIndex))
                 {
                     status = HelloStatus.Duplicate;
-                    error = $"channel {read.Hello.ChannelIndex} of migration {read.Hello.MigrationId} is already connected";
+                    error = $"channel {helloIndex} of migration {read.Hello.MigrationId} is already connected";
+                }
+                else if (status == HelloStatus.Accepted && read.Hello.Connection <= last)
+                {
+                    // Each attempt of the source has a new, higher number: an older one is stale or replayed.
+                    status = HelloStatus.BadChannel;
+                    error = $"channel {helloIndex} of migration {read.Hello.MigrationId}: connection {read.Hello.Connection} is not newer than connection {last}, already accepted";
+                }
+                else if (status == HelloStatus.Accepted)
+                {
+                    reg.Connected.Add(helloIndex);
+                    reg.LastConnection[helloIndex] = read.Hello.Connection;
                 }
             }
         }
@@ -173,6 +186,7 @@ public sealed class ChannelListener : ReceiveActor
         var io = h.Io;
         var incoming = reg?.Incoming;
         var index = read.Hello.ChannelIndex;
+        var connection = read.Hello.Connection;
         var accepted = status == HelloStatus.Accepted;
         if ((int)status == 0)
         {
@@ -181,23 +195,28 @@ public sealed class ChannelListener : ReceiveActor
             return;
         }
 
-        _ = SendAckAsync(io, status, accepted ? incoming : null, index, _cts.Token);
+        _ = SendAckAsync(io, status, accepted ? incoming : null, read.Hello.MigrationId, index, connection, Self, _cts.Token);
     }
 
-    private static async Task SendAckAsync(IChannelIo io, HelloStatus status, IActorRef? incoming, int index, CancellationToken ct)
+    private static async Task SendAckAsync(IChannelIo io, HelloStatus status, IActorRef? incoming, Guid migrationId, int index, ushort connection,
+        IActorRef listener, CancellationToken ct)
     {
         try
         {
             await ChannelHandshake.ServerSendAckAsync(io, status, ct).ConfigureAwait(false);
             if (incoming is not null)
             {
-                incoming.Tell(new ChannelAccepted(index, io));
+                incoming.Tell(new ChannelAccepted(index, connection, io));
                 return;
             }
         }
         catch (Exception)
         {
-            // the peer went away; close below
+            // The peer went away. An accepted index that never reached the migration is free again.
+            if (incoming is not null)
+            {
+                listener.Tell(new ReleaseChannel(migrationId, index));
+            }
         }
 
         io.Dispose();
@@ -221,7 +240,8 @@ public sealed class ChannelListener : ReceiveActor
         _listenSocket.Dispose();
     }
 
-    private sealed record Registration(byte[] Token, int Channels, IActorRef Incoming, HashSet<int> Connected);
+    /// <summary>Connected: indices with a live connection; LastConnection: the newest connection number accepted per index.</summary>
+    private sealed record Registration(byte[] Token, int Channels, IActorRef Incoming, HashSet<int> Connected, Dictionary<int, int> LastConnection);
 
     private sealed record Accepted(Socket Socket) : INoSerializationVerificationNeeded;
 

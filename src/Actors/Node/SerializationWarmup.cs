@@ -26,7 +26,7 @@ public static class SerializationWarmup
             new PrepareRefused(id, "x"),
             new DeviceCredit(id, 0, 1, 1, 1, 1),
             new IterationReceived(id, 1),
-            new ChannelResume(id, 0, 1, new[] { new DeviceReceipt(1, new[] { 3L }) }),
+            new ChannelResume(id, 0, 1, 1, new[] { new DeviceReceipt(1, new[] { 3L }) }),
             new SourceDigests(id, new[] { "a" }, new[] { "b" }, new[] { 1L }),
             new DestinationVerified(id, stats),
             new IncomingFailed(id, "x", stats),

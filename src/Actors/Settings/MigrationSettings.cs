@@ -28,7 +28,7 @@ public sealed record MigrationSettings
     public TimeSpan ChannelIdleTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>How long a channel lost before the guest stops may take to reconnect; zero = a lost channel fails the migration.</summary>
-    public TimeSpan ChannelReconnectTimeout { get; init; } = TimeSpan.FromSeconds(20);
+    public TimeSpan ChannelReconnectTimeout { get; init; } = TimeSpan.FromSeconds(40);
 
     public bool ReconnectEnabled => ChannelReconnectTimeout > TimeSpan.Zero;
     public TimeSpan VerifyTimeout { get; init; } = TimeSpan.FromSeconds(60);

@@ -97,6 +97,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
     {
         Receive<ChannelReady>(r =>
         {
+            _links[r.Index] = new ChannelLink { Up = r.Connection };
             _readyChannels.Add(r.Index);
             if (_readyChannels.Count == _channels.Length)
             {
@@ -109,7 +110,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
     private void Transferring()
     {
         Receive<JobDone>(OnJobDone);
-        Receive<ChannelReady>(r => OnChannelBack(r.Index));
+        Receive<ChannelReady>(OnChannelBack);
         Receive<ChannelLost>(OnChannelLost);
         Receive<ChannelResume>(OnChannelResume);
         Receive<IterationReceived>(i =>
@@ -238,6 +239,8 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         Receive<ChannelFailureGrace>(_ => Abort(_channelFailure!, cancelled: false));
         // Outside precopy a lost connection is a failed channel (Transferring handles the recoverable case first).
         Receive<ChannelLost>(l => Self.Tell(new ChannelFailed(l.Index, l.Reason)));
+        // The destination lost a channel outside precopy (before it, or after the stop): the migration cannot complete.
+        Receive<ChannelResume>(r => Abort($"destination lost channel {r.Channel} in phase {_phase}", cancelled: false));
         Receive<DeviceSaveFailed>(f => Abort($"device save failed: {f.Reason}", cancelled: false));
         Receive<IncomingFailed>(f =>
         {
@@ -260,7 +263,6 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         Receive<RamDigestsReady>(_ => { });
         Receive<GuestResumed>(_ => { });
         Receive<IterationReceived>(_ => { });
-        Receive<ChannelResume>(_ => { });
         ReceiveAny(m => _log.Debug("migration {0}: ignored {1} in phase {2}", _id, m.GetType().Name, _phase));
     }
 
@@ -285,10 +287,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         _incoming = ack.Incoming;
         _phase = "connecting";
         _channels = new IActorRef[_settings.Channels];
-        _lostChannels = new bool[_channels.Length];
-        _back = new bool[_channels.Length];
-        _recovered = new bool[_channels.Length];
-        _resume = new ChannelResume?[_channels.Length];
+        _links = new ChannelLink[_channels.Length];
         for (var i = 0; i < _channels.Length; i++)
         {
             var spec = new ChannelSpec(i, _channels.Length, _id, ack.Host, ack.Port, ack.Token, _settings.ConnectTimeout,
@@ -410,13 +409,6 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
 
     private bool _ramFinalDone;
     private bool _endQueued;
-    private bool[] _lostChannels = [];
-    private bool[] _back = [];
-    private bool[] _recovered = [];
-    private ChannelResume?[] _resume = [];
-    private int _reconnects;
-    private long _resentPages;
-    private long _resentChunks;
 
     private void OnJobDone(JobDone d)
     {
@@ -515,105 +507,6 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         var ms = ((dirty + device) / rate) + (device / (loadRate > 0 ? loadRate : rate));
 
         return (dirty + device, ms);
-    }
-
-    // ---------------------------------------------------------------- losing a channel (docs/architecture.md)
-
-    /// <summary>
-    /// A channel's connection broke. Before the guest stops this is recoverable: the channel leaves the rotation
-    /// and reconnects; the destination reports what the old connection delivered (ChannelResume), from which the
-    /// pages it may have lost are marked dirty again and the chunks it lost are resent. After the stop, or with
-    /// reconnect off, it fails the migration (the guest resumes here).
-    /// </summary>
-    private void OnChannelLost(ChannelLost l)
-    {
-        if (!_settings.ReconnectEnabled || _stopMs >= 0 || _phase is not ("precopy" or "switchover-ack") || _channelFailure is not null)
-        {
-            Self.Tell(new ChannelFailed(l.Index, l.Reason));
-            return;
-        }
-
-        _log.Warning("migration {0}: channel {1} lost ({2}); reconnecting", _id, l.Index, l.Reason);
-        _reconnects++;
-        _lostChannels[l.Index] = true;
-        _transfer!.ChannelDown(l.Index);
-        Timers.StartSingleTimer($"reconnect-{l.Index}", new ReconnectTimedOut(l.Index), _settings.ChannelReconnectTimeout);
-        _channels[l.Index].Tell(new Reconnect(_settings.ChannelReconnectTimeout));
-        TryRecover(l.Index);
-        Pump();
-    }
-
-    /// <summary>
-    /// The destination took the channel's old connection down and says what it delivered. If this side has not
-    /// noticed the loss yet (nothing was being sent), it closes its end now so that it does.
-    /// </summary>
-    private void OnChannelResume(ChannelResume r)
-    {
-        if (r.MigrationId != _id || r.Channel < 0 || r.Channel >= _channels.Length || r.Devices.Length != _guest.Devices.Count)
-        {
-            Abort($"destination protocol violation: channel resume for channel {r.Channel} with {r.Devices.Length} device receipts " +
-                  $"(expected a channel below {_channels.Length} and {_guest.Devices.Count} receipts)", cancelled: false);
-            return;
-        }
-
-        _resume[r.Channel] = r;
-        if (!_lostChannels[r.Channel])
-        {
-            _channels[r.Channel].Tell(KillConnection.Instance);
-            return;
-        }
-
-        TryRecover(r.Channel);
-        Pump();
-    }
-
-    /// <summary>Both sides know the channel is lost: resend what its old connection may have lost.</summary>
-    private void TryRecover(int channel)
-    {
-        if (!_lostChannels[channel] || _resume[channel] is not { } resume || _recovered[channel])
-        {
-            return;
-        }
-
-        _recovered[channel] = true;
-        var t = _transfer!;
-        var pages = t.Log.Redirty(channel, resume.DeliveredThroughIteration);
-        var lost = t.Ledger.TakeLost(channel, resume.Devices);
-        t.Resend(lost);
-        _resentPages += pages;
-        _resentChunks += lost.Count;
-        _log.Info("migration {0}: channel {1} delivered through iteration {2}; {3} pages marked dirty again, {4} device chunks to resend",
-            _id, channel, resume.DeliveredThroughIteration, pages, lost.Count);
-        if (_back[channel])
-        {
-            OnChannelBack(channel);
-        }
-
-        // The old connection delivered this iteration's Sync, though its JobDone may have been lost with it: the
-        // channel has finished the iteration (the new connection starts after that Sync).
-        if (resume.DeliveredThroughIteration >= _iteration && _syncedChannels.Add(channel) && _syncedChannels.Count == _channels.Length)
-        {
-            OnIterationSynced();
-        }
-    }
-
-    /// <summary>The lost channel is connected again; it rejoins once its losses were taken care of.</summary>
-    private void OnChannelBack(int channel)
-    {
-        _back[channel] = true;
-        if (!_recovered[channel])
-        {
-            return;
-        }
-
-        Timers.Cancel($"reconnect-{channel}");
-        _transfer!.ChannelUp(channel, _resume[channel]!.DeliveredThroughIteration);
-        _lostChannels[channel] = false;
-        _back[channel] = false;
-        _recovered[channel] = false;
-        _resume[channel] = null;
-        _log.Info("migration {0}: channel {1} reconnected", _id, channel);
-        Pump();
     }
 
     // ---------------------------------------------------------------- switchover
@@ -767,7 +660,6 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
 
     private sealed record RamDigestsReady(string[] Digests) : INoSerializationVerificationNeeded;
 
-    private sealed record ReconnectTimedOut(int Channel) : INoSerializationVerificationNeeded;
 
     private sealed record ChannelFailureGrace : INoSerializationVerificationNeeded
     {

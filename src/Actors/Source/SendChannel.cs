@@ -46,11 +46,11 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
     {
         var spec = _spec;
         var ct = _cts.Token;
-        ConnectAsync(spec, ct).PipeTo(Self, success: io => new Connected(io), failure: e => new ChannelBroken(Unwrap(e), 0));
+        ConnectAsync(spec, _connection, ct).PipeTo(Self, success: io => new Connected(io), failure: e => new ChannelBroken(Unwrap(e), 0));
     }
 
     /// <summary>Connects, wraps the socket in TLS when the destination asked for it, and proves the token.</summary>
-    private static async Task<IChannelIo> ConnectAsync(ChannelSpec spec, CancellationToken ct)
+    private static async Task<IChannelIo> ConnectAsync(ChannelSpec spec, ushort connection, CancellationToken ct)
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         IChannelIo io = new SocketChannelIo(socket);
@@ -67,13 +67,15 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
                     io = await spec.Tls.ClientAsync(socket, spec.Index, timeout.Token).ConfigureAwait(false);
                 }
 
-                await ChannelHandshake.ClientAsync(io, spec.Token, spec.MigrationId, spec.Index, spec.Count, timeout.Token).ConfigureAwait(false);
+                await ChannelHandshake.ClientAsync(io, spec.Token, spec.MigrationId, spec.Index, spec.Count, timeout.Token, connection).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (!ct.IsCancellationRequested)
             {
                 throw new ChannelSetupException(spec.Index, $"channel {spec.Index}: no connection to {spec.Host}:{spec.Port} within {spec.ConnectTimeout.TotalSeconds:0.#} s");
             }
 
+            // The channel may have stopped meanwhile: nobody would take this connection over.
+            ct.ThrowIfCancellationRequested();
             return io;
         }
         catch
@@ -88,7 +90,7 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
         Receive<Connected>(c =>
         {
             Start(c.Io);
-            _coordinator.Tell(new ChannelReady(_spec.Index));
+            _coordinator.Tell(new ChannelReady(_spec.Index, _connection));
         });
         Receive<ChannelBroken>(b => Fail(b.Error.Message));
         Receive<SendJob>(Drop);
@@ -108,6 +110,7 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
 
     private IRamCodec? _codec;
     private int _generation;
+    private ushort _connection;
     private CancellationTokenSource? _streamCts;
     private DateTime _reconnectDeadline;
     private int _reconnectAttempts;
@@ -115,25 +118,27 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
     private void StartStream()
     {
         var writer = _writer!;
-        // A new token per stream (a lost stream is cancelled alone); the previous one is left to the GC, as its stream
-        // may still be unwinding with it.
+        // A new token per stream (a lost stream is cancelled alone), disposed when that stream has terminated.
         _streamCts = CancellationTokenSource.CreateLinkedTokenSource(_cts.Token);
         var ct = _streamCts.Token;
         var self = Self;
         var index = _spec.Index;
         var generation = _generation;
+        var fault = new StreamFault();
         var (queue, completion) = Akka.Streams.Dsl.Source.Channel<SendJob>(_spec.QueueDepth, singleWriter: true)
-            .SelectAsync(1, job => ExecuteOrReport(writer, job, index, ct))
+            .SelectAsync(1, job => ExecuteOrReport(writer, job, index, fault, ct))
             .ToMaterialized(Sink.ForEach<(JobDone? Done, Exception? Error)>(r => self.Tell(new StreamJobDone(r.Done, r.Error, generation))), Keep.Both)
             .Run(Context.Materializer());
         _queue = queue;
         // The writer and codec belong to the stream: disposed (buffers returned) only once it has terminated,
         // so no send can still be using them.
         var codec = _codec;
+        var streamCts = _streamCts;
         completion.ContinueWith(_ =>
         {
             writer.Dispose();
             codec?.Dispose();
+            streamCts.Dispose();
         }, TaskScheduler.Default);
         completion.PipeTo(Self,
             success: () => new ChannelBroken(new Transport.Channels.ChannelClosedException(index, $"channel {index}: send stream ended"), generation),
@@ -144,16 +149,34 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
     /// A failed send is a result, not a stream failure: the channel then reports the loss (and Akka.Streams does not log a
     /// broken connection as an error of the stage). Jobs after it are cancelled with the connection.
     /// </summary>
-    private static async Task<(JobDone? Done, Exception? Error)> ExecuteOrReport(PacketWriter writer, SendJob job, int channel, CancellationToken ct)
+    private static async Task<(JobDone? Done, Exception? Error)> ExecuteOrReport(PacketWriter writer, SendJob job, int channel, StreamFault fault, CancellationToken ct)
     {
+        // After a failure nothing more goes out on this connection: a packet after a half-written one would be garbage.
+        if (fault.Error is { } earlier)
+        {
+            if (job is RamJob skipped)
+            {
+                skipped.ReturnPages();
+            }
+
+            return (null, earlier);
+        }
+
         try
         {
             return (await Execute(writer, job, channel, ct).ConfigureAwait(false), null);
         }
         catch (Exception e)
         {
-            return (null, Unwrap(e));
+            fault.Error = Unwrap(e);
+            return (null, fault.Error);
         }
+    }
+
+    /// <summary>The first send error of one stream (written and read by its SelectAsync(1), one job at a time).</summary>
+    private sealed class StreamFault
+    {
+        public Exception? Error { get; set; }
     }
 
     /// <summary>Runs on the stream (not the actor thread): encodes and sends one job, then returns its buffers.</summary>
@@ -248,14 +271,22 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
     {
         Kill();
         _generation++;
-        _coordinator.Tell(new ChannelLost(_spec.Index, reason));
+        _coordinator.Tell(new ChannelLost(_spec.Index, _connection, reason));
         Become(Lost);
     }
 
     /// <summary>Closes the connection abruptly (a reset: unsent bytes are lost) and cancels the stream (idempotent).</summary>
     private void Kill()
     {
-        _streamCts?.Cancel();
+        try
+        {
+            _streamCts?.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // that stream has terminated already
+        }
+
         _socket?.Abort();
         _queue?.TryComplete();
     }
@@ -280,7 +311,7 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
         Receive<Connected>(c =>
         {
             Start(c.Io);
-            _coordinator.Tell(new ChannelReady(_spec.Index));
+            _coordinator.Tell(new ChannelReady(_spec.Index, _connection));
         });
         Receive<ConnectFailed>(f =>
         {
@@ -306,9 +337,17 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
     private void TryConnect()
     {
         _reconnectAttempts++;
+        if (_connection == ushort.MaxValue)
+        {
+            Fail($"channel {_spec.Index}: {ushort.MaxValue} connections used up");
+            return;
+        }
+
+        // Every attempt gets a new number: an attempt that timed out here may still have been accepted there.
+        _connection++;
         var remaining = _reconnectDeadline - DateTime.UtcNow;
         var spec = _spec with { ConnectTimeout = remaining < _spec.ConnectTimeout ? remaining : _spec.ConnectTimeout };
-        ConnectAsync(spec, _cts.Token).PipeTo(Self, success: io => new Connected(io), failure: e => new ConnectFailed(Unwrap(e)));
+        ConnectAsync(spec, _connection, _cts.Token).PipeTo(Self, success: io => new Connected(io), failure: e => new ConnectFailed(Unwrap(e)));
     }
 
     private void IgnoreStale()
@@ -350,7 +389,6 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
     protected override void PostStop()
     {
         _cts.Cancel();
-        _streamCts?.Dispose();
         _queue?.TryComplete();
         _socket?.Dispose();
     }
@@ -376,8 +414,8 @@ public sealed record ChannelSpec(
     int Index, int Count, Guid MigrationId, string Host, int Port, byte[] Token, TimeSpan ConnectTimeout,
     CodecId Codec, int CodecLevel, bool ZeroPageDetection, int PacketPages, int QueueDepth, ChannelTls? Tls = null);
 
-/// <summary>Channel -> coordinator: connected and authenticated.</summary>
-public sealed record ChannelReady(int Index) : INoSerializationVerificationNeeded;
+/// <summary>Channel -> coordinator: connection <paramref name="Connection"/> (its number in the hello) is up and authenticated.</summary>
+public sealed record ChannelReady(int Index, ushort Connection = 0) : INoSerializationVerificationNeeded;
 
 /// <summary>Channel -> coordinator: the connection failed; the channel accepts no more work.</summary>
 public sealed record ChannelFailed(int Index, string Reason) : INoSerializationVerificationNeeded;
@@ -387,7 +425,7 @@ public sealed record ChannelFailed(int Index, string Reason) : INoSerializationV
 /// jobs until told to <see cref="Reconnect"/>; it reports ChannelReady when it is back, or ChannelFailed if it cannot
 /// come back.
 /// </summary>
-public sealed record ChannelLost(int Index, string Reason) : INoSerializationVerificationNeeded;
+public sealed record ChannelLost(int Index, ushort Connection, string Reason) : INoSerializationVerificationNeeded;
 
 /// <summary>Coordinator -> lost channel: connect again (same token and index), retrying within <paramref name="Within"/>.</summary>
 public sealed record Reconnect(TimeSpan Within) : INoSerializationVerificationNeeded;

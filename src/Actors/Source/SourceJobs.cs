@@ -11,7 +11,8 @@ public abstract record SendJob : INoSerializationVerificationNeeded;
 
 /// <summary>
 /// Up to packet-pages dirty pages of one block. <see cref="Pages"/> is rented from ArrayPool&lt;long&gt;.Shared by the
-/// RamScanner; the SendChannel's stream returns it after the packet was sent (or dropped).
+/// RamScanner; the SendChannel's stream returns it after the packet was sent (or dropped; jobs still queued in a lost
+/// connection's stream are left to the GC, their pages are in the coordinator's RamSendLog).
 /// </summary>
 public sealed record RamJob(int BlockIndex, RamBlock Block, long[] Pages, int Count, uint Iteration) : SendJob
 {
@@ -19,8 +20,9 @@ public sealed record RamJob(int BlockIndex, RamBlock Block, long[] Pages, int Co
 }
 
 /// <summary>
-/// One device-state chunk. <see cref="Buffer"/> is rented from ArrayPool&lt;byte&gt;.Shared by the DeviceSaver;
-/// the SendChannel's stream returns it after the packet was sent (or dropped).
+/// One device-state chunk to send. The channel only reads its buffer: from the moment the coordinator hands the job to
+/// a channel, the chunk belongs to the coordinator's SentChunkLedger, which returns the buffer to its pool when the
+/// destination credits the chunk (or resends it if the channel's connection is lost).
 /// </summary>
 public sealed record DeviceChunkJob(SavedChunk Chunk, uint Instance) : SendJob;
 

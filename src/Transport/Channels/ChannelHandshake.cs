@@ -14,7 +14,8 @@ public static class ChannelHandshake
         ClientAsync(new SocketChannelIo(socket), token, migrationId, channelIndex, channelCount, ct);
 
     /// <summary>Source side over any channel pipe (plain or TLS).</summary>
-    public static async Task ClientAsync(IChannelIo socket, byte[] token, Guid migrationId, int channelIndex, int channelCount, CancellationToken ct)
+    /// <param name="connection">This connection's number for the channel (0 first, higher for each reconnect attempt).</param>
+    public static async Task ClientAsync(IChannelIo socket, byte[] token, Guid migrationId, int channelIndex, int channelCount, CancellationToken ct, ushort connection = 0)
     {
         var buffer = new byte[Math.Max(ChannelHello.Size, ChannelChallenge.Size)];
         await SocketIo.ReceiveExactlyAsync(socket, buffer.AsMemory(0, ChannelChallenge.Size), channelIndex, "challenge", ct).ConfigureAwait(false);
@@ -23,7 +24,7 @@ public static class ChannelHandshake
             throw new ChannelSetupException(channelIndex, error);
         }
 
-        var hello = ChannelHello.Create(token, challenge, migrationId, (ushort)channelIndex, (ushort)channelCount);
+        var hello = ChannelHello.Create(token, challenge, migrationId, (ushort)channelIndex, (ushort)channelCount, connection);
         hello.WriteTo(buffer);
         await SocketIo.SendAllAsync(socket, buffer.AsMemory(0, ChannelHello.Size), ct).ConfigureAwait(false);
 

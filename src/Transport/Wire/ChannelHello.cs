@@ -10,12 +10,18 @@ namespace Migration.Transport.Wire;
 ///   4    2 version       1
 ///   6    2 channelIndex  0..channelCount-1
 ///   8    2 channelCount  1..64, equal to the negotiated count
-///  10    2 reserved      0
+///  10    2 connection    the source's number for this connection of the channel: 0 for the first, higher for each
+///                        reconnect attempt (strictly increasing per channel index); was "reserved, 0" before
+///                        reconnect existed, so a first connection is byte-identical to that layout
 ///  12   16 migrationId   Guid, Guid.TryWriteBytes little-endian layout (bigEndian: false)
 ///  28   32 proof         HMAC-SHA256, see TokenProof
 /// </code>
 /// </summary>
-public readonly record struct ChannelHello(ushort ChannelIndex, ushort ChannelCount, Guid MigrationId, HelloProof Proof)
+/// <remarks>
+/// The connection number is not covered by the proof: it only lets the destination tell a reconnect from a stale or
+/// replayed attempt and name the connection in its ChannelResume; only a holder of the token gets past the proof.
+/// </remarks>
+public readonly record struct ChannelHello(ushort ChannelIndex, ushort ChannelCount, Guid MigrationId, HelloProof Proof, ushort Connection = 0)
 {
     public const int Size = 60;
 
@@ -23,9 +29,9 @@ public readonly record struct ChannelHello(ushort ChannelIndex, ushort ChannelCo
 
     /// <summary>Builds the hello a source sends in answer to <paramref name="challenge"/>.</summary>
     public static ChannelHello Create(
-        ReadOnlySpan<byte> token, in ChannelChallenge challenge, Guid migrationId, ushort channelIndex, ushort channelCount) =>
+        ReadOnlySpan<byte> token, in ChannelChallenge challenge, Guid migrationId, ushort channelIndex, ushort channelCount, ushort connection = 0) =>
         new(channelIndex, channelCount, migrationId,
-            HelloProof.Compute(token, challenge.Nonce, migrationId, channelIndex, channelCount));
+            HelloProof.Compute(token, challenge.Nonce, migrationId, channelIndex, channelCount), connection);
 
     public void WriteTo(Span<byte> destination)
     {
@@ -38,7 +44,7 @@ public readonly record struct ChannelHello(ushort ChannelIndex, ushort ChannelCo
         BinaryPrimitives.WriteUInt16LittleEndian(destination[4..], WireConstants.CurrentVersion);
         BinaryPrimitives.WriteUInt16LittleEndian(destination[6..], ChannelIndex);
         BinaryPrimitives.WriteUInt16LittleEndian(destination[8..], ChannelCount);
-        BinaryPrimitives.WriteUInt16LittleEndian(destination[10..], 0);
+        BinaryPrimitives.WriteUInt16LittleEndian(destination[10..], Connection);
         MigrationId.TryWriteBytes(destination[12..], bigEndian: false, out _);
         Proof.WriteTo(destination[28..]);
     }
@@ -50,7 +56,7 @@ public readonly record struct ChannelHello(ushort ChannelIndex, ushort ChannelCo
     /// <summary>
     /// As <see cref="TryRead(ReadOnlySpan{byte}, out ChannelHello, out string)"/>, and on failure tells the server
     /// which status to answer: <see cref="HelloStatus.VersionMismatch"/>, <see cref="HelloStatus.BadChannel"/>, or
-    /// 0 (malformed: bad magic, truncated, reserved set) meaning "send no ack, close the connection".
+    /// 0 (malformed: bad magic, truncated) meaning "send no ack, close the connection".
     /// </summary>
     public static bool TryRead(ReadOnlySpan<byte> source, out ChannelHello value, out HelloStatus rejection, out string error)
     {
@@ -79,13 +85,7 @@ public readonly record struct ChannelHello(ushort ChannelIndex, ushort ChannelCo
 
         ushort index = BinaryPrimitives.ReadUInt16LittleEndian(source[6..]);
         ushort count = BinaryPrimitives.ReadUInt16LittleEndian(source[8..]);
-        ushort reserved = BinaryPrimitives.ReadUInt16LittleEndian(source[10..]);
-        if (reserved != 0)
-        {
-            error = $"hello: reserved bytes 0x{reserved:X4} set, expected 0";
-            return false;
-        }
-
+        ushort connection = BinaryPrimitives.ReadUInt16LittleEndian(source[10..]);
         if (count == 0 || count > WireConstants.MaxChannels || index >= count)
         {
             rejection = HelloStatus.BadChannel;
@@ -94,7 +94,8 @@ public readonly record struct ChannelHello(ushort ChannelIndex, ushort ChannelCo
         }
 
         var migrationId = new Guid(source.Slice(12, 16), bigEndian: false);
-        value = new ChannelHello(index, count, migrationId, HelloProof.Read(source[28..]));
+        // Any connection number is well-formed; whether it is newer than the last one accepted is the listener's check.
+        value = new ChannelHello(index, count, migrationId, HelloProof.Read(source[28..]), connection);
         error = string.Empty;
         return true;
     }

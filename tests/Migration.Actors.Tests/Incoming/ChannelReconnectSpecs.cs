@@ -60,13 +60,14 @@ public sealed class ChannelReconnectSpecs(ITestOutputHelper output) : IncomingSp
         var resume = (ChannelResume)await Source.FishForMessageAsync(m => m is ChannelResume, Timeout);
         Assert.Equal(id, resume.MigrationId);
         Assert.Equal(1, resume.Channel);
+        Assert.Equal((ushort)0, resume.Connection);
         Assert.Equal(0u, resume.DeliveredThroughIteration);
         var receipt = Assert.Single(resume.Devices);
         Assert.Equal(0, receipt.Next);
         Assert.Equal([1L], receipt.Held);
 
         // The same index connects again with the migration's token; the new connection starts in iteration 1.
-        var again = await ReconnectAsync(ack, 1);
+        var again = await ReconnectAsync(ack, 1, connection: 1);
         using var w1b = new PacketWriter(again, 1, null, settings.ZeroPageDetection, settings.PacketPages);
 
         // Resent chunk 0: it must find room in the budget (2 chunks), which only holds if the half-read chunk's
@@ -132,7 +133,23 @@ public sealed class ChannelReconnectSpecs(ITestOutputHelper output) : IncomingSp
         c1.Close(0);
         var resume = (ChannelResume)await Source.FishForMessageAsync(m => m is ChannelResume, Timeout);
         Assert.Equal(1, resume.Channel);
-        await ReconnectAsync(ack, 1);
+        var second = await ReconnectAsync(ack, 1, connection: 3);
+
+        // That connection is lost too: its resume names it, and an attempt with an older number than 3 is refused
+        // (stale or replayed), a newer one accepted.
+        second.Close(0);
+        var again = (ChannelResume)await Source.FishForMessageAsync(m => m is ChannelResume, Timeout);
+        Assert.Equal((ushort)3, again.Connection);
+        ChannelSetupException stale;
+        do
+        {
+            // Duplicate until the listener has the release; then the number is what it refuses.
+            stale = await Assert.ThrowsAsync<ChannelSetupException>(() => ConnectAsync(ack, 1, connection: 2));
+        }
+        while (stale.Refusal == HelloStatus.Duplicate && await Task.Delay(50).ContinueWith(_ => true));
+
+        Assert.Equal(HelloStatus.BadChannel, stale.Refusal);
+        await ReconnectAsync(ack, 1, connection: 4);
         Node.Tell(new AbortIncoming(id, "spec finished"), Source.Ref);
     }
 
@@ -167,13 +184,13 @@ public sealed class ChannelReconnectSpecs(ITestOutputHelper output) : IncomingSp
     /// Connects the index again. The destination frees it just after sending ChannelResume, so an attempt may still
     /// meet the old registration (Duplicate): retry briefly, as the source's channel does.
     /// </summary>
-    private async Task<Socket> ReconnectAsync(PrepareAck ack, int index)
+    private async Task<Socket> ReconnectAsync(PrepareAck ack, int index, ushort connection)
     {
         for (var attempt = 0; ; attempt++)
         {
             try
             {
-                return await ConnectAsync(ack, index);
+                return await ConnectAsync(ack, index, connection: connection);
             }
             catch (ChannelSetupException e) when (e.Refusal == HelloStatus.Duplicate && attempt < 50)
             {

@@ -90,11 +90,11 @@ public abstract class IncomingSpecBase : Akka.TestKit.Xunit2.TestKit
     }
 
     /// <summary>Connects channel <paramref name="index"/> of 2 and runs the client handshake (throws ChannelSetupException on refusal).</summary>
-    protected async Task<Socket> ConnectAsync(PrepareAck ack, int index, byte[]? token = null, Guid? migrationId = null)
+    protected async Task<Socket> ConnectAsync(PrepareAck ack, int index, byte[]? token = null, Guid? migrationId = null, ushort connection = 0)
     {
         var socket = await OpenAsync(ack);
         using var cts = new CancellationTokenSource(Timeout);
-        await ChannelHandshake.ClientAsync(socket, token ?? ack.Token, migrationId ?? ack.MigrationId, index, Settings().Channels, cts.Token)
+        await ChannelHandshake.ClientAsync(new SocketChannelIo(socket), token ?? ack.Token, migrationId ?? ack.MigrationId, index, Settings().Channels, cts.Token, connection)
             .WaitAsync(Timeout);
         return socket;
     }

@@ -69,7 +69,7 @@ public class HandshakeMessageTests
     }
 
     [Fact]
-    public void Hello_rejects_truncation_magic_reserved_without_status()
+    public void Hello_rejects_truncation_and_magic_without_status()
     {
         byte[] bytes = Hex(HelloGolden);
         for (int length = 0; length < ChannelHello.Size; length++)
@@ -82,9 +82,19 @@ public class HandshakeMessageTests
         Assert.False(ChannelHello.TryRead(With(bytes, 3, 0), out _, out HelloStatus magicStatus, out var magicError));
         Assert.Equal("bad hello magic 0x0048474D, expected 0x4C48474D", magicError);
         Assert.Equal(default, magicStatus);
-        Assert.False(ChannelHello.TryRead(With(bytes, 11, 1), out _, out HelloStatus reservedStatus, out var reservedError));
-        Assert.Equal("hello: reserved bytes 0x0100 set, expected 0", reservedError);
-        Assert.Equal(default, reservedStatus);
+    }
+
+    [Fact]
+    public void Hello_carries_the_connection_number_at_offset_10()
+    {
+        var reconnect = HelloValue with { Connection = 0x0102 };
+        var golden = Hex(HelloGolden.Replace("0800 0000 3322", "0800 0201 3322", StringComparison.Ordinal));
+        Assert.Equal(golden, Write(b => reconnect.WriteTo(b), ChannelHello.Size));
+        Assert.True(ChannelHello.TryRead(golden, out var value, out var error), error);
+        Assert.Equal(reconnect, value);
+        Assert.Equal((ushort)0x0102, value.Connection);
+        // A first connection is 0, byte-identical to the layout from before reconnect (offset 10 was reserved, 0).
+        Assert.Equal((ushort)0, HelloValue.Connection);
     }
 
     [Fact]
