@@ -11,8 +11,8 @@ namespace Migration.Actors.Node;
 /// <summary>
 /// The node's data-channel listener: one TCP listening socket for every incoming migration of the node.
 /// Each connection gets a fresh challenge; the hello must name a registered migration, a channel index within
-/// its channel count not yet connected (or released by the migration after its connection was lost), and prove the
-/// migration's token. Accepted sockets are handed to the
+/// its channel count not yet connected (or released by the migration after its connection was lost) with a connection
+/// number higher than any accepted before for that index, and prove the migration's token. Accepted sockets are handed to the
 /// migration's IncomingMigration; anything else gets a refusal ack (when the hello could be parsed) and is closed.
 /// Handshakes run as tasks with a timeout and at most <see cref="MaxPendingHandshakes"/> at once, so a peer that
 /// connects and says nothing, or floods connections, cannot exhaust the node. Registry state is touched only

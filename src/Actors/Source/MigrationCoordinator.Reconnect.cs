@@ -5,28 +5,13 @@ using Migration.Actors.Messages;
 namespace Migration.Actors.Source;
 
 // Losing a channel before the stop (docs/architecture.md, "Losing a channel before the stop"; docs/protocol.md, "Reconnect").
+// Which connection of a channel an event is about is decided by ChannelLinks; this part acts on its answers.
 public sealed partial class MigrationCoordinator
 {
-    private ChannelLink[] _links = [];
+    private ChannelLinks _links = new(0);
     private int _reconnects;
     private long _resentPages;
     private long _resentChunks;
-
-    /// <summary>
-    /// Where one channel stands, by connection number (the number its SendChannel put in the hello; every attempt has a
-    /// new one). Up: the connection in the rotation. Lost: the connection whose loss waits for the destination's
-    /// ChannelResume of that same connection (Recovered once applied). Back: a newer connection, ready, that joins the
-    /// rotation once Lost is recovered. A resume or a loss of any other connection is stale and changes nothing: an
-    /// attempt that timed out here may have been accepted there, and the destination reports its end too.
-    /// </summary>
-    private sealed class ChannelLink
-    {
-        public ushort? Up { get; set; }
-        public ushort? Lost { get; set; }
-        public bool Recovered { get; set; }
-        public ushort? Back { get; set; }
-        public ChannelResume? Resume { get; set; }
-    }
 
     /// <summary>
     /// A connection broke. Before the guest stops this is recoverable: the channel leaves the rotation and reconnects;
@@ -42,35 +27,29 @@ public sealed partial class MigrationCoordinator
             return;
         }
 
-        var link = _links[l.Index];
-        if (link.Up == l.Connection)
+        var action = _links.OnLost(l.Index, l.Connection);
+        if (action != ChannelLinks.LossAction.None)
         {
             _log.Warning("migration {0}: channel {1} lost connection {2} ({3}); reconnecting", _id, l.Index, l.Connection, l.Reason);
             _reconnects++;
-            link.Up = null;
-            link.Lost = l.Connection;
-            link.Recovered = false;
             _transfer!.ChannelDown(l.Index);
             Timers.StartSingleTimer($"reconnect-{l.Index}", new ReconnectTimedOut(l.Index), _settings.ChannelReconnectTimeout);
-            if (link.Resume?.Connection == l.Connection)
-            {
-                Recover(l.Index);
-            }
-        }
-        else if (link.Back == l.Connection)
-        {
-            // Ready but not yet in the rotation: it carried nothing, so there is nothing to recover.
-            link.Back = null;
         }
 
+        // The SendChannel waits to be told: it connects again in any case (a connection that was not in the rotation
+        // carried nothing, and the channel is still needed).
         _channels[l.Index].Tell(new Reconnect(_settings.ChannelReconnectTimeout));
+        if (action == ChannelLinks.LossAction.Recover)
+        {
+            Recover(l.Index);
+        }
+
         Pump();
     }
 
     /// <summary>
-    /// The destination took a connection of the channel down and says what it delivered. For the lost connection being
-    /// recovered: recover. For the connection in the rotation (the destination noticed first, e.g. nothing was being
-    /// sent): close it here too, and recover when that loss is reported. Any other connection: stale, ignored.
+    /// The destination took a connection of the channel down and says what it delivered: recover the lost connection,
+    /// close the one still in use (the destination noticed first; recovery follows its loss), or ignore a stale one.
     /// </summary>
     private void OnChannelResume(ChannelResume r)
     {
@@ -81,30 +60,26 @@ public sealed partial class MigrationCoordinator
             return;
         }
 
-        var link = _links[r.Channel];
-        if (link.Lost == r.Connection && !link.Recovered)
+        switch (_links.OnResume(r))
         {
-            link.Resume = r;
-            Recover(r.Channel);
-            Pump();
-        }
-        else if (link.Up == r.Connection)
-        {
-            link.Resume = r;
-            _channels[r.Channel].Tell(KillConnection.Instance);
-        }
-        else
-        {
-            _log.Debug("migration {0}: ignored a resume of connection {1} of channel {2} (up {3}, lost {4})", _id, r.Connection, r.Channel, link.Up, link.Lost);
+            case ChannelLinks.ResumeAction.Recover:
+                Recover(r.Channel);
+                Pump();
+                break;
+            case ChannelLinks.ResumeAction.CloseUp:
+                _channels[r.Channel].Tell(KillConnection.Instance);
+                break;
+            default:
+                _log.Debug("migration {0}: ignored the resume of connection {1} of channel {2} (not the one in use or being recovered)", _id, r.Connection, r.Channel);
+                break;
         }
     }
 
     /// <summary>Both sides know the connection is lost: resend what it may have lost.</summary>
     private void Recover(int channel)
     {
-        var link = _links[channel];
-        var resume = link.Resume!;
-        link.Recovered = true;
+        var resume = _links.ResumeOf(channel);
+        _links.Recovered(channel);
         var t = _transfer!;
         var pages = t.Log.Redirty(channel, resume.DeliveredThroughIteration);
         var lost = t.Ledger.TakeLost(channel, resume.Devices);
@@ -113,7 +88,7 @@ public sealed partial class MigrationCoordinator
         _resentChunks += lost.Count;
         _log.Info("migration {0}: channel {1} connection {2} delivered through iteration {3}; {4} pages marked dirty again, {5} device chunks to resend",
             _id, channel, resume.Connection, resume.DeliveredThroughIteration, pages, lost.Count);
-        TryBringUp(channel);
+        TryJoin(channel);
 
         // The old connection delivered this iteration's Sync, though its JobDone may have been lost with it: the
         // channel has finished the iteration (the new connection starts after that Sync).
@@ -123,25 +98,23 @@ public sealed partial class MigrationCoordinator
         }
     }
 
-    /// <summary>A connection of a lost channel is up; it joins the rotation once the loss was recovered.</summary>
+    /// <summary>A newer connection of a lost channel is up; it joins the rotation once the loss was recovered.</summary>
     private void OnChannelBack(ChannelReady r)
     {
-        _links[r.Index].Back = r.Connection;
-        TryBringUp(r.Index);
+        _links.OnReady(r.Index, r.Connection);
+        TryJoin(r.Index);
     }
 
-    private void TryBringUp(int channel)
+    private void TryJoin(int channel)
     {
-        var link = _links[channel];
-        if (link.Back is not { } back || link.Lost is null || !link.Recovered)
+        if (!_links.TryJoin(channel, out var connection, out var delivered))
         {
             return;
         }
 
         Timers.Cancel($"reconnect-{channel}");
-        _transfer!.ChannelUp(channel, link.Resume!.DeliveredThroughIteration);
-        _links[channel] = new ChannelLink { Up = back };
-        _log.Info("migration {0}: channel {1} reconnected (connection {2})", _id, channel, back);
+        _transfer!.ChannelUp(channel, delivered);
+        _log.Info("migration {0}: channel {1} reconnected (connection {2})", _id, channel, connection);
         Pump();
     }
 

@@ -97,7 +97,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
     {
         Receive<ChannelReady>(r =>
         {
-            _links[r.Index] = new ChannelLink { Up = r.Connection };
+            _links.Connected(r.Index, r.Connection);
             _readyChannels.Add(r.Index);
             if (_readyChannels.Count == _channels.Length)
             {
@@ -287,7 +287,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         _incoming = ack.Incoming;
         _phase = "connecting";
         _channels = new IActorRef[_settings.Channels];
-        _links = new ChannelLink[_channels.Length];
+        _links = new ChannelLinks(_channels.Length);
         for (var i = 0; i < _channels.Length; i++)
         {
             var spec = new ChannelSpec(i, _channels.Length, _id, ack.Host, ack.Port, ack.Token, _settings.ConnectTimeout,
