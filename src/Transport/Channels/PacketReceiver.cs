@@ -29,11 +29,10 @@ public sealed class PacketReceiver : IDisposable
     private readonly byte[] _head;
     private readonly byte[] _offsetBytes;
     private readonly ulong[] _offsets;
-    /// <summary>More contiguous runs than this in one packet are received through the staging buffer.</summary>
-    private const int MaxDirectRuns = 8;
 
     private readonly byte[]? _payload;
     private readonly byte[] _staging;
+    private readonly (long First, int Count)[] _runs;
     private readonly PacketChecksum _checksum = new();
     private uint _iteration;
     private long _lastActivity = Stopwatch.GetTimestamp();
@@ -69,6 +68,7 @@ public sealed class PacketReceiver : IDisposable
         _offsetBytes = ArrayPool<byte>.Shared.Rent(maxPages * sizeof(ulong));
         _offsets = ArrayPool<ulong>.Shared.Rent(maxPages);
         _staging = ArrayPool<byte>.Shared.Rent(maxPages * RamBlock.PageSize);
+        _runs = new (long, int)[maxPages];
         if (_codec is not null)
         {
             _payload = ArrayPool<byte>.Shared.Rent((int)RamPacketHeader.MaxRamPayload(maxPages));
@@ -178,7 +178,8 @@ public sealed class PacketReceiver : IDisposable
     /// </summary>
     private async ValueTask ReceivePagesAsync(RamBlock block, ReadOnlyMemory<ulong> offsets, CancellationToken ct)
     {
-        if (CountRuns(offsets.Span) > MaxDirectRuns)
+        var runs = PageRuns.Collect(offsets.Span, _runs);
+        if (runs > PageRuns.MaxDirect)
         {
             var bytes = offsets.Length * RamBlock.PageSize;
             await Receive(_staging.AsMemory(0, bytes), "page data", ct).ConfigureAwait(false);
@@ -190,33 +191,10 @@ public sealed class PacketReceiver : IDisposable
             return;
         }
 
-        var i = 0;
-        while (i < offsets.Length)
+        for (var r = 0; r < runs; r++)
         {
-            var first = (long)(offsets.Span[i] >> RamBlock.PageShift);
-            var count = 1;
-            while (i + count < offsets.Length && (long)(offsets.Span[i + count] >> RamBlock.PageShift) == first + count)
-            {
-                count++;
-            }
-
-            await Receive(block.PagesMemory(first, count), "page data", ct).ConfigureAwait(false);
-            i += count;
+            await Receive(block.PagesMemory(_runs[r].First, _runs[r].Count), "page data", ct).ConfigureAwait(false);
         }
-    }
-
-    private static int CountRuns(ReadOnlySpan<ulong> offsets)
-    {
-        var runs = 0;
-        for (var i = 0; i < offsets.Length; i++)
-        {
-            if (i == 0 || offsets[i] != offsets[i - 1] + RamBlock.PageSize)
-            {
-                runs++;
-            }
-        }
-
-        return runs;
     }
 
     private void DecompressPages(RamBlock block, ReadOnlySpan<byte> compressed, int normal)

@@ -19,7 +19,6 @@ namespace Migration.Transport.Channels;
 public sealed class PacketWriter : IDisposable
 {
     /// <summary>More contiguous runs than this in one packet are gathered into the staging buffer (one copy, one send).</summary>
-    private const int MaxDirectRuns = 8;
 
     private readonly IChannelIo _socket;
     private readonly int _channel;
@@ -96,7 +95,7 @@ public sealed class PacketWriter : IDisposable
 
         _zeroOffsets.AsSpan(0, zero).CopyTo(_offsets.AsSpan(normal));
 
-        var runs = CollectRuns(normal);
+        var runs = PageRuns.Collect(_offsets.AsSpan(0, normal), _runs);
         ReadOnlyMemory<byte> payload = default;
         uint payloadLength = (uint)(normal * RamBlock.PageSize);
         if (_codec is not null && normal > 0)
@@ -106,7 +105,7 @@ public sealed class PacketWriter : IDisposable
             payload = _compressed.AsMemory(0, n);
             payloadLength = (uint)n;
         }
-        else if (runs > MaxDirectRuns)
+        else if (runs > PageRuns.MaxDirect)
         {
             Gather(block, runs, normal);
             payload = _staging.AsMemory(0, normal * RamBlock.PageSize);
@@ -198,25 +197,6 @@ public sealed class PacketWriter : IDisposable
         new PacketHeader(PacketType.End, PacketFlags.None, EndPacket.Size, MaybeCorrupt(PacketChecksum.Compute(body))).WriteTo(_head);
         await SocketIo.SendAllAsync(_socket, _head.AsMemory(0, PacketHeader.Size + EndPacket.Size), ct).ConfigureAwait(false);
         WireBytes += PacketHeader.Size + EndPacket.Size;
-    }
-
-    private int CollectRuns(int normal)
-    {
-        var runs = 0;
-        for (var i = 0; i < normal; i++)
-        {
-            var page = (long)(_offsets[i] >> RamBlock.PageShift);
-            if (runs > 0 && _runs[runs - 1].First + _runs[runs - 1].Count == page)
-            {
-                _runs[runs - 1].Count++;
-            }
-            else
-            {
-                _runs[runs++] = (page, 1);
-            }
-        }
-
-        return runs;
     }
 
     private void Gather(RamBlock block, int runs, int normal)
