@@ -76,7 +76,7 @@ public sealed class DeviceLoader : ReceiveActor
 
                 return new Written(chunk, Stopwatch.GetTimestamp() - start, digest);
             })
-            .PipeTo(Self, failure: e => new WriteFailed(chunk, e is AggregateException a ? a.InnerException ?? e : e));
+            .PipeTo(Self, failure: e => new WriteFailed(chunk, TaskFailures.Unwrap(e)));
     }
 
     private void OnWritten(Written w)

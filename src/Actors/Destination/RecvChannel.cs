@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Diagnostics;
 using System.Net.Sockets;
 using Akka.Actor;
+using Migration.Actors.Infrastructure;
 using Migration.Devices.Ram;
 using Migration.Transport.Channels;
 using Migration.Transport.Codecs;
@@ -74,9 +75,7 @@ public sealed class RecvChannel : ReceiveActor, IWithTimers
     /// violation (corrupt, malformed or out-of-credit data), which fails the migration.
     /// </summary>
     private static bool IsConnectionLoss(Exception e) =>
-        Unwrap(e) is ChannelClosedException or System.Net.Sockets.SocketException or IOException or ObjectDisposedException or OperationCanceledException;
-
-    private static Exception Unwrap(Exception e) => e is AggregateException a ? a.InnerException ?? e : e;
+        TaskFailures.Unwrap(e) is ChannelClosedException or System.Net.Sockets.SocketException or IOException or ObjectDisposedException or OperationCanceledException;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -102,7 +101,7 @@ public sealed class RecvChannel : ReceiveActor, IWithTimers
 
     private string Describe(Exception e)
     {
-        e = e is AggregateException a ? a.InnerException ?? e : e;
+        e = TaskFailures.Unwrap(e);
         return e switch
         {
             ProtocolViolationException or ChannelClosedException => e.Message,

@@ -147,7 +147,7 @@ public sealed class DeviceSaver : ReceiveActor, IWithTimers
     {
         _busy = true;
         _pool.Run(() => new TransitionDone(transition()))
-            .PipeTo(Self, failure: e => new SaverOpFailed(Unwrap(e)));
+            .PipeTo(Self, failure: e => new SaverOpFailed(TaskFailures.Unwrap(e)));
     }
 
     private void ReadMore()
@@ -184,7 +184,7 @@ public sealed class DeviceSaver : ReceiveActor, IWithTimers
             .PipeTo(Self, failure: e =>
             {
                 _buffers.Return(buffer);
-                return new SaverOpFailed(Unwrap(e));
+                return new SaverOpFailed(TaskFailures.Unwrap(e));
             });
     }
 
@@ -268,8 +268,6 @@ public sealed class DeviceSaver : ReceiveActor, IWithTimers
     }
 
     protected override void PostStop() => ReturnAll();
-
-    private static Exception Unwrap(Exception e) => e is AggregateException a ? a.InnerException ?? e : e;
 
     private sealed record TransitionDone(DeviceSaveInfo Info) : INoSerializationVerificationNeeded;
 

@@ -2,6 +2,7 @@ using System.Net.Sockets;
 using System.Threading.Channels;
 using Akka;
 using Akka.Actor;
+using Migration.Actors.Infrastructure;
 using Akka.Streams;
 using Akka.Streams.Dsl;
 using Migration.Transport.Channels;
@@ -46,7 +47,7 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
     {
         var spec = _spec;
         var ct = _cts.Token;
-        ConnectAsync(spec, _connection, ct).PipeTo(Self, success: io => new Connected(io), failure: e => new ChannelBroken(Unwrap(e), 0));
+        ConnectAsync(spec, _connection, ct).PipeTo(Self, success: io => new Connected(io), failure: e => new ChannelBroken(TaskFailures.Unwrap(e), 0));
     }
 
     /// <summary>Connects, wraps the socket in TLS when the destination asked for it, and proves the token.</summary>
@@ -142,7 +143,7 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
         }, TaskScheduler.Default);
         completion.PipeTo(Self,
             success: () => new ChannelBroken(new Transport.Channels.ChannelClosedException(index, $"channel {index}: send stream ended"), generation),
-            failure: e => new ChannelBroken(Unwrap(e), generation));
+            failure: e => new ChannelBroken(TaskFailures.Unwrap(e), generation));
     }
 
     /// <summary>
@@ -168,7 +169,7 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
         }
         catch (Exception e)
         {
-            fault.Error = Unwrap(e);
+            fault.Error = TaskFailures.Unwrap(e);
             return (null, fault.Error);
         }
     }
@@ -347,7 +348,7 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
         _connection++;
         var remaining = _reconnectDeadline - DateTime.UtcNow;
         var spec = _spec with { ConnectTimeout = remaining < _spec.ConnectTimeout ? remaining : _spec.ConnectTimeout };
-        ConnectAsync(spec, _connection, _cts.Token).PipeTo(Self, success: io => new Connected(io), failure: e => new ConnectFailed(Unwrap(e)));
+        ConnectAsync(spec, _connection, _cts.Token).PipeTo(Self, success: io => new Connected(io), failure: e => new ConnectFailed(TaskFailures.Unwrap(e)));
     }
 
     private void IgnoreStale()
@@ -392,8 +393,6 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
         _queue?.TryComplete();
         _socket?.Dispose();
     }
-
-    private static Exception Unwrap(Exception e) => e is AggregateException a ? a.InnerException ?? e : e;
 
     private sealed record Connected(IChannelIo Io) : INoSerializationVerificationNeeded;
 
