@@ -39,6 +39,7 @@ public sealed unsafe class RamBlock : IDisposable
         SizeBytes = sizeBytes;
         PageCount = (int)(sizeBytes >> PageShift);
         _dirty = new DirtyBitmap(PageCount);
+        _segmentViews = new UnmanagedMemoryManager?[(sizeBytes + (1L << MemorySegmentShift) - 1) >> MemorySegmentShift];
         _base = anonymous;
     }
 
@@ -51,6 +52,7 @@ public sealed unsafe class RamBlock : IDisposable
         _view = view;
         _deleteOnDispose = deleteOnDispose;
         _dirty = new DirtyBitmap(PageCount);
+        _segmentViews = new UnmanagedMemoryManager?[(sizeBytes + (1L << MemorySegmentShift) - 1) >> MemorySegmentShift];
         byte* p = null;
         view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
         _base = p + view.PointerOffset;
@@ -145,12 +147,42 @@ public sealed unsafe class RamBlock : IDisposable
         return new Span<byte>(_base + (firstPage << PageShift), count << PageShift);
     }
 
-    /// <summary>A Memory&lt;byte&gt; view over pages [first, first+count) for async socket I/O (no copy).</summary>
+    /// <summary>
+    /// A Memory&lt;byte&gt; view over pages [first, first+count) for async socket I/O (no copy). On the per-packet path:
+    /// a run of up to <see cref="MemorySegmentOverlap"/> bytes is a slice of one of the block's segment views (one
+    /// manager per GiB, made on first use, thread-safe), so no allocation per call; a longer run gets its own view.
+    /// </summary>
     public Memory<byte> PagesMemory(long firstPage, int count)
     {
         CheckRange(firstPage, count);
-        return new UnmanagedMemoryManager(_base + (firstPage << PageShift), count << PageShift).Memory;
+        var offset = firstPage << PageShift;
+        var length = count << PageShift;
+        var segment = (int)(offset >> MemorySegmentShift);
+        var within = offset - ((long)segment << MemorySegmentShift);
+        if (within + length > (1L << MemorySegmentShift) + MemorySegmentOverlap)
+        {
+            return new UnmanagedMemoryManager(_base + offset, length).Memory;
+        }
+
+        var view = Volatile.Read(ref _segmentViews[segment]);
+        if (view is null)
+        {
+            var start = (long)segment << MemorySegmentShift;
+            var segmentLength = (int)Math.Min((1L << MemorySegmentShift) + MemorySegmentOverlap, SizeBytes - start);
+            Interlocked.CompareExchange(ref _segmentViews[segment], new UnmanagedMemoryManager(_base + start, segmentLength), null);
+            view = _segmentViews[segment]!;
+        }
+
+        return view.Memory.Slice((int)within, length);
     }
+
+    /// <summary>Segment views of <see cref="PagesMemory"/> cover 1 GiB each (Memory&lt;T&gt; lengths are int) ...</summary>
+    private const int MemorySegmentShift = 30;
+
+    /// <summary>... plus this much of the next GiB, so that a run starting near a segment's end is still one slice.</summary>
+    private const long MemorySegmentOverlap = 64L << 20;
+
+    private readonly UnmanagedMemoryManager?[] _segmentViews;
 
     /// <summary>Guest-style write: copies data into the page at offset and marks the page dirty.</summary>
     public void Write(long pageIndex, int offsetInPage, ReadOnlySpan<byte> data)

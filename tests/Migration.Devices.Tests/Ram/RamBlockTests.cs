@@ -83,6 +83,36 @@ public sealed class RamBlockTests
     }
 
     [Fact]
+    public void PagesMemory_aliases_the_right_pages_in_every_GiB_of_a_large_block_without_allocating_per_call()
+    {
+        // 1 GiB + 128 MiB, untouched (anonymous memory costs nothing until written): runs in the first GiB, across the
+        // GiB boundary, in the second GiB, and one longer than a segment's overlap.
+        const long gib = 1L << 30;
+        using var block = RamBlock.Create("big", gib + (128L << 20));
+        var gibPage = gib / 4096;
+        (long First, int Count)[] runs = [(2, 3), (gibPage - 1, 3), (gibPage + 5, 2), (gibPage - 100, 20_000)];
+        foreach (var (first, count) in runs)
+        {
+            var memory = block.PagesMemory(first, count);
+            Assert.Equal(count * 4096, memory.Length);
+            using var pin = memory.Pin();
+            unsafe { Assert.True(pin.Pointer == block.BasePointer + (first * 4096), $"run at page {first}"); }
+            memory.Span[^1] = 9;
+            Assert.Equal(9, block.Page(first + count - 1)[4095]);
+        }
+
+        // Once a segment's view exists, a run in it is a slice: nothing is allocated per call.
+        block.PagesMemory(gibPage + 7, 1);
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 1000; i++)
+        {
+            block.PagesMemory(gibPage + 7 + (i % 100), 1 + (i % 8));
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    [Fact]
     public void Digest_is_equal_for_equal_content_and_differs_after_a_one_byte_change()
     {
         using var a = RamBlock.Create("a", 300 * 4096);
