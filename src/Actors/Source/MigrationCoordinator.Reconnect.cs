@@ -23,7 +23,7 @@ public sealed partial class MigrationCoordinator
     {
         if (!_settings.ReconnectEnabled || _stopMs >= 0 || _phase is not ("precopy" or "switchover-ack") || _channelFailure is not null)
         {
-            Self.Tell(new ChannelFailed(l.Index, l.Reason));
+            OnChannelFailed(l.Index, l.Reason);
             return;
         }
 

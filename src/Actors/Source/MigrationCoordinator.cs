@@ -215,30 +215,10 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
             Sender.Tell(new CancelAccepted(_id));
             Abort("cancelled by operator", cancelled: true);
         });
-        Receive<ChannelFailed>(f =>
-        {
-            // The destination usually closes the channels because it detected something (a violation, a bad
-            // checksum): give its IncomingFailed, which says why, a moment to arrive before failing with the
-            // socket error alone.
-            if (_channelFailure is null)
-            {
-                _channelFailure = $"channel {f.Index} failed: {f.Reason}";
-                Timers.StartSingleTimer("grace", ChannelFailureGrace.Instance, TimeSpan.FromSeconds(2));
-                // The migration cannot succeed any more: if the guest was stopped, it runs again now, not after the grace.
-                if (_stopMs >= 0)
-                {
-                    foreach (var s in _savers)
-                    {
-                        s.Tell(AbortSave.Instance);
-                    }
-
-                    _guest.Workload.Resume();
-                }
-            }
-        });
+        Receive<ChannelFailed>(f => OnChannelFailed(f.Index, f.Reason));
         Receive<ChannelFailureGrace>(_ => Abort(_channelFailure!, cancelled: false));
         // Outside precopy a lost connection is a failed channel (Transferring handles the recoverable case first).
-        Receive<ChannelLost>(l => Self.Tell(new ChannelFailed(l.Index, l.Reason)));
+        Receive<ChannelLost>(l => OnChannelFailed(l.Index, l.Reason));
         // The destination lost a channel outside precopy (before it, or after the stop): the migration cannot complete.
         Receive<ChannelResume>(r => Abort($"destination lost channel {r.Channel} in phase {_phase}", cancelled: false));
         Receive<DeviceSaveFailed>(f => Abort($"device save failed: {f.Reason}", cancelled: false));
@@ -264,6 +244,32 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         Receive<GuestResumed>(_ => { });
         Receive<IterationReceived>(_ => { });
         ReceiveAny(m => _log.Debug("migration {0}: ignored {1} in phase {2}", _id, m.GetType().Name, _phase));
+    }
+
+    /// <summary>
+    /// A channel is gone for good. The destination usually closes the channels because it detected something (a
+    /// violation, a bad checksum): give its IncomingFailed, which says why, a moment to arrive before failing with the
+    /// socket error alone.
+    /// </summary>
+    private void OnChannelFailed(int channel, string reason)
+    {
+        if (_channelFailure is not null)
+        {
+            return;
+        }
+
+        _channelFailure = $"channel {channel} failed: {reason}";
+        Timers.StartSingleTimer("grace", ChannelFailureGrace.Instance, TimeSpan.FromSeconds(2));
+        // The migration cannot succeed any more: if the guest was stopped, it runs again now, not after the grace.
+        if (_stopMs >= 0)
+        {
+            foreach (var s in _savers)
+            {
+                s.Tell(AbortSave.Instance);
+            }
+
+            _guest.Workload.Resume();
+        }
     }
 
     // ---------------------------------------------------------------- setup
