@@ -173,8 +173,9 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
 
     /// <summary>
     /// The per-iteration barrier: a channel that read Sync(k) waits until every channel has read it, so no page of
-    /// iteration k can be written after a page of k+1. Keyed by channel, so a reconnected channel that repeats a Sync its
-    /// old connection delivered takes the old slot; a Sync of an iteration already released passes at once.
+    /// iteration k can be written after a page of k+1. A reconnected channel starts after the last Sync its old
+    /// connection delivered, so it never repeats one; keying by channel (a repeat takes the old slot) and passing a
+    /// Sync of an iteration already released are guards that keep a duplicate from opening a barrier early.
     /// </summary>
     private void OnSync(SyncReached s)
     {
