@@ -16,9 +16,8 @@ public sealed class NodeHost : IAsyncDisposable
     /// <summary>Cluster role that carries a node's operator-given name.</summary>
     public const string NameRolePrefix = "name:";
 
-    /// <summary>"HOST:PORT" or a full Akka address -> the node's Akka address.</summary>
-    public static string SeedAddress(string seed) =>
-        seed.Contains("://", StringComparison.Ordinal) ? seed : $"akka.tcp://{SystemName}@{seed}";
+    /// <summary>"HOST:PORT" or a full Akka address -> the node's Akka address (akka.ssl.tcp when <paramref name="tls"/>).</summary>
+    public static string SeedAddress(string seed, bool tls = false) => ControlPlaneTls.Address(seed, tls);
 
     private NodeHost(ActorSystem system, IActorRef node, MigrationSettings settings)
     {
@@ -56,17 +55,12 @@ public sealed class NodeHost : IAsyncDisposable
             akka.remote.dot-netty.tcp.port = {{port}}
             akka.cluster.roles = [{{roles}}]
             """);
-        seeds = seeds.Select(SeedAddress).ToArray();
         var config = (extra ?? Config.Empty).WithFallback(overrides).WithFallback(ReferenceConfig());
         // Read and check the settings (and TLS files) before starting anything, so a bad configuration fails here
-        // with its own message rather than inside the node actor.
+        // with its own message rather than inside the node actor. migration.tls secures the cluster transport too.
         var settings = MigrationSettings.FromConfig(config);
-        if (settings.TlsEnabled)
-        {
-            _ = Transport.Channels.ChannelTls.Load(settings.TlsCertificate, settings.TlsKey, settings.TlsCa);
-        }
-
-        var system = ActorSystem.Create(SystemName, config);
+        seeds = seeds.Select(s => SeedAddress(s, settings.TlsEnabled)).ToArray();
+        var system = ActorSystem.Create(SystemName, ControlPlaneTls.Setup(config, settings));
         var cluster = Akka.Cluster.Cluster.Get(system);
         if (seeds.Count == 0)
         {

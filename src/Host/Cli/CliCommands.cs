@@ -16,14 +16,7 @@ namespace Migration.Host.Cli;
 /// </summary>
 public static class CliCommands
 {
-    public static IEnumerable<Command> Create()
-    {
-        yield return Nodes();
-        yield return Vm();
-        yield return Migrate();
-        yield return Status();
-        yield return Cancel();
-    }
+    public static IEnumerable<Command> Create() => CliConfigOption.AddTo([Nodes(), Vm(), Migrate(), Status(), Cancel()]);
 
     private static Option<string[]> SeedOption() => new("--seed")
     {
@@ -37,7 +30,7 @@ public static class CliCommands
     {
         try
         {
-            await using var client = ClusterClient.Connect(r.GetValue(seeds) ?? []);
+            await using var client = ClusterClient.Connect(r.GetValue(seeds) ?? [], CliConfigOption.Value(r));
             return await action(client);
         }
         catch (CliException e)

@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Configuration;
 using Migration.Actors.Messages;
 using Migration.Actors.Node;
+using Migration.Actors.Settings;
 
 namespace Migration.Host.Cli;
 
@@ -15,15 +16,21 @@ public sealed class ClusterClient : IAsyncDisposable
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(10);
     private readonly IReadOnlyList<string> _seeds;
 
-    private ClusterClient(ActorSystem system, IReadOnlyList<string> seeds)
+    private ClusterClient(ActorSystem system, IReadOnlyList<string> seeds, bool tls)
     {
         System = system;
         _seeds = seeds;
+        Tls = tls;
     }
 
     public ActorSystem System { get; }
 
-    public static ClusterClient Connect(IReadOnlyList<string> seeds)
+    /// <summary>
+    /// Starts the CLI's actor system. <paramref name="configFile"/> (--config) and MIGRATION_* variables are read as by
+    /// `node`; with `migration.tls` set the CLI talks TLS with its own certificate (the nodes require one signed by
+    /// their CA), so a CLI must be configured like the cluster it scripts.
+    /// </summary>
+    public static ClusterClient Connect(IReadOnlyList<string> seeds, string? configFile = null)
     {
         if (seeds.Count == 0)
         {
@@ -36,8 +43,26 @@ public sealed class ClusterClient : IAsyncDisposable
             akka.loglevel = ERROR
             akka.stdout-loglevel = ERROR
             """).WithFallback(NodeHost.ReferenceConfig());
-        return new ClusterClient(ActorSystem.Create("cli", config), seeds.Select(NodeHost.SeedAddress).ToArray());
+        try
+        {
+            config = HostConfig.Load(configFile).WithFallback(config);
+            var settings = MigrationSettings.FromConfig(config);
+            var system = ActorSystem.Create("cli", ControlPlaneTls.Setup(config, settings));
+            return new ClusterClient(system, seeds.Select(s => NodeHost.SeedAddress(s, settings.TlsEnabled)).ToArray(), settings.TlsEnabled);
+        }
+        catch (Exception e) when (e is FileNotFoundException or ArgumentException or ConfigurationException or global::System.Security.Cryptography.CryptographicException)
+        {
+            throw new CliException(ExitCodes.Usage, e.Message);
+        }
     }
+
+    /// <summary>True when this CLI talks TLS (migration.tls set).</summary>
+    public bool Tls { get; }
+
+    /// <summary>Appended to "unreachable" errors: a TLS mismatch looks like silence from the CLI's side.</summary>
+    private string UnreachableHint => Tls
+        ? " (this CLI uses TLS: its certificate must be signed by the cluster's CA)"
+        : " (if the cluster uses TLS, pass --config FILE with migration.tls { certificate, key, ca })";
 
     public ActorSelection Node(string address) => System.ActorSelection($"{address.TrimEnd('/')}/user/{HypervisorNode.Name}");
 
@@ -78,14 +103,14 @@ public sealed class ClusterClient : IAsyncDisposable
             }
         }
 
-        throw new CliException(ExitCodes.Unreachable, "no seed node answered: " + string.Join("; ", errors));
+        throw new CliException(ExitCodes.Unreachable, "no seed node answered: " + string.Join("; ", errors) + UnreachableHint);
     }
 
     /// <summary>A node by name or address.</summary>
     public async Task<NodeInfo> ResolveNodeAsync(string nameOrAddress)
     {
         var nodes = await NodesAsync();
-        var node = nodes.FirstOrDefault(n => n.Name == nameOrAddress || n.Address == nameOrAddress || n.Address == NodeHost.SeedAddress(nameOrAddress));
+        var node = nodes.FirstOrDefault(n => n.Name == nameOrAddress || n.Address == nameOrAddress || n.Address == NodeHost.SeedAddress(nameOrAddress, Tls));
         if (node is null)
         {
             throw new CliException(ExitCodes.Unknown, $"unknown node '{nameOrAddress}'; nodes: {string.Join(", ", nodes.Select(n => n.Name))}");

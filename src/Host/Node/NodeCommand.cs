@@ -19,8 +19,9 @@ public static class NodeCommand
         var seeds = new Option<string[]>("--seed") { Description = "HOST:PORT of a node to join (repeatable); none = start a new cluster" };
         var config = new Option<string?>("--config") { Description = "A HOCON file overriding the reference configuration" };
         var listenerPort = new Option<int?>("--listener-port") { Description = "Port of the data-channel listener (default: any free port)" };
+        var joinTimeout = new Option<int>("--join-timeout") { Description = "Seconds to wait for this node to become an Up member before exiting with code 1", DefaultValueFactory = _ => 60 };
         var command = new Command("node", "Run a hypervisor node");
-        foreach (var o in new Option[] { name, host, port, seeds, config, listenerPort })
+        foreach (var o in new Option[] { name, host, port, seeds, config, listenerPort, joinTimeout })
         {
             command.Options.Add(o);
         }
@@ -33,16 +34,14 @@ public static class NodeCommand
                 extra = ConfigurationFactory.ParseString($"migration.listener.port = {lp}");
             }
 
-            extra = extra.WithFallback(EnvironmentConfig());
-            if (r.GetValue(config) is { } file)
+            try
             {
-                if (!File.Exists(file))
-                {
-                    await Console.Error.WriteLineAsync($"error: config file {file} not found");
-                    return 2;
-                }
-
-                extra = extra.WithFallback(ConfigurationFactory.ParseString(await File.ReadAllTextAsync(file, ct)));
+                extra = extra.WithFallback(HostConfig.Load(r.GetValue(config)));
+            }
+            catch (FileNotFoundException e)
+            {
+                await Console.Error.WriteLineAsync("error: " + e.Message);
+                return 2;
             }
 
             var nodeName = r.GetValue(name)!;
@@ -73,11 +72,15 @@ public static class NodeCommand
             _ = node.System.WhenTerminated.ContinueWith(_ => stop.TrySetResult(), TaskScheduler.Default);
             try
             {
-                await node.WaitUpAsync(1, TimeSpan.FromSeconds(60));
+                await node.WaitUpAsync(1, TimeSpan.FromSeconds(Math.Max(1, r.GetValue(joinTimeout))));
             }
             catch (TimeoutException e)
             {
-                await Console.Error.WriteLineAsync("error: " + e.Message);
+                // With TLS on, the usual cause is a certificate the seeds refuse (their log names it).
+                var hint = node.Settings.TlsEnabled
+                    ? $"; the cluster refuses a node whose certificate does not chain to its CA: is {node.Settings.TlsCertificate} signed by the cluster's CA?"
+                    : "";
+                await Console.Error.WriteLineAsync("error: " + e.Message + hint);
                 return 1;
             }
 
@@ -87,22 +90,5 @@ public static class NodeCommand
             return 0;
         });
         return command;
-    }
-
-    /// <summary>MIGRATION_FOO_BAR=value -> migration.foo-bar = value.</summary>
-    private static Config EnvironmentConfig()
-    {
-        var lines = new List<string>();
-        foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
-        {
-            var key = (string)e.Key;
-            if (key.StartsWith("MIGRATION_", StringComparison.Ordinal) && e.Value is string value)
-            {
-                var path = "migration." + key["MIGRATION_".Length..].ToLowerInvariant().Replace("__", ".").Replace('_', '-');
-                lines.Add($"{path} = \"{value.Replace("\"", "\\\"")}\"");
-            }
-        }
-
-        return ConfigurationFactory.ParseString(string.Join('\n', lines));
     }
 }

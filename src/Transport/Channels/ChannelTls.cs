@@ -22,6 +22,9 @@ public sealed class ChannelTls
         _trusted = trusted;
     }
 
+    /// <summary>This node's certificate with its private key (also the control plane's, see NodeHost).</summary>
+    public X509Certificate2 Certificate => _certificate;
+
     /// <summary>Loads this node's certificate and key and the CA certificate(s) from PEM files.</summary>
     public static ChannelTls Load(string certificatePem, string keyPem, string caPem)
     {
@@ -84,7 +87,13 @@ public sealed class ChannelTls
     }
 
     /// <summary>The peer's certificate must chain to one of the configured CA certificates.</summary>
-    private bool Validate(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)
+    private bool Validate(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors) => Trusts(certificate);
+
+    /// <summary>
+    /// True when <paramref name="certificate"/> chains to one of the configured CA certificates (only those: the OS
+    /// store is not consulted, so a certificate from any other CA is refused). Thread-safe; used by both planes.
+    /// </summary>
+    public bool Trusts(X509Certificate? certificate)
     {
         if (certificate is null)
         {
@@ -95,6 +104,6 @@ public sealed class ChannelTls
         custom.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
         custom.ChainPolicy.CustomTrustStore.AddRange(_trusted);
         custom.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        return custom.Build(certificate as X509Certificate2 ?? new X509Certificate2(certificate));
+        return custom.Build(certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
     }
 }

@@ -25,10 +25,10 @@ public sealed class NodeProcesses : IAsyncDisposable
         return ((IPEndPoint)l.LocalEndpoint).Port;
     }
 
-    /// <summary>Starts a node process and waits for its "up at" line.</summary>
-    public async Task<Process> StartNodeAsync(string name, int port, int? seedPort)
+    /// <summary>Starts a node process and waits for its "up at" line; <paramref name="extraArgs"/> are appended (e.g. --config FILE).</summary>
+    public async Task<Process> StartNodeAsync(string name, int port, int? seedPort, string extraArgs = "")
     {
-        var args = $"\"{MigrationDll}\" node --name {name} --port {port}" + (seedPort is { } s ? $" --seed 127.0.0.1:{s}" : "");
+        var args = $"\"{MigrationDll}\" node --name {name} --port {port}" + (seedPort is { } s ? $" --seed 127.0.0.1:{s}" : "") + " " + extraArgs;
         var p = Start(args);
         _nodes.Add(p);
         var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);

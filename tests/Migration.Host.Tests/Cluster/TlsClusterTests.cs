@@ -1,0 +1,87 @@
+using Xunit;
+
+namespace Migration.Host.Tests.Cluster;
+
+/// <summary>
+/// Mutual TLS on the control plane with node processes: migration.tls secures the cluster transport as well as the
+/// data channels. Nodes and a CLI configured with certificates of the cluster's CA work end to end; a CLI without a
+/// certificate, a CLI and a node with certificates of another CA are refused with a clear message and a non-zero exit.
+/// </summary>
+public sealed class TlsClusterTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(120);
+
+    [Fact]
+    public async Task Two_TLS_nodes_and_a_TLS_CLI_migrate_a_guest_and_strangers_are_refused()
+    {
+        using var ca = new TestCertificates();
+        using var otherCa = new TestCertificates("another CA");
+        await using var nodes = new NodeProcesses();
+        var (pa, pb) = (NodeProcesses.FreePort(), NodeProcesses.FreePort());
+        await nodes.StartNodeAsync("A", pa, null, $"--config {ca.Issue("node-a")}");
+        await nodes.StartNodeAsync("B", pb, pa, $"--config {ca.Issue("node-b")}");
+        var cli = $"--seed 127.0.0.1:{pa} --config {ca.Issue("operator")}";
+
+        var listed = await WaitForNodes(cli, 2);
+        Assert.Contains("akka.ssl.tcp://mig@127.0.0.1", listed);
+
+        var create = await NodeProcesses.CliAsync($"vm create {cli} --id tls1 --on A --ram 32MiB --device vfio:gpu0:4MiB --dirty-rate 4MiB", Timeout);
+        Assert.True(create.Code == 0, create.Err + create.Out);
+        var json = Path.Combine(ca.Directory, "report.json");
+        var migrate = await NodeProcesses.CliAsync($"migrate {cli} --vm tls1 --to B --json {json}", Timeout);
+        Assert.True(migrate.Code == 0, migrate.Err + migrate.Out);
+        var report = await File.ReadAllTextAsync(json);
+        Assert.Contains("\"status\": \"completed\"", report);
+        Assert.Contains("\"verified\": true", report);
+
+        var status = await NodeProcesses.CliAsync($"status {cli}", Timeout);
+        Assert.True(status.Code == 0, status.Err + status.Out);
+        Assert.Contains("tls1", status.Out);
+        var cancel = await NodeProcesses.CliAsync($"cancel {cli} 00000000", Timeout);
+        Assert.Equal(3, cancel.Code); // reached the cluster over TLS: the migration id is unknown
+        var list = await NodeProcesses.CliAsync($"vm list {cli}", Timeout);
+        Assert.Matches(@"tls1\s*│\s*B\s*│\s*running", list.Out);
+
+        // A CLI without a certificate gets no answer (its plain connection fails the TLS handshake) and says why it may be.
+        var plain = await NodeProcesses.CliAsync($"nodes --seed 127.0.0.1:{pa}", Timeout);
+        Assert.Equal(4, plain.Code);
+        Assert.Contains("unreachable", plain.Err);
+        Assert.Contains("--config", plain.Err);
+
+        // A CLI whose certificate comes from another CA is refused the same way.
+        var stranger = await NodeProcesses.CliAsync($"nodes --seed 127.0.0.1:{pa} --config {otherCa.Issue("intruder", trustedCa: ca.CaPath)}", Timeout);
+        Assert.Equal(4, stranger.Code);
+        Assert.Contains("signed by the cluster's CA", stranger.Err);
+
+        // A node whose certificate comes from another CA (even trusting the cluster's CA) never becomes a member.
+        var pc = NodeProcesses.FreePort();
+        var intruder = await NodeProcesses.CliAsync(
+            $"node --name C --port {pc} --seed 127.0.0.1:{pa} --join-timeout 15 --config {otherCa.Issue("node-c", trustedCa: ca.CaPath)}", Timeout);
+        Assert.Equal(1, intruder.Code);
+        Assert.DoesNotContain("up at", intruder.Out);
+        Assert.Contains("CA", intruder.Err);
+        var after = await NodeProcesses.CliAsync($"nodes {cli}", Timeout);
+        Assert.Equal(0, after.Code);
+        Assert.DoesNotContain($"127.0.0.1:{pc}", after.Out);
+    }
+
+    private static async Task<string> WaitForNodes(string cli, int count)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            var r = await NodeProcesses.CliAsync($"nodes {cli}", TimeSpan.FromSeconds(30));
+            if (r.Code == 0 && r.Out.Split('\n').Count(l => l.Contains(" Up ", StringComparison.Ordinal)) >= count)
+            {
+                return r.Out;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"cluster of {count} not up: " + r.Out + r.Err);
+            }
+
+            await Task.Delay(500);
+        }
+    }
+}
