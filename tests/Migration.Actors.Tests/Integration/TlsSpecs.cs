@@ -37,19 +37,22 @@ public sealed class TlsSpecs : IDisposable
     }
 
     [Fact]
-    public async Task A_source_without_a_certificate_cannot_send_to_a_TLS_destination_and_keeps_its_guest()
+    public async Task A_node_without_a_certificate_or_with_one_of_another_CA_never_joins_a_TLS_cluster()
     {
+        // migration.tls secures the cluster transport too: a plain node, or one whose certificate another CA signed,
+        // fails the TLS handshake with the seed and never becomes a member (so it can never be a migration's peer).
         var (ca, caKey) = CreateCa();
-        await using var a = NodeHost.Start("127.0.0.1", 0, [], Base);
+        await using var a = NodeHost.Start("127.0.0.1", 0, [], TlsConfig("seed", ca, caKey));
         await a.WaitUpAsync(1, TimeSpan.FromSeconds(30));
-        await using var b = NodeHost.Start("127.0.0.1", 0, [a.Address], TlsConfig("dst", ca, caKey));
-        await b.WaitUpAsync(2, TimeSpan.FromSeconds(30));
+        var seed = a.Address.Replace("akka.ssl.tcp://", "", StringComparison.Ordinal).Replace("mig@", "", StringComparison.Ordinal);
+        Assert.StartsWith("akka.ssl.tcp://", a.Address, StringComparison.Ordinal);
 
-        var report = await MigrateAsync(a, b, "plain-guest");
-        Assert.Equal("failed", report.Status);
-        Assert.Contains("requires TLS", report.Error);
-        var list = Assert.IsType<GuestList>(await a.Node.Ask<object>(ListGuests.Instance, TimeSpan.FromSeconds(5)));
-        Assert.Equal("running", Assert.Single(list.Guests).State);
+        await using var plain = NodeHost.Start("127.0.0.1", 0, [seed], Base);
+        var (otherCa, otherKey) = CreateCa("other");
+        await using var stranger = NodeHost.Start("127.0.0.1", 0, [seed], TlsConfig("stranger", otherCa, otherKey, trustCa: "ca.pem"));
+        await Assert.ThrowsAsync<TimeoutException>(() => plain.WaitUpAsync(2, TimeSpan.FromSeconds(8)));
+        await Assert.ThrowsAsync<TimeoutException>(() => stranger.WaitUpAsync(2, TimeSpan.FromSeconds(4)));
+        Assert.Single(Akka.Cluster.Cluster.Get(a.System).State.Members);
     }
 
     [Fact]
@@ -71,18 +74,19 @@ public sealed class TlsSpecs : IDisposable
         return await watcher.Finished.WaitAsync(TimeSpan.FromSeconds(60));
     }
 
-    private (X509Certificate2 Ca, ECDsa Key) CreateCa()
+    private (X509Certificate2 Ca, ECDsa Key) CreateCa(string file = "ca")
     {
         var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest("CN=migration test CA", key, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
         var ca = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
-        File.WriteAllText(Path.Combine(_dir, "ca.pem"), ca.ExportCertificatePem());
+        File.WriteAllText(Path.Combine(_dir, file + ".pem"), ca.ExportCertificatePem());
         return (ca, key);
     }
 
-    private Config TlsConfig(string name, X509Certificate2 ca, ECDsa caKey)
+    /// <summary>A certificate for NAME signed by <paramref name="ca"/>; the node trusts the CA in file <paramref name="trustCa"/>.</summary>
+    private Config TlsConfig(string name, X509Certificate2 ca, ECDsa caKey, string trustCa = "ca.pem")
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256);
@@ -99,7 +103,7 @@ public sealed class TlsSpecs : IDisposable
             migration.tls {
               certificate = "{{certPath}}"
               key = "{{keyPath}}"
-              ca = "{{Path.Combine(_dir, "ca.pem")}}"
+              ca = "{{Path.Combine(_dir, trustCa)}}"
             }
             """).WithFallback(Base);
     }
