@@ -49,7 +49,8 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
     private long _zeroPages;
     private bool _verifying;
 
-    public IncomingMigration(PrepareIncoming request, IActorRef listener, string host, int port, string nodeName, bool tls = false)
+    /// <param name="settings">This node's settings composed with the request's validated parameters (IncomingAdmission).</param>
+    public IncomingMigration(PrepareIncoming request, MigrationSettings settings, IActorRef listener, string host, int port, string nodeName, bool tls = false)
     {
         _tls = tls;
         _request = request;
@@ -57,7 +58,7 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
         _host = host;
         _port = port;
         _nodeName = nodeName;
-        _settings = request.Settings;
+        _settings = settings;
         Become(Allocating);
     }
 
@@ -65,14 +66,16 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
 
     private Guid Id => _request.MigrationId;
 
-    public static Props Props(PrepareIncoming request, IActorRef listener, string host, int port, string nodeName, bool tls = false) =>
-        Akka.Actor.Props.Create(() => new IncomingMigration(request, listener, host, port, nodeName, tls));
+    public static Props Props(PrepareIncoming request, MigrationSettings settings, IActorRef listener, string host, int port, string nodeName, bool tls = false) =>
+        Akka.Actor.Props.Create(() => new IncomingMigration(request, settings, listener, host, port, nodeName, tls));
 
     protected override void PreStart()
     {
         var spec = _request.Spec;
         var prefault = _settings.PrefaultDestination;
-        Task.Run(() => GuestFactory.CreateIncoming(spec, prefault))
+        // Injected load delays apply to this migration's devices only; the guest keeps its spec as the source sent it.
+        var loadDelays = MigrationParameters.LoadDelays(_settings);
+        Task.Run(() => GuestFactory.CreateIncoming(spec, prefault, loadDelays))
             .PipeTo(Self, success: g => new Allocated(g), failure: e => new AllocationFailed(e.GetBaseException().Message));
     }
 

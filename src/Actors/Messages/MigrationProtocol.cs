@@ -7,8 +7,12 @@ namespace Migration.Actors.Messages;
 // Source <-> destination control plane of one migration (see docs/protocol.md for the sequence).
 // Digests travel as 32-hex-digit strings (XxHash128).
 
-/// <summary>Source coordinator -> destination node: allocate an empty guest and accept channels.</summary>
-public sealed record PrepareIncoming(Guid MigrationId, GuestSpec Spec, MigrationSettings Settings, IActorRef Source) : IMigrationMessage;
+/// <summary>
+/// Source coordinator -> destination node: allocate an empty guest and accept channels. Carries what a source may ask
+/// for (<see cref="MigrationParameters"/>), never the source's node settings; the destination validates both the spec and
+/// the parameters and applies its own limits (IncomingAdmission).
+/// </summary>
+public sealed record PrepareIncoming(Guid MigrationId, GuestSpec Spec, MigrationParameters Parameters, IActorRef Source) : IMigrationMessage;
 
 /// <summary>Destination -> source: ready; open channels to Host:Port proving Token.</summary>
 public sealed record PrepareAck(Guid MigrationId, string Host, int Port, byte[] Token, long DeviceBufferBudget, IActorRef Incoming, bool Tls = false) : IMigrationMessage;

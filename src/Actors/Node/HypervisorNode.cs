@@ -120,7 +120,7 @@ public sealed partial class HypervisorNode : ReceiveActor
         _tls = _defaults.TlsEnabled ? Transport.Channels.ChannelTls.Load(_defaults.TlsCertificate, _defaults.TlsKey, _defaults.TlsCa) : null;
         var socket = ChannelListener.Bind(_defaults.ListenerHost, _defaults.ListenerPort);
         _listenerPort = ((System.Net.IPEndPoint)socket.LocalEndPoint!).Port;
-        _listener = Context.ActorOf(ChannelListener.Props(socket, _defaults.ConnectTimeout, _tls), "listener");
+        _listener = Context.ActorOf(ChannelListener.Props(socket, _defaults.HandshakeTimeout, _tls), "listener");
         _owners = new OwnershipRegistry(Context.System);
         _log.Info("node {0}: channel listener on {1}:{2}", _nodeName, _defaults.ListenerHost, _listenerPort);
     }
@@ -236,14 +236,9 @@ public sealed partial class HypervisorNode : ReceiveActor
             return;
         }
 
-        try
+        if (!IncomingAdmission.TryAdmit(p, _defaults, MemoryCapacity, out var effective, out var refusal))
         {
-            p.Spec.Validate();
-            p.Settings.Validate();
-        }
-        catch (ArgumentException e)
-        {
-            Sender.Tell(new PrepareRefused(p.MigrationId, e.Message));
+            Sender.Tell(new PrepareRefused(p.MigrationId, refusal));
             return;
         }
 
@@ -253,7 +248,7 @@ public sealed partial class HypervisorNode : ReceiveActor
             return;
         }
 
-        var actor = Context.ActorOf(IncomingMigration.Props(p, _listener, _defaults.ListenerHost, _listenerPort, _nodeName, _tls is not null), $"incoming-{p.MigrationId:N}");
+        var actor = Context.ActorOf(IncomingMigration.Props(p, effective, _listener, _defaults.ListenerHost, _listenerPort, _nodeName, _tls is not null), $"incoming-{p.MigrationId:N}");
         _incoming[p.MigrationId] = (p.Spec.Id, actor, p.Spec.RamBytes, p.Source);
         Context.Watch(actor);
     }
@@ -308,10 +303,13 @@ public sealed partial class HypervisorNode : ReceiveActor
         }
     }
 
+    /// <summary>Guest memory this node may hold: node-memory-capacity, or the machine's memory when 0.</summary>
+    private long MemoryCapacity => _defaults.NodeMemoryCapacity > 0 ? _defaults.NodeMemoryCapacity : GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+
     /// <summary>True (with the reason) if <paramref name="ramBytes"/> more guest RAM would exceed the node's capacity.</summary>
     private bool LacksMemory(long ramBytes, out string reason)
     {
-        var capacity = _defaults.NodeMemoryCapacity > 0 ? _defaults.NodeMemoryCapacity : GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        var capacity = MemoryCapacity;
         var used = _guests.Values.Sum(g => g.Guest.Spec.RamBytes) + _incoming.Values.Sum(i => i.RamBytes);
         if (used + ramBytes <= capacity)
         {

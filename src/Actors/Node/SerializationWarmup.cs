@@ -21,7 +21,7 @@ public static class SerializationWarmup
         var stats = new IncomingStats(1, 2, 3, new[] { new DeviceIncomingStats("d", 1, 2, 3, 4, 5) }, new[] { "a" }, new[] { "b" }, 6, 7);
         object[] samples =
         [
-            new PrepareIncoming(id, spec, new MigrationSettings(), anyRef),
+            new PrepareIncoming(id, spec, MigrationParameters.From(new MigrationSettings { Inject = [new FaultInjection(FaultInjection.SlowLoad, "load", 0, "d", 1)] }), anyRef),
             new PrepareAck(id, "127.0.0.1", 1, new byte[32], 1, anyRef),
             new PrepareRefused(id, "x"),
             new DeviceCredit(id, 0, 1, 1, 1, 1),

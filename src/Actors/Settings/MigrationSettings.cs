@@ -50,6 +50,12 @@ public sealed record MigrationSettings
     /// <summary>Guest memory this node may hold (RAM of its guests and of incoming ones); 0 = the machine's memory.</summary>
     public long NodeMemoryCapacity { get; init; }
 
+    /// <summary>Node setting: the most device buffer budget one incoming migration gets, whatever its source asks; 0 = 1/8 of the node memory capacity.</summary>
+    public long MaxDeviceBufferBudget { get; init; }
+
+    /// <summary>Node setting: how long an accepted data connection may take to send its hello (TLS included) before it is closed.</summary>
+    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(2);
+
     /// <summary>Reads the `migration` section; missing keys keep the defaults above.</summary>
     public static MigrationSettings FromConfig(Config config)
     {
@@ -92,6 +98,8 @@ public sealed record MigrationSettings
             ListenerHost = c.GetString("listener.host", d.ListenerHost),
             ListenerPort = c.GetInt("listener.port", d.ListenerPort),
             NodeMemoryCapacity = Size(c, "node-memory-capacity", d.NodeMemoryCapacity),
+            MaxDeviceBufferBudget = Size(c, "max-device-buffer-budget", d.MaxDeviceBufferBudget),
+            HandshakeTimeout = c.GetTimeSpan("handshake-timeout", d.HandshakeTimeout),
             TlsCertificate = c.GetString("tls.certificate", ""),
             TlsKey = c.GetString("tls.key", ""),
             TlsCa = c.GetString("tls.ca", ""),
@@ -129,6 +137,8 @@ public sealed record MigrationSettings
         Check(CodecLevel is >= 0 and <= 22, $"codec-level = {CodecLevel}; expected 0..22");
         Check(ChannelReconnectTimeout >= TimeSpan.Zero, $"channel-reconnect-timeout = {ChannelReconnectTimeout}; expected >= 0 (0 = off)");
         Check(ListenerPort is >= 0 and <= 65535, $"listener.port = {ListenerPort}; expected 0..65535");
+        Check(MaxDeviceBufferBudget >= 0, $"max-device-buffer-budget = {MaxDeviceBufferBudget}; expected >= 0 (0 = 1/8 of node-memory-capacity)");
+        Check(HandshakeTimeout > TimeSpan.Zero && HandshakeTimeout <= TimeSpan.FromMinutes(1), $"handshake-timeout = {HandshakeTimeout}; expected > 0 and <= 1 min");
     }
 
     private static void Check(bool ok, string message)

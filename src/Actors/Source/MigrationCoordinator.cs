@@ -78,7 +78,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
     protected override void PreStart()
     {
         var node = Context.ActorSelection($"{_destinationNode.TrimEnd('/')}/user/node");
-        node.Tell(new PrepareIncoming(_id, DestinationSpec(), _settings, Self));
+        node.Tell(new PrepareIncoming(_id, _guest.Spec, MigrationParameters.From(_settings), Self));
         Timers.StartSingleTimer("phase", new PhaseTimeout("prepare"), _settings.PrepareTimeout);
         Timers.StartPeriodicTimer("progress", ProgressTick.Instance, _settings.ProgressInterval);
     }
@@ -338,20 +338,6 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
     // ---------------------------------------------------------------- precopy
 
     /// <summary>The spec the destination builds its empty guest from (with any injected slow-load devices).</summary>
-    private GuestSpec DestinationSpec()
-    {
-        var slow = _settings.Inject.Where(f => f.Kind == FaultInjection.SlowLoad).ToArray();
-        if (slow.Length == 0)
-        {
-            return _guest.Spec;
-        }
-
-        return _guest.Spec with
-        {
-            Devices = _guest.Spec.Devices.Select(d => slow.FirstOrDefault(f => f.Device == d.Id) is { } f ? d with { LoadDelayMsPerMiB = f.Value } : d).ToArray(),
-        };
-    }
-
     /// <summary>Fires the injected faults of a phase ("precopy" at iteration 1, "stopcopy" after the stop).</summary>
     private void InjectFaults(string phase)
     {

@@ -39,11 +39,15 @@ public static class GuestFactory
     /// pay first-touch faults), devices created from the same spec (same seeds and sizes) but loaded only from the
     /// stream, and a workload that is not started until the guest resumes here.
     /// </summary>
-    public static GuestVm CreateIncoming(GuestSpec spec, bool prefault)
+    /// <param name="loadDelays">Injected load delays (device id -> ms per MiB) for this migration only: the devices load with them,
+    /// but the guest keeps <paramref name="spec"/> as given, so a later migration of the guest does not inherit them.</param>
+    public static GuestVm CreateIncoming(GuestSpec spec, bool prefault, IReadOnlyDictionary<string, double>? loadDelays = null)
     {
         spec.Validate();
         var blocks = CreateBlocks(spec, prefault);
-        var devices = spec.Devices.Select(CreateDevice).ToArray();
+        var devices = spec.Devices
+            .Select(d => loadDelays is not null && loadDelays.TryGetValue(d.Id, out var ms) ? d with { LoadDelayMsPerMiB = ms } : d)
+            .Select(CreateDevice).ToArray();
         return new GuestVm(spec, blocks, devices, new GuestWorkload(blocks, spec.DirtyRateBytesPerSecond));
     }
 

@@ -1,3 +1,4 @@
+using Migration.Actors.Settings;
 using Migration.Actors.Messages;
 using Xunit;
 using Xunit.Abstractions;
@@ -24,7 +25,7 @@ public sealed class DuplicatePrepareSpec(ITestOutputHelper output) : IncomingSpe
         watch.Watch(ack.Incoming);
 
         var other = CreateTestProbe();
-        Node.Tell(new PrepareIncoming(id, Spec("vm-b"), Settings(), other.Ref), other.Ref);
+        Node.Tell(new PrepareIncoming(id, Spec("vm-b"), MigrationParameters.From(Settings()), other.Ref), other.Ref);
 
         var refused = await other.ExpectMsgAsync<PrepareRefused>(Timeout);
         Assert.Equal(id, refused.MigrationId);

@@ -67,7 +67,7 @@ public abstract class IncomingSpecBase : Akka.TestKit.Xunit2.TestKit
     protected async Task<PrepareAck> PrepareAsync(Guid migrationId, GuestSpec? spec = null, TestProbe? source = null, MigrationSettings? settings = null)
     {
         source ??= Source;
-        Node.Tell(new PrepareIncoming(migrationId, spec ?? Spec(), settings ?? Settings(), source.Ref), source.Ref);
+        Node.Tell(new PrepareIncoming(migrationId, spec ?? Spec(), MigrationParameters.From(settings ?? Settings()), source.Ref), source.Ref);
         var ack = await source.ExpectMsgAsync<PrepareAck>(Timeout);
         Assert.Equal(migrationId, ack.MigrationId);
         Assert.Equal(Budget, ack.DeviceBufferBudget);

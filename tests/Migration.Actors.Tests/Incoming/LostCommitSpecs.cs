@@ -129,7 +129,7 @@ public sealed class LostCommitSpecs : IncomingSpecBase
 
         var id = Guid.NewGuid();
         var destinationNode = new RootActorPath(Akka.Cluster.Cluster.Get(Sys).SelfAddress) / "user" / "node";
-        _sourceSystem.ActorSelection(destinationNode).Tell(new PrepareIncoming(id, spec, LostCommitSettings, _coordinator.Ref), _coordinator.Ref);
+        _sourceSystem.ActorSelection(destinationNode).Tell(new PrepareIncoming(id, spec, MigrationParameters.From(LostCommitSettings), _coordinator.Ref), _coordinator.Ref);
         var ack = await _coordinator.ExpectMsgAsync<PrepareAck>(Timeout);
 
         var sockets = new[] { await ConnectAsync(ack, 0), await ConnectAsync(ack, 1) };
