@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using Akka.Actor;
 using Akka.Event;
 using Migration.Actors.Destination;
+using Migration.Actors.Infrastructure;
 using Migration.Transport.Channels;
 using Migration.Transport.Wire;
 
@@ -14,9 +15,12 @@ namespace Migration.Actors.Node;
 /// its channel count not yet connected (or released by the migration after its connection was lost) with a connection
 /// number higher than any accepted before for that index, and prove the migration's token. Accepted sockets are handed to the
 /// migration's IncomingMigration; anything else gets a refusal ack (when the hello could be parsed) and is closed.
-/// Handshakes run as tasks with a timeout and at most <see cref="MaxPendingHandshakes"/> at once, so a peer that
-/// connects and says nothing, or floods connections, cannot exhaust the node. Registry state is touched only
-/// on this actor's thread.
+/// Handshakes are started by the accept loop itself (challenge sent at once) and run as tasks bounded by the
+/// handshake timeout (handshake-timeout, not connect-timeout) in at most <see cref="MaxPendingHandshakes"/> slots
+/// (<see cref="HandshakeSlots"/>: a new connection evicts the oldest pending one, and a slot is freed by its task, on the
+/// accept path), so connections that say nothing, or a connect storm, cannot exhaust the node nor keep out a source
+/// that proves a live migration's token. Only a read hello reaches the actor. Registry state is touched only on this
+/// actor's thread.
 /// </summary>
 public sealed class ChannelListener : ReceiveActor
 {
@@ -28,7 +32,7 @@ public sealed class ChannelListener : ReceiveActor
     private readonly TimeSpan _handshakeTimeout;
     private readonly CancellationTokenSource _cts = new();
     private readonly Dictionary<Guid, Registration> _registry = new();
-    private int _pending;
+    private readonly HandshakeSlots _slots = new(MaxPendingHandshakes);
 
     public ChannelListener(Socket listenSocket, TimeSpan handshakeTimeout, ChannelTls? tls)
     {
@@ -45,14 +49,7 @@ public sealed class ChannelListener : ReceiveActor
                 reg.Connected.Remove(r.Channel);
             }
         });
-        Receive<Accepted>(OnAccepted);
         Receive<HelloRead>(OnHello);
-        Receive<HandshakeFailed>(f =>
-        {
-            _pending--;
-            _log.Info("channel listener: handshake failed: {0}", f.Reason);
-            f.Socket.Dispose();
-        });
     }
 
     public static Props Props(Socket listenSocket, TimeSpan handshakeTimeout, ChannelTls? tls = null) =>
@@ -73,6 +70,10 @@ public sealed class ChannelListener : ReceiveActor
         var self = Self;
         var socket = _listenSocket;
         var ct = _cts.Token;
+        var slots = _slots;
+        var tls = _tls;
+        var timeout = _handshakeTimeout;
+        var log = _log;
         _ = Task.Run(async () =>
         {
             while (!ct.IsCancellationRequested)
@@ -80,7 +81,8 @@ public sealed class ChannelListener : ReceiveActor
                 try
                 {
                     var s = await socket.AcceptAsync(ct).ConfigureAwait(false);
-                    self.Tell(new Accepted(s));
+                    // The slot is taken here and freed by the handshake task: no actor message in between.
+                    _ = HandshakeInSlotAsync(s, slots.Take(timeout, ct), tls, self, log);
                 }
                 catch (Exception) when (ct.IsCancellationRequested)
                 {
@@ -94,30 +96,29 @@ public sealed class ChannelListener : ReceiveActor
         }, ct);
     }
 
-    private void OnAccepted(Accepted a)
+    /// <summary>
+    /// Runs one handshake in its slot (owned here, disposed when the hello is read or the handshake fails); a read hello
+    /// goes to the actor, a failure closes the socket. Runs on the thread pool: touches no actor state (the logging
+    /// adapter is thread-safe).
+    /// </summary>
+    private static async Task HandshakeInSlotAsync(Socket socket, HandshakeSlots.Slot slot, ChannelTls? tls, IActorRef listener, ILoggingAdapter log)
     {
-        if (_pending >= MaxPendingHandshakes)
+        try
         {
-            _log.Warning("channel listener: {0} handshakes pending; refusing a connection from {1}", _pending, a.Socket.RemoteEndPoint);
-            a.Socket.Dispose();
-            return;
+            SocketIo.Tune(socket);
+            var hello = await HandshakeAsync(socket, tls, slot.Token).ConfigureAwait(false);
+            slot.Dispose();
+            listener.Tell(hello);
         }
-
-        _pending++;
-        SocketIo.Tune(a.Socket);
-        var socket = a.Socket;
-        var tls = _tls;
-        var cts = CancellationTokenSource.CreateLinkedTokenSource(_cts.Token);
-        cts.CancelAfter(_handshakeTimeout);
-        HandshakeAsync(socket, tls, cts.Token)
-            .ContinueWith(t =>
-            {
-                cts.Dispose();
-                return t.IsCompletedSuccessfully
-                    ? (object)t.Result
-                    : new HandshakeFailed(socket, t.Exception?.GetBaseException().Message ?? "handshake timed out");
-            }, TaskScheduler.Default)
-            .PipeTo(Self);
+        catch (Exception e)
+        {
+            var why = slot.WasEvicted ? "evicted by a newer connection (all handshake slots were pending)"
+                : slot.Token.IsCancellationRequested ? "no hello within the handshake timeout"
+                : TaskFailures.Unwrap(e).Message;
+            slot.Dispose();
+            log.Debug("channel listener: handshake with {0} failed: {1}", SafeRemote(socket), why);
+            socket.Dispose();
+        }
     }
 
     /// <summary>TLS first (when configured: the client must present a trusted certificate), then challenge and hello.</summary>
@@ -137,7 +138,6 @@ public sealed class ChannelListener : ReceiveActor
 
     private void OnHello(HelloRead h)
     {
-        _pending--;
         var read = h.Result;
         var status = read.Status;
         var error = read.Error;
@@ -243,9 +243,5 @@ public sealed class ChannelListener : ReceiveActor
     /// <summary>Connected: indices with a live connection; LastConnection: the newest connection number accepted per index.</summary>
     private sealed record Registration(byte[] Token, int Channels, IActorRef Incoming, HashSet<int> Connected, Dictionary<int, int> LastConnection);
 
-    private sealed record Accepted(Socket Socket) : INoSerializationVerificationNeeded;
-
     private sealed record HelloRead(Socket Socket, IChannelIo Io, ServerHello Result) : INoSerializationVerificationNeeded;
-
-    private sealed record HandshakeFailed(Socket Socket, string Reason) : INoSerializationVerificationNeeded;
 }

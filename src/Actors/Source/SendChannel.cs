@@ -45,10 +45,14 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
 
     protected override void PreStart()
     {
-        var spec = _spec;
-        var ct = _cts.Token;
-        ConnectAsync(spec, _connection, ct).PipeTo(Self, success: io => new Connected(io), failure: e => new ChannelBroken(TaskFailures.Unwrap(e), 0));
+        // The first connect is retried like a reconnect (a listener busy with other handshakes may close or refuse it),
+        // within the connect timeout.
+        _reconnectDeadline = DateTime.UtcNow + _spec.ConnectTimeout;
+        FirstConnect(_spec);
     }
+
+    private void FirstConnect(ChannelSpec spec) =>
+        ConnectAsync(spec, _connection, _cts.Token).PipeTo(Self, success: io => new Connected(io), failure: e => new ChannelBroken(TaskFailures.Unwrap(e), 0));
 
     /// <summary>Connects, wraps the socket in TLS when the destination asked for it, and proves the token.</summary>
     private static async Task<IChannelIo> ConnectAsync(ChannelSpec spec, ushort connection, CancellationToken ct)
@@ -93,7 +97,23 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
             Start(c.Io);
             _coordinator.Tell(new ChannelReady(_spec.Index, _connection));
         });
-        Receive<ChannelBroken>(b => Fail(b.Error.Message));
+        Receive<ChannelBroken>(b =>
+        {
+            if (WorthRetrying(b.Error) && DateTime.UtcNow + ReconnectBackoff < _reconnectDeadline && _connection < ushort.MaxValue)
+            {
+                Timers.StartSingleTimer("retry", RetryConnect.Instance, ReconnectBackoff);
+                return;
+            }
+
+            Fail(_connection == 0 ? b.Error.Message : $"{b.Error.Message} (after {_connection + 1} attempts)");
+        });
+        Receive<RetryConnect>(_ =>
+        {
+            // A new number per attempt, as for reconnects: an attempt that failed here may have been accepted there.
+            _connection++;
+            var remaining = _reconnectDeadline - DateTime.UtcNow;
+            FirstConnect(_spec with { ConnectTimeout = remaining > TimeSpan.Zero ? remaining : TimeSpan.FromMilliseconds(1) });
+        });
         Receive<SendJob>(Drop);
     }
 
@@ -319,9 +339,7 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
             // The destination refuses a second connection for the index until it has taken the old one down
             // (Duplicate), and the listener may be briefly unreachable: both are worth another try. Any other
             // refusal (unknown migration, bad proof) will not change.
-            var retry = f.Error is SocketException or IOException or TimeoutException
-                || f.Error is ChannelSetupException { Refusal: null or HelloStatus.Duplicate };
-            if (retry && DateTime.UtcNow + ReconnectBackoff < _reconnectDeadline)
+            if (WorthRetrying(f.Error) && DateTime.UtcNow + ReconnectBackoff < _reconnectDeadline)
             {
                 Timers.StartSingleTimer("retry", RetryConnect.Instance, ReconnectBackoff);
                 return;
@@ -334,6 +352,11 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
     }
 
     private static readonly TimeSpan ReconnectBackoff = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>A connect failure another attempt may cure: network errors, a connection closed before the ack, Duplicate.</summary>
+    private static bool WorthRetrying(Exception error) =>
+        error is SocketException or IOException or TimeoutException
+        || error is ChannelSetupException { Refusal: null or HelloStatus.Duplicate };
 
     private void TryConnect()
     {
