@@ -53,6 +53,12 @@ public sealed partial class MigrationCoordinator
     /// </summary>
     private void OnChannelResume(ChannelResume r)
     {
+        if (PeerReplies.ChannelResumeProblem(r, _guest.Devices.Count) is { } bad)
+        {
+            Abort($"destination protocol violation: {bad}", cancelled: false);
+            return;
+        }
+
         if (r.MigrationId != _id || r.Channel < 0 || r.Channel >= _channels.Length || r.Devices.Length != _guest.Devices.Count)
         {
             Abort($"destination protocol violation: channel resume for channel {r.Channel} with {r.Devices.Length} device receipts " +

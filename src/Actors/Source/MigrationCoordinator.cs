@@ -276,6 +276,12 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
 
     private void OnPrepared(PrepareAck ack)
     {
+        if (PeerReplies.PrepareAckProblem(ack, _id) is { } bad)
+        {
+            Abort($"destination protocol violation: {bad}", cancelled: false);
+            return;
+        }
+
         if (ack.DeviceBufferBudget < _settings.ChunkSize)
         {
             Abort($"destination budget {ack.DeviceBufferBudget} bytes is smaller than chunk-size {_settings.ChunkSize}", cancelled: false);

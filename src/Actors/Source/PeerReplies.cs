@@ -1,0 +1,50 @@
+using System.Net;
+using Migration.Actors.Messages;
+using Migration.Transport.Wire;
+
+namespace Migration.Actors.Source;
+
+/// <summary>
+/// The source coordinator's checks of what the destination node sends, peer input like wire input: fields a
+/// Hyperion message may carry as null or out of range are refused before use, saying what arrived and what was
+/// expected. Pure; called on the coordinator's thread. (DeviceCredit is checked by the ledger and the credit pool.)
+/// </summary>
+public static class PeerReplies
+{
+    /// <summary>Null when the acknowledgement is usable for migration <paramref name="id"/>, else the problem.</summary>
+    public static string? PrepareAckProblem(PrepareAck ack, Guid id)
+    {
+        if (ack.MigrationId != id)
+        {
+            return $"prepare acknowledgement for migration {ack.MigrationId}, expected {id}";
+        }
+
+        if (ack.Incoming is null || ack.Host is null || !IPAddress.TryParse(ack.Host, out _))
+        {
+            return $"prepare acknowledgement with channel host '{ack.Host}' and incoming actor {(ack.Incoming is null ? "missing" : "set")}; expected an IP address and the actor";
+        }
+
+        if (ack.Port is < 1 or > 65535)
+        {
+            return $"prepare acknowledgement with channel port {ack.Port}; expected 1..65535";
+        }
+
+        if (ack.Token is null || ack.Token.Length != WireConstants.TokenLength)
+        {
+            return $"prepare acknowledgement with a token of {ack.Token?.Length ?? 0} bytes; expected {WireConstants.TokenLength}";
+        }
+
+        return null;
+    }
+
+    /// <summary>Null when the resume has its device receipts (one per device, none null), else the problem.</summary>
+    public static string? ChannelResumeProblem(ChannelResume r, int devices)
+    {
+        if (r.Devices is null || r.Devices.Length != devices || r.Devices.Any(d => d is null || d.Held is null || d.Next < 0))
+        {
+            return $"channel resume for channel {r.Channel} with {r.Devices?.Length ?? 0} device receipts (some missing or negative); expected {devices} receipts";
+        }
+
+        return null;
+    }
+}
