@@ -65,6 +65,22 @@ public sealed class TlsClusterTests
         Assert.DoesNotContain($"127.0.0.1:{pc}", after.Out);
     }
 
+    [Fact]
+    public async Task A_CLI_with_a_missing_config_or_certificate_file_exits_2_naming_the_file()
+    {
+        using var ca = new TestCertificates();
+        var missing = Path.Combine(ca.Directory, "nope.conf");
+        var noConfig = await NodeProcesses.CliAsync($"nodes --seed 127.0.0.1:{NodeProcesses.FreePort()} --config {missing}", Timeout);
+        Assert.Equal(2, noConfig.Code);
+        Assert.Contains("nope.conf", noConfig.Err);
+
+        var conf = ca.Issue("operator");
+        File.Delete(Path.Combine(ca.Directory, "operator.key"));
+        var noKey = await NodeProcesses.CliAsync($"vm list --seed 127.0.0.1:{NodeProcesses.FreePort()} --config {conf}", Timeout);
+        Assert.Equal(2, noKey.Code);
+        Assert.Contains("operator.key", noKey.Err);
+    }
+
     /// <summary>
     /// Runs a CLI command again while it exits 4 (no node answered within the CLI's ask timeout: nothing was done),
     /// which a machine loaded by parallel tests can cause for a fresh process's first TLS association; at most 5 runs.
