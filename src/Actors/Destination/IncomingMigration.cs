@@ -106,8 +106,9 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
             d.StartResuming();
         }
 
+        var batching = CreditBatchPolicy.For(_settings.CreditBatchChunks, _settings.CreditBatchInterval, _budget.BudgetBytes, _settings.ChunkSize, devices.Count);
         _gates = devices.Select((d, i) =>
-            Context.ActorOf(ReorderGate.Props(i, Id, d, _pool, _budget, Self, _request.Source), $"gate-{i}")).ToArray();
+            Context.ActorOf(ReorderGate.Props(i, Id, d, _pool, _budget, Self, _request.Source, batching), $"gate-{i}")).ToArray();
         _loaded = new DeviceLoaded?[devices.Count];
         _channels = new IActorRef?[_settings.Channels];
         _listener.Tell(new RegisterIncoming(Id, _token, _settings.Channels, Self));

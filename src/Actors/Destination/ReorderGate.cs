@@ -14,11 +14,13 @@ namespace Migration.Actors.Destination;
 /// strictly in index order. When the loader has written a chunk the gate releases its bytes from the
 /// migration's <see cref="DeviceBufferBudget"/> and returns the same bytes as credit to the source, which
 /// may then send more. So the bytes held here never exceed the budget, and the receive channels never
-/// have to stop reading.
+/// have to stop reading. Credits go out in batches (<see cref="CreditBatcher"/>: one DeviceCredit per range of
+/// consecutive loaded chunks, by count, bytes or age, and on a timer when no further load follows), not one
+/// cluster message per chunk; the budget itself is released per chunk, at once.
 /// Violations (a duplicate index, an index after the last chunk) are reported to the owner, which fails
 /// the migration. All state is touched only on this actor's thread.
 /// </summary>
-public sealed class ReorderGate : ReceiveActor
+public sealed class ReorderGate : ReceiveActor, IWithTimers
 {
     private readonly int _deviceIndex;
     private readonly string _deviceId;
@@ -36,10 +38,14 @@ public sealed class ReorderGate : ReceiveActor
     private long _loadedChunks;
     private long _loadedBytes;
     private long _loadTicks;
+    private int _queuedToLoader;
     private bool _stopped;
+    private readonly CreditBatcher _credits;
 
-    public ReorderGate(int deviceIndex, Guid migrationId, IMigratableDevice device, WorkerPool pool, DeviceBufferBudget budget, IActorRef owner, IActorRef creditTarget)
+    public ReorderGate(int deviceIndex, Guid migrationId, IMigratableDevice device, WorkerPool pool, DeviceBufferBudget budget, IActorRef owner, IActorRef creditTarget,
+        CreditBatchPolicy? batching = null)
     {
+        _credits = new CreditBatcher(batching ?? CreditBatchPolicy.PerChunk);
         _deviceIndex = deviceIndex;
         _deviceId = device.Identity.Id;
         _migrationId = migrationId;
@@ -50,6 +56,7 @@ public sealed class ReorderGate : ReceiveActor
 
         Receive<DeviceChunkArrived>(OnArrived);
         Receive<ChunkLoaded>(OnLoaded);
+        Receive<CreditDue>(_ => FlushCredit());
         Receive<DeviceLoadedDigest>(d => _owner.Tell(new DeviceLoaded(_deviceIndex, d.Digest, Stats())));
         Receive<DeviceLoadFailed>(f =>
         {
@@ -63,8 +70,12 @@ public sealed class ReorderGate : ReceiveActor
         Receive<GetGateSnapshot>(_ => Sender.Tell(new GateSnapshot(_deviceIndex, _bufferedBytes, _peakBufferedBytes, _outOfOrder, _next, _loadedChunks)));
     }
 
-    public static Props Props(int deviceIndex, Guid migrationId, IMigratableDevice device, WorkerPool pool, DeviceBufferBudget budget, IActorRef owner, IActorRef creditTarget) =>
-        Akka.Actor.Props.Create(() => new ReorderGate(deviceIndex, migrationId, device, pool, budget, owner, creditTarget));
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    /// <param name="batching">How credits are batched; null = one DeviceCredit per chunk.</param>
+    public static Props Props(int deviceIndex, Guid migrationId, IMigratableDevice device, WorkerPool pool, DeviceBufferBudget budget, IActorRef owner, IActorRef creditTarget,
+        CreditBatchPolicy? batching = null) =>
+        Akka.Actor.Props.Create(() => new ReorderGate(deviceIndex, migrationId, device, pool, budget, owner, creditTarget, batching));
 
     private void OnArrived(DeviceChunkArrived c)
     {
@@ -113,10 +124,12 @@ public sealed class ReorderGate : ReceiveActor
         }
 
         _loader.Tell(new LoadChunk(c));
+        _queuedToLoader++;
         _next++;
         while (_held.Remove(_next, out var following))
         {
             _loader.Tell(new LoadChunk(following));
+            _queuedToLoader++;
             _next++;
         }
     }
@@ -124,12 +137,34 @@ public sealed class ReorderGate : ReceiveActor
     private void OnLoaded(ChunkLoaded l)
     {
         _bufferedBytes -= l.Length;
+        _queuedToLoader--;
         _loadedChunks++;
         _loadedBytes += l.Length;
         _loadTicks += l.LoadTicks;
         // Release before crediting: the source may send again as soon as the credit arrives.
         _budget.Release(l.Length);
-        _creditTarget.Tell(new DeviceCredit(_migrationId, _deviceIndex, l.Length, l.Index, l.LoadTicks, _bufferedBytes));
+        if (_credits.Add(l.Index, l.Length, l.LoadTicks, Stopwatch.GetTimestamp()) || l.Index == _lastIndex)
+        {
+            FlushCredit();
+        }
+        else if (_queuedToLoader == 0 && !Timers.IsTimerActive("credit"))
+        {
+            // No further load is queued to complete the batch: return it after the interval at the latest.
+            Timers.StartSingleTimer("credit", CreditDue.Instance, _credits.Policy.Interval);
+        }
+    }
+
+    /// <summary>Sends the batched credit, if any, as one DeviceCredit naming its range of chunks.</summary>
+    private void FlushCredit()
+    {
+        Timers.Cancel("credit");
+        if (_credits.IsEmpty)
+        {
+            return;
+        }
+
+        var (first, chunks, bytes, ticks) = _credits.Take();
+        _creditTarget.Tell(new DeviceCredit(_migrationId, _deviceIndex, bytes, first, ticks, _bufferedBytes, chunks));
     }
 
     private DeviceLoadStats Stats() => new(
@@ -158,4 +193,10 @@ public sealed class ReorderGate : ReceiveActor
     }
 
     protected override void PostStop() => DropHeld();
+
+    /// <summary>Timer: the batched credit waited its interval without a further load.</summary>
+    private sealed record CreditDue : INoSerializationVerificationNeeded
+    {
+        public static readonly CreditDue Instance = new();
+    }
 }

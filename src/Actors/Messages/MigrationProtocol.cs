@@ -20,12 +20,15 @@ public sealed record PrepareAck(Guid MigrationId, string Host, int Port, byte[] 
 public sealed record PrepareRefused(Guid MigrationId, string Reason) : IMigrationMessage;
 
 /// <summary>
-/// Destination gate -> source coordinator: chunk <paramref name="ChunkIndex"/> (<paramref name="Bytes"/> bytes) of device
-/// <paramref name="DeviceIndex"/> was loaded: its credit is returned, and the source may forget the chunk (it keeps
-/// every sent chunk until then, to resend it if its channel is lost). Also reports the gate's buffered bytes and
-/// the load time for estimates.
+/// Destination gate -> source coordinator: the <paramref name="Chunks"/> consecutive chunks <paramref name="ChunkIndex"/>
+/// .. ChunkIndex+Chunks-1 of device <paramref name="DeviceIndex"/> (<paramref name="Bytes"/> bytes together) were loaded:
+/// their credit is returned, and the source may forget them (it keeps every sent chunk until then, to resend it if its
+/// channel is lost). A gate loads its device's chunks in index order, so one credit always names a range; it batches
+/// up to credit-batch-chunks chunks or credit-batch-interval (docs/protocol.md, "Device-state flow control").
+/// Also reports the gate's buffered bytes and the load time of the range for estimates.
 /// </summary>
-public sealed record DeviceCredit(Guid MigrationId, int DeviceIndex, long Bytes, long ChunkIndex, long LoadTicks, long BufferedBytes) : IMigrationMessage;
+public sealed record DeviceCredit(Guid MigrationId, int DeviceIndex, long Bytes, long ChunkIndex, long LoadTicks, long BufferedBytes, int Chunks = 1)
+    : IMigrationMessage;
 
 /// <summary>
 /// Destination -> source: every channel delivered Sync(<paramref name="Iteration"/>) (the barrier opened), so every

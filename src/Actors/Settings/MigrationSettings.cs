@@ -16,7 +16,13 @@ public sealed record MigrationSettings
     public int PacketPages { get; init; } = 128;
     public int ChunkSize { get; init; } = 1 << 20;
     public long DeviceBufferBudget { get; init; } = 64L << 20;
-    public int DeviceReadAhead { get; init; } = 4;
+    public int DeviceReadAhead { get; init; } = 8;
+
+    /// <summary>A destination gate returns device credit for at most this many loaded chunks in one DeviceCredit.</summary>
+    public int CreditBatchChunks { get; init; } = 8;
+
+    /// <summary>... and holds a loaded chunk's credit at most about this long before returning it.</summary>
+    public TimeSpan CreditBatchInterval { get; init; } = TimeSpan.FromMilliseconds(2);
     public int DeviceWorkers { get; init; }
     public TimeSpan DowntimeLimit { get; init; } = TimeSpan.FromMilliseconds(300);
     public int MaxIterations { get; init; } = 30;
@@ -82,6 +88,8 @@ public sealed record MigrationSettings
             ChunkSize = checked((int)Size(c, "chunk-size", d.ChunkSize)),
             DeviceBufferBudget = Size(c, "device-buffer-budget", d.DeviceBufferBudget),
             DeviceReadAhead = c.GetInt("device-read-ahead", d.DeviceReadAhead),
+            CreditBatchChunks = c.GetInt("credit-batch-chunks", d.CreditBatchChunks),
+            CreditBatchInterval = c.GetTimeSpan("credit-batch-interval", d.CreditBatchInterval),
             DeviceWorkers = c.GetInt("device-workers", d.DeviceWorkers),
             DowntimeLimit = c.GetTimeSpan("downtime-limit", d.DowntimeLimit),
             MaxIterations = c.GetInt("max-iterations", d.MaxIterations),
@@ -130,6 +138,9 @@ public sealed record MigrationSettings
         Check(DeviceBufferBudget >= ChunkSize,
             $"device-buffer-budget = {DeviceBufferBudget} bytes is smaller than chunk-size = {ChunkSize} bytes; a chunk must fit in the budget");
         Check(DeviceReadAhead is >= 1 and <= 1024, $"device-read-ahead = {DeviceReadAhead}; expected 1..1024");
+        Check(CreditBatchChunks is >= 1 and <= 1024, $"credit-batch-chunks = {CreditBatchChunks}; expected 1..1024");
+        Check(CreditBatchInterval >= TimeSpan.Zero && CreditBatchInterval <= TimeSpan.FromSeconds(1),
+            $"credit-batch-interval = {CreditBatchInterval}; expected 0..1 s");
         Check(DeviceWorkers is >= 0 and <= 256, $"device-workers = {DeviceWorkers}; expected 0..256");
         Check(DowntimeLimit > TimeSpan.Zero, $"downtime-limit = {DowntimeLimit}; expected > 0");
         Check(MaxIterations is >= 1 and <= 10_000, $"max-iterations = {MaxIterations}; expected 1..10000");

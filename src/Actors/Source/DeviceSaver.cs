@@ -8,7 +8,8 @@ namespace Migration.Actors.Source;
 /// <summary>
 /// Reads one device's state as an ordered stream of chunks, on the migration's worker pool, with a bounded
 /// read-ahead: at most <c>readAhead</c> chunks are read but not yet taken by the coordinator, whatever the
-/// device's size (back-pressure: a full read-ahead queue simply stops reading). One read runs at a time, so
+/// device's size (back-pressure: a full read-ahead queue simply stops reading). The coordinator grants credit
+/// for several chunks at once (GrantChunks); the saver pushes a ChunkReady per chunk while grants last. One read runs at a time, so
 /// the device is driven by one thread at a time as its contract requires.
 /// Chunk indices are consecutive across PRE_COPY and STOP_COPY. In STOP_COPY the chunk that ends the state is
 /// marked Last (an empty Last chunk if the state ended exactly at a chunk boundary).
@@ -59,9 +60,9 @@ public sealed class DeviceSaver : ReceiveActor, IWithTimers
             _stopCopyRequested = true;
             RunDeferred();
         });
-        Receive<RequestChunk>(_ =>
+        Receive<GrantChunks>(g =>
         {
-            _wanted++;
+            _wanted += g.Count;
             Serve();
         });
         Receive<TransitionDone>(t =>
@@ -239,7 +240,7 @@ public sealed class DeviceSaver : ReceiveActor, IWithTimers
         ReadMore();
     }
 
-    /// <summary>Answers outstanding requests from the read-ahead queue.</summary>
+    /// <summary>Pushes read chunks while grants are outstanding; when the device is dry, gives every grant back at once.</summary>
     private void Serve()
     {
         while (_wanted > 0 && _ready.Count > 0)
@@ -250,8 +251,8 @@ public sealed class DeviceSaver : ReceiveActor, IWithTimers
 
         if (_wanted > 0 && _ready.Count == 0 && _dry && !_stopCopy)
         {
-            _wanted--;
-            _coordinator.Tell(new NoChunkNow(_deviceIndex, _info));
+            _coordinator.Tell(new NoChunkNow(_deviceIndex, _info, _wanted));
+            _wanted = 0;
         }
 
         ReadMore();

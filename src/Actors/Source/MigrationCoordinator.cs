@@ -130,7 +130,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         });
         Receive<NoChunkNow>(n =>
         {
-            _transfer!.OnNoChunk(n.DeviceIndex, n.Info);
+            _transfer!.OnNoChunk(n.DeviceIndex, n.Info, n.Returned);
             Timers.StartSingleTimer("repoll", RepollDevices.Instance, TimeSpan.FromMilliseconds(20));
             Pump();
         });
@@ -326,7 +326,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         _deviceDigests = new string[devices.Count];
         var scanner = new RamScanner(_guest.Blocks, _settings.PacketPages);
         var credit = new DeviceCreditPool(_ack!.DeviceBufferBudget, _settings.ChunkSize, devices.Count);
-        _transfer = new TransferState(_channels, _savers, devices, scanner, credit, _settings.ChannelQueueDepth)
+        _transfer = new TransferState(_channels, _savers, devices, scanner, credit, _settings.ChannelQueueDepth, _settings.DeviceReadAhead)
         {
             DeviceRequestsEnabled = true,
         };
@@ -434,14 +434,20 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
 
     private void OnCredit(DeviceCredit c)
     {
-        if (c.MigrationId != _id || _transfer is null || c.DeviceIndex < 0 || c.DeviceIndex >= _guest.Devices.Count)
+        if (c.MigrationId != _id || _transfer is null)
         {
+            return;
+        }
+
+        if (c.DeviceIndex < 0 || c.DeviceIndex >= _guest.Devices.Count)
+        {
+            Abort($"destination protocol violation: credit for device {c.DeviceIndex}; the guest has {_guest.Devices.Count} devices", cancelled: false);
             return;
         }
 
         try
         {
-            _transfer.Ledger.Credited(c.DeviceIndex, c.ChunkIndex, c.Bytes);
+            _transfer.Ledger.Credited(c.DeviceIndex, c.ChunkIndex, c.Chunks, c.Bytes);
             _transfer.Credit.Return(c.DeviceIndex, c.Bytes);
         }
         catch (InvalidOperationException e)
@@ -492,19 +498,15 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
     {
         var t = _transfer!;
         var dirty = t.Scanner.CountLiveDirtyPages() * RamBlock.PageSize;
-        long device = t.ReadyBytes;
-        foreach (var info in t.Info)
+        var perDevice = new long[t.Info.Length];
+        for (var d = 0; d < perDevice.Length; d++)
         {
-            device += info.PrecopyRemaining + info.StopCopyRemaining + info.ReadAheadBytes;
+            var info = t.Info[d];
+            perDevice[d] = info.PrecopyRemaining + info.StopCopyRemaining + info.ReadAheadBytes + t.ReadyBytesOf(d);
         }
 
         var rate = Math.Max(_stats.TransferRateBytesPerMs(_clock.Elapsed.TotalMilliseconds - _setupMs), 1.0);
-        // The destination loads device state after it arrives; until a load was measured, assume loading is as
-        // fast as the transfer (so device state with no precopy data counts twice, never zero).
-        var loadRate = _stats.LoadRateBytesPerMs();
-        var ms = ((dirty + device) / rate) + (device / (loadRate > 0 ? loadRate : rate));
-
-        return (dirty + device, ms);
+        return DowntimeEstimate.Compute(dirty, perDevice, rate, _stats.LoadRateBytesPerMs(), Environment.ProcessorCount);
     }
 
     // ---------------------------------------------------------------- switchover

@@ -16,17 +16,21 @@ public sealed record BeginStopCopySave : INoSerializationVerificationNeeded
     public static readonly BeginStopCopySave Instance = new();
 }
 
-/// <summary>Coordinator -> saver: credit for one chunk is reserved; reply ChunkReady or NoChunkNow.</summary>
-public sealed record RequestChunk : INoSerializationVerificationNeeded
-{
-    public static readonly RequestChunk Instance = new();
-}
+/// <summary>
+/// Coordinator -> saver: credit for <paramref name="Count"/> more chunks is reserved (a grant in bulk, not a request per
+/// chunk). The saver pushes a ChunkReady for each granted chunk as soon as it is read, and gives back the grants it
+/// cannot use now with one NoChunkNow when the device has no precopy data.
+/// </summary>
+public sealed record GrantChunks(int Count) : INoSerializationVerificationNeeded;
 
 /// <summary>Saver -> coordinator: the next chunk of the device's stream (ownership of the buffer moves).</summary>
 public sealed record ChunkReady(SavedChunk Chunk, DeviceSaveInfo Info) : INoSerializationVerificationNeeded;
 
-/// <summary>Saver -> coordinator: no precopy data available right now (more may come while the guest runs).</summary>
-public sealed record NoChunkNow(int DeviceIndex, DeviceSaveInfo Info) : INoSerializationVerificationNeeded;
+/// <summary>
+/// Saver -> coordinator: no precopy data available right now (more may come while the guest runs); the
+/// <paramref name="Returned"/> grants it held are given back (their reserved credit is free again).
+/// </summary>
+public sealed record NoChunkNow(int DeviceIndex, DeviceSaveInfo Info, int Returned = 1) : INoSerializationVerificationNeeded;
 
 /// <summary>Saver -> coordinator: the last chunk was read; the device's digest at stop time.</summary>
 public sealed record DeviceSaved(int DeviceIndex, string Digest, long Chunks, long Bytes, long PrecopyBytes) : INoSerializationVerificationNeeded;

@@ -35,19 +35,48 @@ public sealed class SentChunkLedger
     /// The destination loaded chunk <paramref name="index"/> of <paramref name="device"/>: returns its buffer to the pool.
     /// Throws (a protocol violation by the destination) for a chunk that was never sent or a length that differs.
     /// </summary>
-    public void Credited(int device, long index, long bytes)
+    public void Credited(int device, long index, long bytes) => Credited(device, index, 1, bytes);
+
+    /// <summary>
+    /// The destination loaded the <paramref name="chunks"/> consecutive chunks <paramref name="first"/> .. first+chunks-1
+    /// of <paramref name="device"/> (one batched credit; the destination loads a device's chunks in index order, so a
+    /// batch is always a range) and returns <paramref name="bytes"/>, which must be exactly their lengths summed.
+    /// All or nothing: a batch naming a chunk that is not in flight (never sent, or credited before: a duplicate), or
+    /// with a byte sum that differs, throws (a protocol violation by the destination) and the ledger is unchanged.
+    /// </summary>
+    public void Credited(int device, long first, int chunks, long bytes)
     {
-        if (!_perDevice[device].Remove(index, out var entry))
+        if (chunks < 1 || first < 0 || first > long.MaxValue - chunks)
         {
-            throw new InvalidOperationException($"device {device}: credit for chunk {index}, which is not in flight");
+            throw new InvalidOperationException($"device {device}: credit for {chunks} chunks from index {first}; expected at least one chunk at an index >= 0");
         }
 
-        if (entry.Chunk.Length != bytes)
+        var entries = _perDevice[device];
+        long sum = 0;
+        for (var i = first; i < first + chunks; i++)
         {
-            throw new InvalidOperationException($"device {device}: credit of {bytes} bytes for chunk {index} of {entry.Chunk.Length} bytes");
+            if (!entries.TryGetValue(i, out var entry))
+            {
+                throw new InvalidOperationException(chunks == 1
+                    ? $"device {device}: credit for chunk {i}, which is not in flight"
+                    : $"device {device}: credit for chunks {first}..{first + chunks - 1} names chunk {i}, which is not in flight");
+            }
+
+            sum += entry.Chunk.Length;
         }
 
-        entry.Chunk.ReturnBuffer();
+        if (sum != bytes)
+        {
+            throw new InvalidOperationException(chunks == 1
+                ? $"device {device}: credit of {bytes} bytes for chunk {first} of {sum} bytes"
+                : $"device {device}: credit of {bytes} bytes for chunks {first}..{first + chunks - 1} of {sum} bytes");
+        }
+
+        for (var i = first; i < first + chunks; i++)
+        {
+            entries.Remove(i, out var entry);
+            entry.Chunk.ReturnBuffer();
+        }
     }
 
     /// <summary>

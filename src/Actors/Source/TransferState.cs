@@ -6,8 +6,9 @@ namespace Migration.Actors.Source;
 /// <summary>
 /// The coordinator's data-path bookkeeping: which job goes to which channel next. It interleaves RAM packets
 /// and device chunks (alternating when both are available, and round-robin over devices, so every device
-/// converges and RAM keeps flowing), asks device savers for chunks only within the destination's credit,
-/// and keeps every channel at most queue-depth jobs ahead. Sync and End go through per-channel control
+/// converges and RAM keeps flowing), grants device savers chunks only within the destination's credit (in bulk:
+/// up to grant-ahead chunks granted or read and waiting per device, so a saver streams without a request per
+/// chunk), and keeps every channel at most queue-depth jobs ahead. Sync and End go through per-channel control
 /// queues so that they follow every job already given to that channel.
 /// For losing a channel it records what each channel carries (<see cref="RamSendLog"/>, <see cref="SentChunkLedger"/>),
 /// takes a lost channel out of the rotation, queues the chunks it lost for resending ahead of new ones, and puts the
@@ -23,7 +24,8 @@ public sealed class TransferState
     private readonly int[] _inFlight;
     private readonly Queue<SendJob>[] _control;
     private readonly Queue<SavedChunk>[] _ready;
-    private readonly bool[] _requested;
+    private readonly int[] _granted;
+    private readonly int _grantAhead;
     private readonly bool[] _dry;
     private readonly bool[] _saved;
     private readonly bool[] _up;
@@ -34,8 +36,9 @@ public sealed class TransferState
     private bool _preferDevice;
 
     public TransferState(IReadOnlyList<IActorRef> channels, IReadOnlyList<IActorRef> savers, IReadOnlyList<IMigratableDevice> devices,
-        RamScanner scanner, DeviceCreditPool credit, int queueDepth)
+        RamScanner scanner, DeviceCreditPool credit, int queueDepth, int grantAhead = 1)
     {
+        _grantAhead = Math.Max(1, grantAhead);
         _channels = channels;
         _savers = savers;
         _devices = devices;
@@ -45,7 +48,7 @@ public sealed class TransferState
         _inFlight = new int[channels.Count];
         _control = channels.Select(_ => new Queue<SendJob>()).ToArray();
         _ready = devices.Select(_ => new Queue<SavedChunk>()).ToArray();
-        _requested = new bool[devices.Count];
+        _granted = new int[devices.Count];
         _dry = new bool[devices.Count];
         _saved = new bool[devices.Count];
         _up = Enumerable.Repeat(true, channels.Count).ToArray();
@@ -80,10 +83,14 @@ public sealed class TransferState
     /// <summary>Bytes of chunks read (or lost and to be resent) and waiting for a channel.</summary>
     public long ReadyBytes => _ready.Sum(q => q.Sum(c => (long)c.Length)) + _resend.Sum(c => (long)c.Length);
 
+    /// <summary>Bytes of device <paramref name="device"/>'s chunks read (or lost and to be resent) and waiting for a channel.</summary>
+    public long ReadyBytesOf(int device) =>
+        _ready[device].Sum(c => (long)c.Length) + _resend.Where(c => c.DeviceIndex == device).Sum(c => (long)c.Length);
+
     /// <summary>Every device's Last chunk has been handed to a channel (nothing of any device is left to send).</summary>
     public bool AllDevicesSent => _saved.All(s => s) && DeviceQueuesEmpty;
 
-    public bool DeviceQueuesEmpty => _ready.All(q => q.Count == 0) && _requested.All(r => !r) && _resend.Count == 0;
+    public bool DeviceQueuesEmpty => _ready.All(q => q.Count == 0) && _granted.All(g => g == 0) && _resend.Count == 0;
 
     public int InFlightJobs => _inFlight.Sum();
 
@@ -136,26 +143,46 @@ public sealed class TransferState
         }
     }
 
+    /// <summary>Grants outstanding at device <paramref name="device"/>'s saver (credit reserved, chunk not read yet).</summary>
+    public int Granted(int device) => _granted[device];
+
+    /// <summary>One granted chunk arrived: its reservation shrinks to the chunk's length.</summary>
     public void OnChunkReady(SavedChunk chunk, DeviceSaveInfo info)
     {
         var d = chunk.DeviceIndex;
-        _requested[d] = false;
+        if (_granted[d] < 1)
+        {
+            throw new InvalidOperationException($"device {d}: chunk {chunk.Index} arrived without a grant");
+        }
+
+        _granted[d]--;
         Info[d] = info;
         Credit.Shrink(d, chunk.Length);
         _ready[d].Enqueue(chunk);
         if (chunk.Last)
         {
-            // The saver has nothing more for this device: stop asking it.
+            // The saver has nothing more for this device: stop granting, and free the grants it will not use.
             _saved[d] = true;
+            ReleaseGrants(d, _granted[d]);
         }
     }
 
-    public void OnNoChunk(int device, DeviceSaveInfo info)
+    /// <summary>The saver had no precopy data and gave <paramref name="returned"/> grants back.</summary>
+    public void OnNoChunk(int device, DeviceSaveInfo info, int returned = 1)
     {
-        _requested[device] = false;
         _dry[device] = true;
         Info[device] = info;
-        Credit.Shrink(device, 0);
+        ReleaseGrants(device, Math.Min(returned, _granted[device]));
+    }
+
+    private void ReleaseGrants(int device, int count)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            Credit.Shrink(device, 0);
+        }
+
+        _granted[device] -= count;
     }
 
     /// <summary>Devices that had nothing to send may be asked again.</summary>
@@ -163,23 +190,9 @@ public sealed class TransferState
 
     public void OnJobDone(int channel) => _inFlight[channel]--;
 
-    /// <summary>Requests chunks within credit and hands jobs to every channel with room.</summary>
+    /// <summary>Hands jobs to every channel with room, then grants savers chunks within credit.</summary>
     public void Pump()
     {
-        if (DeviceRequestsEnabled)
-        {
-            for (var k = 0; k < _devices.Count; k++)
-            {
-                var d = (_nextDevice + k) % _devices.Count;
-                if (!_saved[d] && !_requested[d] && !_dry[d] && _ready[d].Count == 0 && Credit.CanReserveChunk(d))
-                {
-                    Credit.ReserveChunk(d);
-                    _requested[d] = true;
-                    _savers[d].Tell(RequestChunk.Instance);
-                }
-            }
-        }
-
         for (var k = 0; k < _channels.Count; k++)
         {
             var ch = (_nextChannel + k) % _channels.Count;
@@ -202,6 +215,32 @@ public sealed class TransferState
         }
 
         _nextChannel = (_nextChannel + 1) % Math.Max(1, _channels.Count);
+
+        // After the channels took what was ready: the grant is topped up for the chunks that just left.
+        if (DeviceRequestsEnabled)
+        {
+            for (var k = 0; k < _devices.Count; k++)
+            {
+                var d = (_nextDevice + k) % _devices.Count;
+                if (_saved[d] || _dry[d])
+                {
+                    continue;
+                }
+
+                var grant = 0;
+                while (_granted[d] + grant + _ready[d].Count < _grantAhead && Credit.CanReserveChunk(d))
+                {
+                    Credit.ReserveChunk(d);
+                    grant++;
+                }
+
+                if (grant > 0)
+                {
+                    _granted[d] += grant;
+                    _savers[d].Tell(new GrantChunks(grant));
+                }
+            }
+        }
     }
 
     private SendJob? NextJob(int channel)

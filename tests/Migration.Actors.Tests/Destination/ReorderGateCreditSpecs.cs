@@ -22,11 +22,14 @@ public sealed class ReorderGateCreditSpecs(ITestOutputHelper output) : Migration
     /// The device is slow, so the sender keeps running out of credit and has to wait for DeviceCredit.
     /// </summary>
     [Theory]
-    [InlineData(1, 1, 7)]
-    [InlineData(3, 1, 7)]
-    [InlineData(1, 2, 8)]
-    [InlineData(4, 2, 8)]
-    public void ReorderGate_never_holds_more_than_its_budget(int budgetChunks, int deviceCount, int seed)
+    [InlineData(1, 1, 7, false)]
+    [InlineData(3, 1, 7, false)]
+    [InlineData(1, 2, 8, false)]
+    [InlineData(4, 2, 8, false)]
+    [InlineData(1, 1, 7, true)]
+    [InlineData(6, 1, 9, true)]
+    [InlineData(8, 2, 8, true)]
+    public void ReorderGate_never_holds_more_than_its_budget(int budgetChunks, int deviceCount, int seed, bool batched)
     {
         var states = new[]
         {
@@ -41,7 +44,9 @@ public sealed class ReorderGateCreditSpecs(ITestOutputHelper output) : Migration
         var owner = CreateTestProbe();
         var credit = CreateTestProbe();
         var devices = states.Select(s => s.NewDestination(writeDelay: TimeSpan.FromMilliseconds(2))).ToArray();
-        var gates = devices.Select((d, i) => Sys.ActorOf(ReorderGate.Props(i, MigrationId, d, pool, budget, owner, credit))).ToArray();
+        // Batched: the migration's policy for this budget (credits for ranges of chunks, by count, bytes or age).
+        var batching = batched ? CreditBatchPolicy.For(4, TimeSpan.FromMilliseconds(2), budgetBytes, chunkSize, deviceCount) : null;
+        var gates = devices.Select((d, i) => Sys.ActorOf(ReorderGate.Props(i, MigrationId, d, pool, budget, owner, credit, batching))).ToArray();
 
         var rng = new Random(seed);
         var next = new int[deviceCount];

@@ -98,7 +98,7 @@ public sealed class TransferStateSpecs : MigrationSpec
     public void TransferState_must_throttle_device_chunks_by_credit_while_RAM_keeps_flowing()
     {
         _state.Pump();
-        _saver.ExpectMsg<RequestChunk>(TimeSpan.Zero);
+        Assert.Equal(1, _saver.ExpectMsg<GrantChunks>(TimeSpan.Zero).Count);
         Assert.Equal(ChunkSize, _state.Credit.InFlightBytes);
         var all = new List<SendJob>();
         for (var ch = 0; ch < 2; ch++)
@@ -116,7 +116,7 @@ public sealed class TransferStateSpecs : MigrationSpec
         Assert.Empty(Take(0));
         Assert.Empty(Take(1));
 
-        // Channels finish jobs; the device chunk and then only RAM go out, never another RequestChunk.
+        // Channels finish jobs; the device chunk and then only RAM go out, never another grant.
         var deviceJobs = new List<DeviceChunkJob>();
         var ramAfterCreditSpent = 0;
         for (var round = 0; round < 40; round++)
@@ -146,7 +146,7 @@ public sealed class TransferStateSpecs : MigrationSpec
         // The destination loaded the chunk and returned its credit: the saver is asked again.
         _state.Credit.Return(0, 1000);
         _state.Pump();
-        _saver.ExpectMsg<RequestChunk>(TimeSpan.Zero);
+        Assert.Equal(1, _saver.ExpectMsg<GrantChunks>(TimeSpan.Zero).Count);
         Assert.False(_saver.HasMessages);
         Assert.Equal(ChunkSize, _state.Credit.InFlightBytes);
         Release(all);
@@ -243,7 +243,7 @@ public sealed class TransferStateSpecs : MigrationSpec
     public void TransferState_must_resend_the_chunks_a_lost_channel_took_on_another_channel()
     {
         _state.Pump();
-        _saver.ExpectMsg<RequestChunk>(TimeSpan.Zero);
+        Assert.Equal(1, _saver.ExpectMsg<GrantChunks>(TimeSpan.Zero).Count);
         var all = new List<SendJob>(Take(0).Concat(Take(1)));
         _state.OnChunkReady(Chunk(0, 1000), new DeviceSaveInfo(5000, 0, 0));
         DeviceChunkJob? sent = null;
