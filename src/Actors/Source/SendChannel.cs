@@ -1,10 +1,7 @@
 using System.Net.Sockets;
-using System.Threading.Channels;
 using Akka;
 using Akka.Actor;
 using Migration.Actors.Infrastructure;
-using Akka.Streams;
-using Akka.Streams.Dsl;
 using Migration.Transport.Channels;
 using Migration.Transport.Codecs;
 using Migration.Transport.Wire;
@@ -12,15 +9,16 @@ using Migration.Transport.Wire;
 namespace Migration.Actors.Source;
 
 /// <summary>
-/// One multifd channel of a migration on the source. Owns its TCP connection and a bounded Akka.Streams flow
-/// into it: jobs the coordinator hands over enter a Source.Channel of capacity channel-queue-depth and are
-/// encoded and sent one at a time (SelectAsync(1)) by this channel's PacketWriter, off the actor thread.
-/// The coordinator never has more than the queue depth outstanding on a channel (it counts JobDone replies),
-/// so a TryWrite into the queue cannot fail; if it does, that is a bug and the channel fails.
-/// Socket, writer and stream are created here and closed in PostStop (idempotent); results come back as messages.
-/// Connection loss: the channel closes the connection, cancels the stream and reports ChannelLost; on Reconnect it
-/// opens a new connection with the same token and index (a new writer and stream, a new generation: completions of an
-/// older stream are ignored). Device chunk buffers are never returned here: the coordinator's SentChunkLedger owns them.
+/// One multifd channel of a migration on the source: its connection states (connecting, sending, lost, reconnecting,
+/// broken). The bytes are pumped by a <see cref="ChannelSender{TJob,TDone}"/> per connection (src/Transport/Channels):
+/// a dedicated thread with a bounded queue of channel-queue-depth jobs that sends each with blocking, gathered socket
+/// calls and reports its JobDone straight to the coordinator (not through this actor). The coordinator never has more
+/// than the queue depth outstanding on a channel (it counts JobDone), so enqueueing cannot fail; if it does, that is a
+/// bug and the channel fails. Connection and sender are created here and closed in PostStop (idempotent).
+/// Connection loss: the channel abandons the sender (no completion of it is reported after that), closes the connection
+/// and reports ChannelLost; on Reconnect it opens a new connection with the same token and index (a new sender, a new
+/// generation: a failure reported by an older sender is ignored). Device chunk buffers are never returned here: the
+/// coordinator's SentChunkLedger owns them.
 /// </summary>
 public sealed class SendChannel : ReceiveActor, IWithTimers
 {
@@ -28,8 +26,6 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
     private readonly IActorRef _coordinator;
     private readonly CancellationTokenSource _cts = new();
     private IChannelIo? _socket;
-    private PacketWriter? _writer;
-    private ChannelWriter<SendJob>? _queue;
 
     public SendChannel(ChannelSpec spec, IActorRef coordinator)
     {
@@ -117,176 +113,50 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
         Receive<SendJob>(Drop);
     }
 
-    /// <summary>A new connection: a fresh writer and stream over it (the previous ones, if any, have terminated).</summary>
+    /// <summary>A new connection: a fresh sender (thread, writer, codec) over it (the previous one, if any, was abandoned).</summary>
     private void Start(IChannelIo io)
     {
         _socket = io;
         var codec = _spec.Codec == CodecId.None ? null : RamCodecRegistry.Default.Create(_spec.Codec, _spec.CodecLevel);
-        _writer = new PacketWriter(io, _spec.Index, codec, _spec.ZeroPageDetection, _spec.PacketPages);
-        _codec = codec;
         _generation++;
-        StartStream();
+        var handler = new SendJobHandler(_spec.Index, _coordinator, Self, _generation);
+        _sender = new ChannelSender<SendJob, JobDone>(io, _spec.Index, codec, _spec.ZeroPageDetection, _spec.PacketPages, _spec.QueueDepth, handler);
         Become(Sending);
     }
 
-    private IRamCodec? _codec;
+    private ChannelSender<SendJob, JobDone>? _sender;
     private int _generation;
     private ushort _connection;
-    private CancellationTokenSource? _streamCts;
     private DateTime _reconnectDeadline;
     private int _reconnectAttempts;
-
-    private void StartStream()
-    {
-        var writer = _writer!;
-        // A new token per stream (a lost stream is cancelled alone), disposed when that stream has terminated.
-        _streamCts = CancellationTokenSource.CreateLinkedTokenSource(_cts.Token);
-        var ct = _streamCts.Token;
-        var self = Self;
-        var index = _spec.Index;
-        var generation = _generation;
-        var fault = new StreamFault();
-        var (queue, completion) = Akka.Streams.Dsl.Source.Channel<SendJob>(_spec.QueueDepth, singleWriter: true)
-            .SelectAsync(1, job => ExecuteOrReport(writer, job, index, fault, ct))
-            .ToMaterialized(Sink.ForEach<(JobDone? Done, Exception? Error)>(r => self.Tell(new StreamJobDone(r.Done, r.Error, generation))), Keep.Both)
-            .Run(Context.Materializer());
-        _queue = queue;
-        // The writer and codec belong to the stream: disposed (buffers returned) only once it has terminated,
-        // so no send can still be using them.
-        var codec = _codec;
-        var streamCts = _streamCts;
-        completion.ContinueWith(_ =>
-        {
-            writer.Dispose();
-            codec?.Dispose();
-            streamCts.Dispose();
-        }, TaskScheduler.Default);
-        completion.PipeTo(Self,
-            success: () => new ChannelBroken(new Transport.Channels.ChannelClosedException(index, $"channel {index}: send stream ended"), generation),
-            failure: e => new ChannelBroken(TaskFailures.Unwrap(e), generation));
-    }
-
-    /// <summary>
-    /// A failed send is a result, not a stream failure: the channel then reports the loss (and Akka.Streams does not log a
-    /// broken connection as an error of the stage). Jobs after it are cancelled with the connection.
-    /// </summary>
-    private static async Task<(JobDone? Done, Exception? Error)> ExecuteOrReport(PacketWriter writer, SendJob job, int channel, StreamFault fault, CancellationToken ct)
-    {
-        // After a failure nothing more goes out on this connection: a packet after a half-written one would be garbage.
-        if (fault.Error is { } earlier)
-        {
-            if (job is RamJob skipped)
-            {
-                skipped.ReturnPages();
-            }
-
-            return (null, earlier);
-        }
-
-        try
-        {
-            return (await Execute(writer, job, channel, ct).ConfigureAwait(false), null);
-        }
-        catch (Exception e)
-        {
-            fault.Error = TaskFailures.Unwrap(e);
-            return (null, fault.Error);
-        }
-    }
-
-    /// <summary>The first send error of one stream (written and read by its SelectAsync(1), one job at a time).</summary>
-    private sealed class StreamFault
-    {
-        public Exception? Error { get; set; }
-    }
-
-    /// <summary>Runs on the stream (not the actor thread): encodes and sends one job, then returns its buffers.</summary>
-    private static async Task<JobDone> Execute(PacketWriter writer, SendJob job, int channel, CancellationToken ct)
-    {
-        switch (job)
-        {
-            case RamJob ram:
-                try
-                {
-                    var r = await writer.WriteRamAsync(ram.Block, ram.BlockIndex, ram.Pages, ram.Count, ram.Iteration, ct).ConfigureAwait(false);
-                    return new JobDone(channel, JobKind.Ram, r.NormalPages, r.ZeroPages, 0, r.WireBytes, ram.Iteration, -1);
-                }
-                finally
-                {
-                    ram.ReturnPages();
-                }
-
-            case DeviceChunkJob d:
-                {
-                    // The chunk's buffer belongs to the coordinator's SentChunkLedger until the destination credits
-                    // it (it may have to be sent again); the stream only reads it.
-                    var c = d.Chunk;
-                    var header = new DeviceChunkHeader(
-                        (ushort)c.DeviceIndex,
-                        c.StopCopy ? DevicePhase.StopCopy : DevicePhase.Precopy,
-                        c.Last ? DeviceChunkFlags.Last : DeviceChunkFlags.None,
-                        d.Instance,
-                        (ulong)c.Index,
-                        (uint)c.Length);
-                    var wire = await writer.WriteDeviceChunkAsync(header, c.Buffer.AsMemory(0, c.Length), ct).ConfigureAwait(false);
-                    return new JobDone(channel, JobKind.Device, 0, 0, c.Length, wire, 0, c.DeviceIndex);
-                }
-
-            case SyncJob s:
-                await writer.WriteSyncAsync(s.Iteration, ct).ConfigureAwait(false);
-                return new JobDone(channel, JobKind.Sync, 0, 0, 0, PacketHeader.Size + SyncPacket.Size, s.Iteration, -1);
-
-            case EndJob:
-                await writer.WriteEndAsync(ct).ConfigureAwait(false);
-                return new JobDone(channel, JobKind.End, 0, 0, 0, PacketHeader.Size + EndPacket.Size, 0, -1);
-
-            default:
-                throw new InvalidOperationException($"channel {channel}: unknown job {job.GetType().Name}");
-        }
-    }
 
     private void Sending()
     {
         Receive<SendJob>(job =>
         {
-            if (!_queue!.TryWrite(job))
+            if (!_sender!.TryEnqueue(job))
             {
                 Drop(job);
                 Fail($"channel {_spec.Index}: send queue of depth {_spec.QueueDepth} is full; the coordinator exceeded the channel's bound");
             }
         });
-        Receive<StreamJobDone>(done =>
+        Receive<SendFailed>(f =>
         {
-            // A job of a lost connection's stream that finished after the loss was already written off by the coordinator.
-            if (done.Generation != _generation)
+            // A failure of an abandoned connection's sender: that loss was handled already.
+            if (f.Generation == _generation)
             {
-                return;
-            }
-
-            if (done.Error is not null)
-            {
-                OnLost(done.Error.Message);
-                return;
-            }
-
-            _coordinator.Tell(done.Done!);
-        });
-        Receive<ChannelBroken>(b =>
-        {
-            if (b.Generation == _generation)
-            {
-                OnLost(b.Error.Message);
+                OnLost(f.Error.Message);
             }
         });
         Receive<KillConnection>(_ => OnLost($"channel {_spec.Index}: connection closed (killed)"));
-        Receive<CorruptNextPacket>(_ => _writer?.CorruptNextPacket());
+        Receive<CorruptNextPacket>(_ => _sender?.CorruptNextPacket());
     }
 
     /// <summary>
-    /// The connection is gone (the stream failed, or it was killed): close it and cancel the stream at once, and
-    /// report the loss. The cancelled stream may still be finishing its current job; that only reads a RAM job's
-    /// pages or a device chunk's buffer, which the coordinator's ledger keeps (the writer is disposed when the
-    /// stream has terminated). Completions of this stream are ignored from now on (generation).
+    /// The connection is gone (a send failed, or it was killed): abandon its sender and close it at once, and report
+    /// the loss. The abandoned sender may still be finishing its current send; that only reads a RAM job's pages or a
+    /// device chunk's buffer, which the coordinator's ledger keeps (the writer is disposed when its thread ends). It
+    /// reports nothing after Abandon returned, so ChannelLost follows every JobDone it reported.
     /// </summary>
     private void OnLost(string reason)
     {
@@ -296,20 +166,11 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
         Become(Lost);
     }
 
-    /// <summary>Closes the connection abruptly (a reset: unsent bytes are lost) and cancels the stream (idempotent).</summary>
+    /// <summary>Abandons the sender and closes the connection abruptly (a reset: unsent bytes are lost). Idempotent.</summary>
     private void Kill()
     {
-        try
-        {
-            _streamCts?.Cancel();
-        }
-        catch (ObjectDisposedException)
-        {
-            // that stream has terminated already
-        }
-
+        _sender?.Abandon();
         _socket?.Abort();
-        _queue?.TryComplete();
     }
 
     /// <summary>The connection is gone; the coordinator decides whether to reconnect (Reconnect) or to fail.</summary>
@@ -376,7 +237,7 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
 
     private void IgnoreStale()
     {
-        Receive<StreamJobDone>(_ => { });
+        Receive<SendFailed>(_ => { });
         Receive<ChannelBroken>(_ => { });
         Receive<KillConnection>(_ => { });
         Receive<CorruptNextPacket>(_ => { });
@@ -413,7 +274,7 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
     protected override void PostStop()
     {
         _cts.Cancel();
-        _queue?.TryComplete();
+        _sender?.Abandon();
         _socket?.Dispose();
     }
 
@@ -421,7 +282,9 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
 
     private sealed record ChannelBroken(Exception Error, int Generation) : INoSerializationVerificationNeeded;
 
-    private sealed record StreamJobDone(JobDone? Done, Exception? Error, int Generation) : INoSerializationVerificationNeeded;
+    /// <summary>Sender thread -> channel: a send of connection generation <paramref name="Generation"/> failed.</summary>
+    internal sealed record SendFailed(Exception Error, int Generation) : INoSerializationVerificationNeeded;
+
 
     private sealed record ConnectFailed(Exception Error) : INoSerializationVerificationNeeded;
 

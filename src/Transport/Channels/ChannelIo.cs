@@ -14,6 +14,12 @@ public interface IChannelIo : IDisposable
     ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken ct);
 
     /// <summary>
+    /// Sends every byte of <paramref name="segments"/>, in order, with blocking calls (a channel's sender thread): on a
+    /// raw socket as one gathered sendmsg per packet (<see cref="GatherSend"/>); over a stream one Write per piece.
+    /// </summary>
+    void SendAll(ReadOnlySpan<SendSegment> segments, CancellationToken ct);
+
+    /// <summary>
     /// Closes the connection abruptly, as a broken network would: a reset, and whatever was not yet delivered (in either
     /// kernel buffer) is lost. Then disposes. Used when a channel is given up (fault injection, a loss the peer saw first).
     /// </summary>
@@ -28,6 +34,8 @@ public sealed class SocketChannelIo(Socket socket) : IChannelIo
     public ValueTask<int> SendAsync(ReadOnlyMemory<byte> buffer, CancellationToken ct) => Socket.SendAsync(buffer, SocketFlags.None, ct);
 
     public ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken ct) => Socket.ReceiveAsync(buffer, SocketFlags.None, ct);
+
+    public void SendAll(ReadOnlySpan<SendSegment> segments, CancellationToken ct) => GatherSend.SendAll(Socket, segments, ct);
 
     public void Abort()
     {
@@ -64,6 +72,16 @@ public sealed class StreamChannelIo(Stream stream, Socket socket) : IChannelIo
     }
 
     public ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken ct) => stream.ReadAsync(buffer, ct);
+
+    /// <summary>TLS: each piece is encrypted into records by the stream's blocking Write (no gather across pieces).</summary>
+    public void SendAll(ReadOnlySpan<SendSegment> segments, CancellationToken ct)
+    {
+        foreach (var s in segments)
+        {
+            ct.ThrowIfCancellationRequested();
+            stream.Write(s.Span);
+        }
+    }
 
     public void Abort()
     {
