@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Numerics;
 using Migration.Devices.Ram;
 
@@ -8,13 +7,15 @@ namespace Migration.Actors.Source;
 /// Walks the dirty bitmap of every RAM block and produces RAM jobs of at most packet-pages pages of one block.
 /// <see cref="BeginIteration"/> fetches and clears each block's bitmap (like a KVM dirty-log sync) into snapshot
 /// arrays owned by the scanner and reused across iterations; <see cref="TryNext"/> then hands out the pages in
-/// ascending order. Owned by the MigrationCoordinator and used only on its thread.
+/// ascending order, in jobs from its pool (no allocation per packet). Owned by the MigrationCoordinator and used only
+/// on its thread.
 /// </summary>
 public sealed class RamScanner
 {
     private readonly IReadOnlyList<RamBlock> _blocks;
     private readonly int _pagesPerPacket;
     private readonly ulong[][] _snapshots;
+    private readonly RamJobPool _jobs;
     private int _block;
     private int _word;
     private ulong _bits;
@@ -25,12 +26,16 @@ public sealed class RamScanner
         _blocks = blocks;
         _pagesPerPacket = pagesPerPacket;
         _snapshots = blocks.Select(b => new ulong[b.Dirty.WordCount]).ToArray();
+        _jobs = new RamJobPool(pagesPerPacket);
         _block = blocks.Count;
     }
 
     public uint Iteration { get; private set; }
 
     public IReadOnlyList<RamBlock> Blocks => _blocks;
+
+    /// <summary>Where the jobs come from (reused once their packet was sent or dropped).</summary>
+    public RamJobPool Jobs => _jobs;
 
     /// <summary>Dirty pages of this iteration not yet handed out.</summary>
     public long RemainingPages => _remaining;
@@ -78,7 +83,7 @@ public sealed class RamScanner
         while (_remaining > 0 && _block < _blocks.Count)
         {
             var snapshot = _snapshots[_block];
-            long[]? pages = null;
+            RamJob? next = null;
             var count = 0;
             while (_word < snapshot.Length)
             {
@@ -91,8 +96,8 @@ public sealed class RamScanner
 
                 var bit = BitOperations.TrailingZeroCount(_bits);
                 _bits &= _bits - 1;
-                pages ??= ArrayPool<long>.Shared.Rent(_pagesPerPacket);
-                pages[count++] = ((long)_word << 6) + bit;
+                next ??= _jobs.Rent();
+                next.Pages[count++] = ((long)_word << 6) + bit;
                 if (count == _pagesPerPacket)
                 {
                     break;
@@ -102,7 +107,8 @@ public sealed class RamScanner
             if (count > 0)
             {
                 _remaining -= count;
-                job = new RamJob(_block, _blocks[_block], pages!, count, Iteration);
+                next!.Set(_block, _blocks[_block], count, Iteration);
+                job = next;
                 return true;
             }
 

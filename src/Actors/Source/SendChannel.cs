@@ -119,7 +119,7 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
         _socket = io;
         var codec = _spec.Codec == CodecId.None ? null : RamCodecRegistry.Default.Create(_spec.Codec, _spec.CodecLevel);
         _generation++;
-        var handler = new SendJobHandler(_spec.Index, _coordinator, Self, _generation);
+        var handler = new SendJobHandler(_spec.Index, _coordinator, Self, _generation, _spec.QueueDepth);
         _sender = new ChannelSender<SendJob, JobDone>(io, _spec.Index, codec, _spec.ZeroPageDetection, _spec.PacketPages, _spec.QueueDepth, handler);
         Become(Sending);
     }
@@ -335,6 +335,27 @@ public enum JobKind
     End,
 }
 
-/// <summary>Channel -> coordinator: one job was sent.</summary>
-public sealed record JobDone(int Channel, JobKind Kind, int NormalPages, int ZeroPages, long DeviceBytes, long WireBytes, uint Iteration, int DeviceIndex)
-    : INoSerializationVerificationNeeded;
+/// <summary>
+/// Channel sender -> coordinator: one job was sent. Reused by the sender that reports it (a ring per connection, see
+/// SendJobHandler): read it while handling the message and keep no reference to it.
+/// </summary>
+public sealed class JobDone : INoSerializationVerificationNeeded
+{
+    public int Channel { get; private set; }
+    public JobKind Kind { get; private set; }
+    public int NormalPages { get; private set; }
+    public int ZeroPages { get; private set; }
+    public long DeviceBytes { get; private set; }
+    public long WireBytes { get; private set; }
+    public uint Iteration { get; private set; }
+    public int DeviceIndex { get; private set; }
+
+    internal JobDone Set(int channel, JobKind kind, int normalPages, int zeroPages, long deviceBytes, long wireBytes, uint iteration, int deviceIndex)
+    {
+        (Channel, Kind, NormalPages, ZeroPages, DeviceBytes, WireBytes, Iteration, DeviceIndex) =
+            (channel, kind, normalPages, zeroPages, deviceBytes, wireBytes, iteration, deviceIndex);
+        return this;
+    }
+
+    public override string ToString() => $"JobDone(channel {Channel}, {Kind}, iteration {Iteration}, {WireBytes} wire bytes)";
+}

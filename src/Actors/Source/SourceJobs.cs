@@ -10,13 +10,82 @@ namespace Migration.Actors.Source;
 public abstract record SendJob : INoSerializationVerificationNeeded;
 
 /// <summary>
-/// Up to packet-pages dirty pages of one block. <see cref="Pages"/> is rented from ArrayPool&lt;long&gt;.Shared by the
-/// RamScanner; the SendChannel's stream returns it after the packet was sent (or dropped; jobs still queued in a lost
-/// connection's stream are left to the GC, their pages are in the coordinator's RamSendLog).
+/// Up to packet-pages dirty pages of one block. Pooled (no allocation per packet): the RamScanner takes a job from its
+/// <see cref="RamJobPool"/>, fills <see cref="Pages"/> (the job's own array, kept with it across uses) and hands it out;
+/// whoever is done with it last (the channel's sender after the packet was sent, or whoever drops it) calls
+/// <see cref="ReturnPages"/>, which puts the job back into the pool. Nobody may touch a job after returning it. The
+/// number of jobs alive is bounded by the channels' queue depth. A job made with the public constructor (tests, tools)
+/// has no pool: its Pages are rented from ArrayPool&lt;long&gt;.Shared and ReturnPages returns them there.
 /// </summary>
-public sealed record RamJob(int BlockIndex, RamBlock Block, long[] Pages, int Count, uint Iteration) : SendJob
+public sealed record RamJob : SendJob
 {
-    public void ReturnPages() => ArrayPool<long>.Shared.Return(Pages);
+    private readonly RamJobPool? _pool;
+
+    public RamJob(int blockIndex, RamBlock block, long[] pages, int count, uint iteration)
+    {
+        Pages = pages;
+        Block = block;
+        Set(blockIndex, block, count, iteration);
+    }
+
+    internal RamJob(RamJobPool pool, int capacity)
+    {
+        _pool = pool;
+        Pages = new long[capacity];
+        Block = null!;
+    }
+
+    public int BlockIndex { get; private set; }
+    public RamBlock Block { get; private set; }
+    public long[] Pages { get; }
+    public int Count { get; private set; }
+    public uint Iteration { get; private set; }
+
+    internal void Set(int blockIndex, RamBlock block, int count, uint iteration)
+    {
+        BlockIndex = blockIndex;
+        Block = block;
+        Count = count;
+        Iteration = iteration;
+    }
+
+    public void ReturnPages()
+    {
+        if (_pool is null)
+        {
+            ArrayPool<long>.Shared.Return(Pages);
+        }
+        else
+        {
+            Block = null!;
+            _pool.Return(this);
+        }
+    }
+}
+
+/// <summary>
+/// The RAM jobs of one migration's scanner, reused. Rent on the coordinator's thread, Return from any thread (the
+/// channels' sender threads): a ConcurrentQueue, which allocates nothing once its segment holds the jobs in use.
+/// </summary>
+public sealed class RamJobPool(int pagesPerPacket)
+{
+    private readonly System.Collections.Concurrent.ConcurrentQueue<RamJob> _free = new();
+
+    /// <summary>Jobs ever made (for tests: the pool's bound).</summary>
+    public int Created { get; private set; }
+
+    public RamJob Rent()
+    {
+        if (_free.TryDequeue(out var job))
+        {
+            return job;
+        }
+
+        Created++;
+        return new RamJob(this, pagesPerPacket);
+    }
+
+    internal void Return(RamJob job) => _free.Enqueue(job);
 }
 
 /// <summary>
