@@ -49,6 +49,8 @@ public sealed partial class HypervisorNode : ReceiveActor
         Receive<GetGuestDigests>(OnGetDigests);
         Receive<StartMigration>(OnStartMigration);
         Receive<CancelMigration>(c => Forward(c.MigrationId, c));
+        Receive<SetMigrationParameters>(c => Forward(c.MigrationId, c));
+        Receive<ForceSwitchover>(c => Forward(c.MigrationId, c));
         Receive<SubscribeMigration>(s =>
         {
             if (_finished.TryGetValue(s.MigrationId, out var report))

@@ -27,11 +27,13 @@ public sealed unsafe class GuestWorkload : IDisposable
     private int _controlWaiters;
     // Guarded by _gate:
     private long _rateBytesPerSecond;
+    private int _throttlePercent;
     private bool _paused;
     private bool _started;
     private bool _stopping;
     private long _paceStartTicks;
     private long _pacePages;
+    private TimeSpan _throttleDebt;
     // Worker thread only (read by others only under _gate):
     private int _blockIndex;
     private long _pageIndex;
@@ -63,6 +65,31 @@ public sealed unsafe class GuestWorkload : IDisposable
     public long RateBytesPerSecond
     {
         get { lock (_gate) return _rateBytesPerSecond; }
+    }
+
+    /// <summary>
+    /// How much the guest is slowed down, percent of its run time (QEMU's cpu-throttle-percentage, used by
+    /// auto-converge): 0 = not at all, 99 = it runs 1 % of the time. It dirties proportionally less both when paced
+    /// (the rate is scaled by 100 - throttle) and when running flat out (each slice is followed by a sleep of
+    /// throttle / (100 - throttle) times its length).
+    /// </summary>
+    public int ThrottlePercent
+    {
+        get { lock (_gate) return _throttlePercent; }
+    }
+
+    /// <summary>Sets the throttle (0..99, see <see cref="ThrottlePercent"/>); pacing restarts from now.</summary>
+    public void SetThrottle(int percent)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(percent);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(percent, 99);
+        using (EnterControl())
+        {
+            _throttlePercent = percent;
+            _throttleDebt = TimeSpan.Zero;
+            ResetPacing();
+            Monitor.PulseAll(_gate);
+        }
     }
 
     /// <summary>Starts the worker thread. Throws if already started or disposed.</summary>
@@ -201,7 +228,7 @@ public sealed unsafe class GuestWorkload : IDisposable
     /// <summary>Under _gate: writes the pages the pace allows now; returns how long to wait before the next slice.</summary>
     private TimeSpan DoSlice()
     {
-        double pagesPerSecond = _rateBytesPerSecond / (double)RamBlock.PageSize;
+        double pagesPerSecond = _rateBytesPerSecond * (100 - _throttlePercent) / 100.0 / RamBlock.PageSize;
         TimeSpan elapsed = Stopwatch.GetElapsedTime(_paceStartTicks);
         double dueExact = elapsed.TotalSeconds * pagesPerSecond - _pacePages;
         double backlogLimit = Math.Max(1, MaxBacklog.TotalSeconds * pagesPerSecond);
@@ -221,10 +248,20 @@ public sealed unsafe class GuestWorkload : IDisposable
             return TimeSpan.FromSeconds(Math.Clamp(untilNext, 0.002, 0.05));
         }
         int pages = (int)Math.Min(due, MaxSlicePages);
+        long sliceStart = Stopwatch.GetTimestamp();
         WritePages(pages);
         _pacePages += pages;
         Interlocked.Add(ref _pagesDirtied, pages);
-        return TimeSpan.Zero;
+        if (_throttlePercent == 0)
+            return TimeSpan.Zero;
+        // Throttled: sleep in proportion to the time the slice ran (what makes a flat-out guest slow down too),
+        // collected until it is worth a Thread.Sleep (which rounds to whole milliseconds).
+        _throttleDebt += Stopwatch.GetElapsedTime(sliceStart) * (_throttlePercent / (100.0 - _throttlePercent));
+        if (_throttleDebt < TimeSpan.FromMilliseconds(2))
+            return TimeSpan.Zero;
+        var sleep = _throttleDebt;
+        _throttleDebt = TimeSpan.Zero;
+        return sleep;
     }
 
     private void WritePages(int pages)

@@ -16,9 +16,10 @@ namespace Migration.Host.Cli;
 /// </summary>
 public static class CliCommands
 {
-    public static IEnumerable<Command> Create() => CliConfigOption.AddTo([Nodes(), Vm(), Migrate(), Status(), Cancel()]);
+    public static IEnumerable<Command> Create() => CliConfigOption.AddTo([Nodes(), Vm(), Migrate(), Status(), Cancel(),
+        LiveChangeCommands.Set(), LiveChangeCommands.Switchover()]);
 
-    private static Option<string[]> SeedOption() => new("--seed")
+    internal static Option<string[]> SeedOption() => new("--seed")
     {
         Description = "HOST:PORT of a cluster node (repeatable)",
         Required = true,
@@ -26,7 +27,7 @@ public static class CliCommands
     };
 
     /// <summary>Runs a CLI action with a connected client; turns CliException into its exit code and one line.</summary>
-    private static async Task<int> Run(ParseResult r, Option<string[]> seeds, Func<ClusterClient, Task<int>> action)
+    internal static async Task<int> Run(ParseResult r, Option<string[]> seeds, Func<ClusterClient, Task<int>> action)
     {
         try
         {
