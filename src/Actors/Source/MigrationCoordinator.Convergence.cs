@@ -64,7 +64,11 @@ public sealed partial class MigrationCoordinator
                 Pump();
             }
         });
-        Receive<DigestProbed>(d => _digestRateProbed = d.BytesPerMs);
+        Receive<DigestProbed>(d =>
+        {
+            _probing = false;
+            _digestRateProbed = Math.Max(_digestRateProbed, d.BytesPerMs);
+        });
         Receive<ActorIdentity>(OnPong);
     }
 
@@ -150,6 +154,7 @@ public sealed partial class MigrationCoordinator
         var estimate = CurrentEstimate();
         _stats.LastExpectedDowntimeMs = estimate.TotalMs;
         Ping();
+        ProbeDigestRate();
         var decision = Policy.OnIterationEnd(_iteration, estimate.RemainingBytes, estimate.TotalMs, DowntimeLimitMs);
         _log.Debug("migration {0}: iteration {1} took {2:0} ms; remaining {3} bytes; expected downtime {4}; throttle {5} %",
             _id, _iteration, iterationMs, estimate.RemainingBytes, estimate, decision.ThrottlePercent);
@@ -190,10 +195,31 @@ public sealed partial class MigrationCoordinator
     private void OnPrecopyStarting()
     {
         _transfer!.Pacer.SetRate(MaxBandwidth);
-        var blocks = _guest.Blocks;
-        Task.Run(() => new DigestProbed(DigestRateProbe.Measure(blocks))).PipeTo(Self);
+        ProbeDigestRate();
         Ping();
     }
+
+    /// <summary>
+    /// Probes the digest rate (at precopy start and at each iteration end, at most <see cref="MaxDigestProbes"/> times, one
+    /// at a time) and keeps the fastest: a probe lasts a few ms, and on a loaded machine one that lost the core for a
+    /// while measures the scheduler, not the hash.
+    /// </summary>
+    private void ProbeDigestRate()
+    {
+        if (_probing || _probes >= MaxDigestProbes)
+        {
+            return;
+        }
+
+        _probing = true;
+        _probes++;
+        var blocks = _guest.Blocks;
+        Task.Run(() => new DigestProbed(DigestRateProbe.Measure(blocks))).PipeTo(Self);
+    }
+
+    private const int MaxDigestProbes = 8;
+    private bool _probing;
+    private int _probes;
 
     /// <summary>After a Pump: if the bandwidth limit holds jobs back, pump again when the bucket has refilled.</summary>
     private void SchedulePacing()

@@ -14,8 +14,11 @@ public static class ReportPrinter
     public static string ProgressLine(MigrationProgress p) => string.Create(CultureInfo.InvariantCulture,
         $"[{p.Phase,-14} it {p.Iteration,2}] {p.Percent,5:0.0}%  sent {ByteSize.Format(p.BytesSent),10}  {p.RateMiBps,7:0} MiB/s  " +
         $"remaining {ByteSize.Format(p.RemainingBytes),10}  exp. downtime {p.ExpectedDowntimeMs,6:0} ms  " +
-        $"device buffer {ByteSize.Format(p.BufferedDeviceBytes)}/{ByteSize.Format(p.DeviceBufferBudgetBytes)}" +
-        (p.EtaMs >= 0 ? $"  eta {p.EtaMs / 1000:0.0} s" : "") + (p.ThrottlePercent > 0 ? $"  throttle {p.ThrottlePercent} %" : ""));
+        $"device buffer {ByteSize.Format(p.BufferedDeviceBytes)}/{ByteSize.Format(p.DeviceBufferBudgetBytes)}") + ProgressExtras(p);
+
+    /// <summary>Time left and the auto-converge throttle, when known.</summary>
+    private static string ProgressExtras(MigrationProgress p) => string.Create(CultureInfo.InvariantCulture,
+        $"{(p.EtaMs >= 0 ? $"  eta {p.EtaMs / 1000:0.0} s" : "")}{(p.ThrottlePercent > 0 ? $"  throttle {p.ThrottlePercent} %" : "")}");
 
     public static void Print(MigrationReport r)
     {
