@@ -356,7 +356,8 @@ public sealed partial class HypervisorNode : ReceiveActor
             report?.Status ?? progress?.Phase ?? "setup", progress, report);
     }).ToArray());
 
-    private GuestInfo Info(GuestEntry e) => new(e.Guest.Id, _nodeName, e.State, e.Guest.Spec.RamBytes, e.Guest.Devices.Count, e.MigrationId?.ToString());
+    private GuestInfo Info(GuestEntry e) => new(e.Guest.Id, _nodeName, e.State, e.Guest.Spec.RamBytes, e.Guest.Devices.Count, e.MigrationId?.ToString(),
+        e.Guest.Workload.ThrottlePercent);
 
     private sealed class GuestEntry(GuestVm guest)
     {

@@ -67,7 +67,13 @@ public sealed partial class MigrationCoordinator
         Receive<DigestProbed>(d =>
         {
             _probing = false;
-            _digestRateProbed = Math.Max(_digestRateProbed, d.BytesPerMs);
+            _probeResults.Enqueue(d.BytesPerMs);
+            while (_probeResults.Count > RecentDigestProbes)
+            {
+                _probeResults.Dequeue();
+            }
+
+            _digestRateProbed = _probeResults.Max();
         });
         Receive<ActorIdentity>(OnPong);
     }
@@ -200,26 +206,30 @@ public sealed partial class MigrationCoordinator
     }
 
     /// <summary>
-    /// Probes the digest rate (at precopy start and at each iteration end, at most <see cref="MaxDigestProbes"/> times, one
-    /// at a time) and keeps the fastest: a probe lasts a few ms, and on a loaded machine one that lost the core for a
-    /// while measures the scheduler, not the hash.
+    /// Probes the digest rate at precopy start and then at iteration ends, at most every <see cref="DigestProbeInterval"/>
+    /// (one at a time; ~1-2 % of a core), and uses the fastest of the last <see cref="RecentDigestProbes"/>: a probe
+    /// lasts a few ms, and on a loaded machine one that lost the core for a while measures the scheduler, not the hash;
+    /// the recent ones describe the machine as it is near the switchover (the guest throttled, say).
     /// </summary>
     private void ProbeDigestRate()
     {
-        if (_probing || _probes >= MaxDigestProbes)
+        var now = _clock.Elapsed.TotalMilliseconds;
+        if (_probing || (_lastProbeMs >= 0 && now - _lastProbeMs < DigestProbeInterval.TotalMilliseconds))
         {
             return;
         }
 
         _probing = true;
-        _probes++;
+        _lastProbeMs = now;
         var blocks = _guest.Blocks;
         Task.Run(() => new DigestProbed(DigestRateProbe.Measure(blocks))).PipeTo(Self);
     }
 
-    private const int MaxDigestProbes = 8;
+    private static readonly TimeSpan DigestProbeInterval = TimeSpan.FromMilliseconds(500);
+    private const int RecentDigestProbes = 4;
+    private readonly Queue<double> _probeResults = new();
     private bool _probing;
-    private int _probes;
+    private double _lastProbeMs = -1;
 
     /// <summary>After a Pump: if the bandwidth limit holds jobs back, pump again when the bucket has refilled.</summary>
     private void SchedulePacing()

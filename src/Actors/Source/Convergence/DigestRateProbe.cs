@@ -12,7 +12,7 @@ namespace Migration.Actors.Source.Convergence;
 /// </summary>
 public static class DigestRateProbe
 {
-    private const long SliceBytes = 16L << 20;
+    private const long SliceBytes = 32L << 20;
 
     /// <summary>Bytes per ms; 0 if the guest has no RAM.</summary>
     public static unsafe double Measure(IReadOnlyList<RamBlock> blocks)

@@ -41,7 +41,7 @@ public sealed class BandwidthPacerTests
             burst += 64 * 1024;
         }
 
-        // At most the bucket (20 ms worth = 2 MiB) plus one job.
+        // At most the bucket (BurstMs worth: 5 MiB) plus one job.
         Assert.InRange(burst, 1, (long)(100 * MiB * BandwidthPacer.BurstMs / 1000) + (64 * 1024));
     }
 
@@ -50,7 +50,7 @@ public sealed class BandwidthPacerTests
     {
         var now = 0.0;
         var pacer = new BandwidthPacer(1000 * 1000, () => now); // 1000 B/ms
-        pacer.Spend(20_000 + 50_000); // the full 20 000 B bucket and 50 ms of debt
+        pacer.Spend(50_000 + 50_000); // the full 50 000 B bucket (50 ms) and 50 ms of debt
         Assert.False(pacer.CanSend());
         Assert.InRange(pacer.Wait().TotalMilliseconds, 50, 51);
 
