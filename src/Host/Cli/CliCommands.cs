@@ -198,7 +198,7 @@ public static class CliCommands
             foreach (var (node, m) in all)
             {
                 var detail = m.Report is { } rep
-                    ? rep.Status == "completed" ? $"downtime {rep.DowntimeMs:0} ms, verified {rep.Verified}" : rep.Error ?? ""
+                    ? rep.Status == "completed" ? $"downtime {rep.DowntimeMs:0} ms, verified {rep.Verified}, switchover {rep.SwitchoverReason}" : rep.Error ?? ""
                     : m.Progress is { } p ? ReportPrinter.ProgressLine(p) : "";
                 var percent = m.Report is not null ? (m.Report.Status == "completed" ? "100%" : "-") : m.Progress is { } pp ? $"{pp.Percent:0.0}%" : "0%";
                 table.AddRow(m.MigrationId.ToString(), Markup.Escape(m.VmId), Markup.Escape(node.Name), m.State, percent, Markup.Escape(detail));
