@@ -228,7 +228,8 @@ public sealed unsafe class GuestWorkload : IDisposable
     /// <summary>Under _gate: writes the pages the pace allows now; returns how long to wait before the next slice.</summary>
     private TimeSpan DoSlice()
     {
-        double pagesPerSecond = _rateBytesPerSecond * (100 - _throttlePercent) / 100.0 / RamBlock.PageSize;
+        // In double: a flat-out rate (long.MaxValue / 2) times 100 overflows a long.
+        double pagesPerSecond = _rateBytesPerSecond * ((100 - _throttlePercent) / 100.0) / RamBlock.PageSize;
         TimeSpan elapsed = Stopwatch.GetElapsedTime(_paceStartTicks);
         double dueExact = elapsed.TotalSeconds * pagesPerSecond - _pacePages;
         double backlogLimit = Math.Max(1, MaxBacklog.TotalSeconds * pagesPerSecond);
