@@ -34,6 +34,10 @@ public sealed unsafe class GuestWorkload : IDisposable
     private long _paceStartTicks;
     private long _pacePages;
     private TimeSpan _throttleDebt;
+    // The rate the guest reached unthrottled (pages/s over windows of AchievedWindow), what a throttle is a share of:
+    private long _achievedWindowStartTicks;
+    private long _achievedWindowPages;
+    private double _achievedPagesPerSecond;
     // Worker thread only (read by others only under _gate):
     private int _blockIndex;
     private long _pageIndex;
@@ -69,9 +73,11 @@ public sealed unsafe class GuestWorkload : IDisposable
 
     /// <summary>
     /// How much the guest is slowed down, percent of its run time (QEMU's cpu-throttle-percentage, used by
-    /// auto-converge): 0 = not at all, 99 = it runs 1 % of the time. It dirties proportionally less both when paced
-    /// (the rate is scaled by 100 - throttle) and when running flat out (each slice is followed by a sleep of
-    /// throttle / (100 - throttle) times its length).
+    /// auto-converge): 0 = not at all, 99 = it runs 1 % of the time. It dirties (100 - throttle) % of what it did
+    /// unthrottled: the pace becomes that share of the lower of its rate and the rate it reached unthrottled (a flat-out
+    /// guest is measured, so the throttle holds on a loaded machine too, where the thread's turns, not its work, set
+    /// the pace; there its sleeps overshoot, so it dirties less than that share). Before any unthrottled measurement,
+    /// a flat-out guest sleeps throttle / (100 - throttle) times the length of each slice instead.
     /// </summary>
     public int ThrottlePercent
     {
@@ -200,6 +206,34 @@ public sealed unsafe class GuestWorkload : IDisposable
     {
         _paceStartTicks = Stopwatch.GetTimestamp();
         _pacePages = 0;
+        _achievedWindowStartTicks = _paceStartTicks;
+        _achievedWindowPages = 0;
+    }
+
+    private static readonly TimeSpan AchievedWindow = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Under _gate: the pace in pages/s, throttled as <see cref="ThrottlePercent"/> says.</summary>
+    private double PacePagesPerSecond()
+    {
+        // In double: a flat-out rate (long.MaxValue / 2) times 100 overflows a long.
+        double nominal = _rateBytesPerSecond / (double)RamBlock.PageSize;
+        if (_throttlePercent == 0)
+            return nominal;
+        double basis = _achievedPagesPerSecond > 0 ? Math.Min(nominal, _achievedPagesPerSecond) : nominal;
+        return basis * ((100 - _throttlePercent) / 100.0);
+    }
+
+    /// <summary>Under _gate, unthrottled: counts the pages of a slice towards the measured achievable rate.</summary>
+    private void MeasureAchieved(int pages)
+    {
+        _achievedWindowPages += pages;
+        TimeSpan window = Stopwatch.GetElapsedTime(_achievedWindowStartTicks);
+        if (window >= AchievedWindow)
+        {
+            _achievedPagesPerSecond = _achievedWindowPages / window.TotalSeconds;
+            _achievedWindowStartTicks = Stopwatch.GetTimestamp();
+            _achievedWindowPages = 0;
+        }
     }
 
     private void Run()
@@ -228,15 +262,16 @@ public sealed unsafe class GuestWorkload : IDisposable
     /// <summary>Under _gate: writes the pages the pace allows now; returns how long to wait before the next slice.</summary>
     private TimeSpan DoSlice()
     {
-        // In double: a flat-out rate (long.MaxValue / 2) times 100 overflows a long.
-        double pagesPerSecond = _rateBytesPerSecond * ((100 - _throttlePercent) / 100.0) / RamBlock.PageSize;
+        double pagesPerSecond = PacePagesPerSecond();
         TimeSpan elapsed = Stopwatch.GetElapsedTime(_paceStartTicks);
         double dueExact = elapsed.TotalSeconds * pagesPerSecond - _pacePages;
         double backlogLimit = Math.Max(1, MaxBacklog.TotalSeconds * pagesPerSecond);
         if (dueExact > backlogLimit)
         {
-            // Behind by more than the backlog limit: forget the debt (restart the pace) instead of bursting.
-            ResetPacing();
+            // Behind by more than the backlog limit: forget the debt (restart the pace) instead of bursting. The
+            // achieved-rate window goes on (a flat-out guest is always behind).
+            _paceStartTicks = Stopwatch.GetTimestamp();
+            _pacePages = 0;
             elapsed = TimeSpan.Zero;
             dueExact = Math.Min(backlogLimit, MaxSlicePages);
         }
@@ -254,8 +289,14 @@ public sealed unsafe class GuestWorkload : IDisposable
         _pacePages += pages;
         Interlocked.Add(ref _pagesDirtied, pages);
         if (_throttlePercent == 0)
+        {
+            MeasureAchieved(pages);
             return TimeSpan.Zero;
-        // Throttled: sleep in proportion to the time the slice ran (what makes a flat-out guest slow down too),
+        }
+
+        if (_achievedPagesPerSecond > 0)
+            return TimeSpan.Zero; // the pace carries the throttle
+        // Throttled before any measurement: sleep in proportion to the time the slice ran (what makes a flat-out guest slow down too),
         // collected until it is worth a Thread.Sleep (which rounds to whole milliseconds).
         _throttleDebt += Stopwatch.GetElapsedTime(sliceStart) * (_throttlePercent / (100.0 - _throttlePercent));
         if (_throttleDebt < TimeSpan.FromMilliseconds(2))
