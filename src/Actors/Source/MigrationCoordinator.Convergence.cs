@@ -146,7 +146,9 @@ public sealed partial class MigrationCoordinator
 
         var history = History;
         var precopyRate = _stats.TransferRateBytesPerMs(_clock.Elapsed.TotalMilliseconds - _setupMs);
-        var digestRate = history.DigestRateBytesPerMs > 0 ? history.DigestRateBytesPerMs : _digestRateProbed;
+        // Both are measurements of the same hash on this machine; each errs slow (a probe that lost its core, a stop
+        // phase that waited for the thread pool), so the faster one is the better figure.
+        var digestRate = Math.Max(history.DigestRateBytesPerMs, _digestRateProbed);
         // One control round trip: the commit round trip an earlier migration of this node measured after its stop, or
         // the ping of this one, whichever is longer (the ping is taken while the guest runs, the commit after the stop).
         var rtt = Math.Max(history.CommitRoundTripMs, _roundTripMs);
@@ -251,8 +253,17 @@ public sealed partial class MigrationCoordinator
         _transfer!.Pacer.Enabled = false;
     }
 
-    private void OnSourceDigestDone() =>
-        History.RecordDigest(_guest.Blocks.Sum(b => b.SizeBytes), _clock.Elapsed.TotalMilliseconds - _digestStartMs);
+    private void OnSourceDigestDone()
+    {
+        // A small guest's digest time is mostly the Task.Run and mailbox latency around it, not hashing: not a rate.
+        var bytes = _guest.Blocks.Sum(b => b.SizeBytes);
+        if (bytes >= MinDigestSampleBytes)
+        {
+            History.RecordDigest(bytes, _clock.Elapsed.TotalMilliseconds - _digestStartMs);
+        }
+    }
+
+    private const long MinDigestSampleBytes = 256L << 20;
 
     /// <summary>Every channel sent End: the stop-copy transfer is over; record its rate for later estimates.</summary>
     private void OnStopCopySent() =>
