@@ -99,3 +99,60 @@ public sealed class OptionParsingTests
         Assert.StartsWith("error: ", error.ToString());
     }
 }
+
+/// <summary>The convergence options of `demo`/`migrate` and of `set`.</summary>
+public sealed class ConvergenceOptionParsingTests
+{
+    [Fact]
+    public void Max_bandwidth_and_auto_converge_apply_to_the_settings()
+    {
+        var options = new MigrationOptions();
+        var command = new System.CommandLine.Command("t");
+        options.AddTo(command);
+        var r = command.Parse("--max-bandwidth 100MiB --auto-converge");
+        Assert.True(options.TryApply(r, new MigrationSettings(), out var s, out var error), error);
+        Assert.Equal(100L << 20, s.MaxBandwidth);
+        Assert.True(s.AutoConverge.Enabled);
+        Assert.Equal(20, s.AutoConverge.InitialPercent);
+
+        var defaults = command.Parse("");
+        Assert.True(options.TryApply(defaults, new MigrationSettings(), out var d, out _));
+        Assert.Equal(0, d.MaxBandwidth);
+        Assert.False(d.AutoConverge.Enabled);
+
+        Assert.False(options.TryApply(command.Parse("--max-bandwidth fast"), new MigrationSettings(), out _, out error));
+        Assert.Contains("--max-bandwidth", error);
+    }
+
+    [Fact]
+    public void Set_parses_each_value_and_refuses_bad_or_missing_ones()
+    {
+        var m = LiveChangeCommands.Parse("250ms", "64MiB", "off");
+        Assert.Equal(250, m.DowntimeLimitMs);
+        Assert.Equal(64L << 20, m.MaxBandwidth);
+        Assert.False(m.AutoConverge);
+        Assert.Null(LiveChangeCommands.Parse(null, null, "on").DowntimeLimitMs);
+
+        Assert.Equal(2, Assert.Throws<CliException>(() => LiveChangeCommands.Parse("-1", null, null)).ExitCode);
+        Assert.Equal(2, Assert.Throws<CliException>(() => LiveChangeCommands.Parse(null, "lots", null)).ExitCode);
+        Assert.Equal(2, Assert.Throws<CliException>(() => LiveChangeCommands.Parse(null, null, "maybe")).ExitCode);
+        Assert.Contains("nothing to change", Assert.Throws<CliException>(() => LiveChangeCommands.Parse(null, null, null)).Message);
+    }
+
+    [Fact]
+    public void The_auto_converge_section_of_hocon_is_read_and_checked()
+    {
+        var config = Akka.Configuration.ConfigurationFactory.ParseString("""
+            migration {
+              max-bandwidth = 50MiB
+              auto-converge { enabled = on, initial = 30, increment = 5, max = 90 }
+            }
+            """);
+        var s = MigrationSettings.FromConfig(config);
+        Assert.Equal(50L << 20, s.MaxBandwidth);
+        Assert.Equal(new AutoConvergeSettings { Enabled = true, InitialPercent = 30, IncrementPercent = 5, MaxPercent = 90 }, s.AutoConverge);
+
+        var bad = Akka.Configuration.ConfigurationFactory.ParseString("migration.auto-converge { initial = 50, max = 40 }");
+        Assert.Contains("auto-converge.max", Assert.Throws<ArgumentException>(() => MigrationSettings.FromConfig(bad)).Message);
+    }
+}

@@ -17,7 +17,8 @@ public sealed record ListGuests : IMigrationMessage
     public static readonly ListGuests Instance = new();
 }
 
-public sealed record GuestInfo(string VmId, string Node, string State, long RamBytes, int Devices, string? MigrationId);
+/// <summary>A guest as its node sees it; <paramref name="ThrottlePercent"/> is its auto-converge throttle now (0 = none).</summary>
+public sealed record GuestInfo(string VmId, string Node, string State, long RamBytes, int Devices, string? MigrationId, int ThrottlePercent = 0);
 
 public sealed record GuestList(string Node, IReadOnlyList<GuestInfo> Guests) : IMigrationMessage;
 

@@ -2,7 +2,9 @@ namespace Migration.Actors.Messages;
 
 /// <summary>
 /// Periodic progress of a migration, sent to subscribers. Byte counters and <see cref="Percent"/> never
-/// decrease from one report to the next; remaining and expected downtime are current estimates.
+/// decrease from one report to the next, and <see cref="EtaMs"/> (time left, -1 = not known yet) never increases;
+/// remaining and expected downtime are current estimates. <see cref="ThrottlePercent"/> is the auto-converge throttle
+/// of the guest now.
 /// </summary>
 public sealed record MigrationProgress(
     Guid MigrationId,
@@ -18,7 +20,9 @@ public sealed record MigrationProgress(
     long BufferedDeviceBytes,
     long DeviceBufferBudgetBytes,
     double Percent,
-    double ElapsedMs) : IMigrationMessage;
+    double ElapsedMs,
+    double EtaMs = -1,
+    int ThrottlePercent = 0) : IMigrationMessage;
 
 /// <summary>The end of a migration, with its report. Sent to subscribers and kept by the source node.</summary>
 public sealed record MigrationFinished(MigrationReport Report) : IMigrationMessage;

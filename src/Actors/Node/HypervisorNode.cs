@@ -49,6 +49,8 @@ public sealed partial class HypervisorNode : ReceiveActor
         Receive<GetGuestDigests>(OnGetDigests);
         Receive<StartMigration>(OnStartMigration);
         Receive<CancelMigration>(c => Forward(c.MigrationId, c));
+        Receive<SetMigrationParameters>(c => Forward(c.MigrationId, c));
+        Receive<ForceSwitchover>(c => Forward(c.MigrationId, c));
         Receive<SubscribeMigration>(s =>
         {
             if (_finished.TryGetValue(s.MigrationId, out var report))
@@ -354,7 +356,8 @@ public sealed partial class HypervisorNode : ReceiveActor
             report?.Status ?? progress?.Phase ?? "setup", progress, report);
     }).ToArray());
 
-    private GuestInfo Info(GuestEntry e) => new(e.Guest.Id, _nodeName, e.State, e.Guest.Spec.RamBytes, e.Guest.Devices.Count, e.MigrationId?.ToString());
+    private GuestInfo Info(GuestEntry e) => new(e.Guest.Id, _nodeName, e.State, e.Guest.Spec.RamBytes, e.Guest.Devices.Count, e.MigrationId?.ToString(),
+        e.Guest.Workload.ThrottlePercent);
 
     private sealed class GuestEntry(GuestVm guest)
     {

@@ -43,6 +43,10 @@ public static class SerializationWarmup
             new GuestList("n", new[] { new GuestInfo("vm", "n", "running", 1, 1, null) }),
             new GuestOwners(new Dictionary<string, string> { ["vm"] = "n" }),
             GetOwners.Instance,
+            new SetMigrationParameters(id, 300, 1 << 20, true),
+            new MigrationParametersChanged(id, 300, 1 << 20, true, "precopy"),
+            new ForceSwitchover(id),
+            new SwitchoverAccepted(id, "precopy"),
         ];
         // Concrete runtime types matter: Hyperion generates code per type, so the samples use arrays as the real
         // messages do (a collection expression would create a different, compiler-generated list type).

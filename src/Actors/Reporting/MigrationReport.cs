@@ -23,6 +23,18 @@ public sealed record MigrationReport
     public double DowntimeMs { get; init; }
     public int Iterations { get; init; }
     public bool ForcedSwitchover { get; init; }
+    /// <summary>Why the guest was stopped: "converged", "forced-by-operator" or "max-iterations"; null if it never was.</summary>
+    public string? SwitchoverReason { get; init; }
+    /// <summary>The downtime expected when the switchover was decided (docs/architecture.md "Downtime estimate"), to compare with <see cref="DowntimeMs"/>.</summary>
+    public double ExpectedDowntimeMs { get; init; }
+    /// <summary>Its terms: "N ms = transfer A + device load B + digests C + verify/commit D".</summary>
+    public string? ExpectedDowntimeTerms { get; init; }
+    /// <summary>Highest auto-converge throttle of the guest, percent (0 = never throttled).</summary>
+    public int MaxThrottlePercent { get; init; }
+    /// <summary>Wire throughput of the precopy phase (first packet to the stop), MiB/s.</summary>
+    public double PrecopyThroughputMiBps { get; init; }
+    /// <summary>The precopy bandwidth limit in force at the end, bytes/s (0 = unlimited).</summary>
+    public long MaxBandwidth { get; init; }
     public long RamBytes { get; init; }
     public long RamTransferredBytes { get; init; }
     public long NormalPages { get; init; }

@@ -62,6 +62,18 @@ public sealed record MigrationSettings
     /// <summary>Node setting: how long an accepted data connection may take to send its hello (TLS included) before it is closed.</summary>
     public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>Precopy bandwidth cap over all channels together, bytes per second; 0 = unlimited. The stop-copy phase runs at full speed.</summary>
+    public long MaxBandwidth { get; init; }
+
+    /// <summary>Throttling the guest when precopy does not converge (migration.auto-converge).</summary>
+    public AutoConvergeSettings AutoConverge { get; init; } = new();
+
+    /// <summary>
+    /// Stop-copy rate as a fraction of the measured precopy rate, used for the downtime estimate until this node has
+    /// measured a stop-copy phase of its own (see docs/architecture.md "Downtime estimate").
+    /// </summary>
+    public double StopCopyRateFactor { get; init; } = 0.5;
+
     /// <summary>Reads the `migration` section; missing keys keep the defaults above.</summary>
     public static MigrationSettings FromConfig(Config config)
     {
@@ -111,6 +123,9 @@ public sealed record MigrationSettings
             TlsCertificate = c.GetString("tls.certificate", ""),
             TlsKey = c.GetString("tls.key", ""),
             TlsCa = c.GetString("tls.ca", ""),
+            MaxBandwidth = Size(c, "max-bandwidth", d.MaxBandwidth),
+            AutoConverge = AutoConvergeSettings.FromConfig(c.GetConfig("auto-converge"), d.AutoConverge),
+            StopCopyRateFactor = c.GetDouble("stop-copy-rate-factor", d.StopCopyRateFactor),
         };
         s.Validate();
         return s;
@@ -150,6 +165,9 @@ public sealed record MigrationSettings
         Check(ListenerPort is >= 0 and <= 65535, $"listener.port = {ListenerPort}; expected 0..65535");
         Check(MaxDeviceBufferBudget >= 0, $"max-device-buffer-budget = {MaxDeviceBufferBudget}; expected >= 0 (0 = 1/8 of node-memory-capacity)");
         Check(HandshakeTimeout > TimeSpan.Zero && HandshakeTimeout <= TimeSpan.FromMinutes(1), $"handshake-timeout = {HandshakeTimeout}; expected > 0 and <= 1 min");
+        Check(MaxBandwidth >= 0, $"max-bandwidth = {MaxBandwidth} bytes/s; expected >= 0 (0 = unlimited)");
+        Check(StopCopyRateFactor is > 0 and <= 1, $"stop-copy-rate-factor = {StopCopyRateFactor}; expected > 0 and <= 1");
+        AutoConverge.Validate();
     }
 
     private static void Check(bool ok, string message)

@@ -23,15 +23,16 @@ public sealed partial class MigrationCoordinator
         }
 
         var sent = _stats.WireBytes;
-        var total = sent + remaining;
-        var percent = _phase == "completed" ? 100 : total == 0 ? 0 : Math.Min(99.9, 100.0 * sent / total);
-        _percent = Math.Max(_percent, percent);
         var elapsed = _clock.Elapsed.TotalMilliseconds;
-        var rate = _stats.TransferRateBytesPerMs(elapsed - _setupMs) * 1000 / (1 << 20);
+        var bytesPerMs = _setupMs > 0 ? _stats.TransferRateBytesPerMs(elapsed - _setupMs) : 0;
+        var figures = _progressTracker.Next(sent, remaining, bytesPerMs, expected,
+            ended: _phase is "completed" or "failed" or "cancelled" or "handed-over", completed: _phase == "completed");
+        _percent = figures.Percent;
+        var rate = bytesPerMs * 1000 / (1 << 20);
         _lastProgress = new MigrationProgress(
             _id, _guest.Id, _phase, (int)_iteration, sent, _stats.RamWireBytes, _stats.DeviceBytes, rate,
             remaining, expected, _stats.DestinationBufferedBytes, _ack?.DeviceBufferBudget ?? _settings.DeviceBufferBudget,
-            _percent, elapsed);
+            _percent, elapsed, figures.EtaMs, ThrottlePercent);
         foreach (var s in _subscribers)
         {
             s.Tell(_lastProgress);
@@ -77,6 +78,12 @@ public sealed partial class MigrationCoordinator
             DowntimeMs = downtimeMs,
             Iterations = (int)_iteration,
             ForcedSwitchover = _forced,
+            SwitchoverReason = _switchoverReason,
+            ExpectedDowntimeMs = _switchoverEstimate?.TotalMs ?? 0,
+            ExpectedDowntimeTerms = _switchoverEstimate?.ToString(),
+            MaxThrottlePercent = _policyField?.MaxThrottlePercent ?? 0,
+            PrecopyThroughputMiBps = PrecopyThroughputMiBps(),
+            MaxBandwidth = MaxBandwidth,
             RamBytes = _guest.Blocks.Sum(b => b.SizeBytes),
             RamTransferredBytes = _stats.NormalPages * RamBlock.PageSize,
             NormalPages = _stats.NormalPages,

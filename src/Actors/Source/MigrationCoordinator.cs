@@ -150,6 +150,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         Receive<RamDigestsReady>(d =>
         {
             Mark("ram digests");
+            OnSourceDigestDone();
             _ramDigests = d.Digests;
             TrySendDigests();
         });
@@ -174,6 +175,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
             else
             {
                 _incoming.Tell(new CommitMigration(_id));
+                OnCommitSent();
             }
 
             // The destination waits commit-timeout for CommitMigration, then asks this node every second (a lost
@@ -191,10 +193,12 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         Receive<GuestResumed>(r =>
         {
             Mark("resumed");
+            OnResumeConfirmed();
             var downtime = _clock.Elapsed.TotalMilliseconds - _stopMs;
             Finish("completed", null, downtime);
         });
         Receive<CancelMigration>(c => Sender.Tell(new CommandFailed($"migration {_id} is committing; too late to cancel", "too-late")));
+        LateConvergenceHandlers("too-late");
         // Not "failed": that would say the guest runs here. It was released and belongs to the destination, which resumes it
         // on CommitMigration or, if that was lost, once it learns the hand-over from this node (QueryHandover) or sees this
         // node leave the cluster; until then it keeps the verified copy paused ("in-doubt" in its vm list), never discards it.
@@ -210,6 +214,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
     /// <summary>Handlers every pre-commit state shares.</summary>
     private void Common()
     {
+        ConvergenceHandlers();
         Receive<CancelMigration>(c =>
         {
             Sender.Tell(new CancelAccepted(_id));
@@ -338,6 +343,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         scanner.MarkAllDirty();
         _phase = "precopy";
         Become(Transferring);
+        OnPrecopyStarting();
         BeginIteration();
     }
 
@@ -375,6 +381,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
     {
         var t = _transfer!;
         t.Pump();
+        SchedulePacing();
         if (t.RamActive && t.Scanner.Exhausted)
         {
             t.RamActive = false;
@@ -412,6 +419,13 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
     {
         _transfer!.OnJobDone(d.Channel);
         _stats.Add(d);
+        // The pacer charged the job's payload; the limit is on what the wire carried.
+        _transfer.Pacer.Refund(d.Kind switch
+        {
+            JobKind.Ram => ((long)(d.NormalPages + d.ZeroPages) * RamBlock.PageSize) - d.WireBytes,
+            JobKind.Device => d.DeviceBytes - d.WireBytes,
+            _ => 0,
+        });
         switch (d.Kind)
         {
             case JobKind.Sync when d.Iteration == _iteration:
@@ -425,6 +439,11 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
             case JobKind.End:
                 _endedChannels.Add(d.Channel);
                 Mark($"end sent on {d.Channel}");
+                if (_endedChannels.Count == _channels.Length)
+                {
+                    OnStopCopySent();
+                }
+
                 TrySendDigests();
                 break;
         }
@@ -460,53 +479,13 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         Pump();
     }
 
-    /// <summary>Every channel has sent Sync(k): decide whether to switch over.</summary>
-    private void OnIterationSynced()
-    {
-        var now = _clock.Elapsed.TotalMilliseconds;
-        var iterationMs = now - _iterationStartMs;
-        var estimate = Estimate();
-        _stats.LastExpectedDowntimeMs = estimate.DowntimeMs;
-        _log.Debug("migration {0}: iteration {1} took {2:0} ms; remaining {3} bytes; expected downtime {4:0} ms",
-            _id, _iteration, iterationMs, estimate.RemainingBytes, estimate.DowntimeMs);
-        if (estimate.DowntimeMs <= _settings.DowntimeLimit.TotalMilliseconds)
-        {
-            BeginSwitchover();
-        }
-        else if (_iteration >= _settings.MaxIterations)
-        {
-            _forced = true;
-            _log.Info("migration {0}: not converged after {1} iterations (expected downtime {2:0} ms > {3:0} ms): switching over anyway",
-                _id, _iteration, estimate.DowntimeMs, _settings.DowntimeLimit.TotalMilliseconds);
-            BeginSwitchover();
-        }
-        else
-        {
-            var wait = _settings.MinIterationTime.TotalMilliseconds - iterationMs;
-            if (wait > 1)
-            {
-                Timers.StartSingleTimer("next-iteration", NextIteration.Instance, TimeSpan.FromMilliseconds(wait));
-            }
-            else
-            {
-                BeginIteration();
-            }
-        }
-    }
+    /// <summary>Every channel has sent Sync(k): decide whether to switch over (MigrationCoordinator.Convergence.cs).</summary>
+    private void OnIterationSynced() => DecideAtIterationEnd(_clock.Elapsed.TotalMilliseconds - _iterationStartMs);
 
     private (long RemainingBytes, double DowntimeMs) Estimate()
     {
-        var t = _transfer!;
-        var dirty = t.Scanner.CountLiveDirtyPages() * RamBlock.PageSize;
-        var perDevice = new long[t.Info.Length];
-        for (var d = 0; d < perDevice.Length; d++)
-        {
-            var info = t.Info[d];
-            perDevice[d] = info.PrecopyRemaining + info.StopCopyRemaining + info.ReadAheadBytes + t.ReadyBytesOf(d);
-        }
-
-        var rate = Math.Max(_stats.TransferRateBytesPerMs(_clock.Elapsed.TotalMilliseconds - _setupMs), 1.0);
-        return DowntimeEstimate.Compute(dirty, perDevice, rate, _stats.LoadRateBytesPerMs(), Environment.ProcessorCount);
+        var e = CurrentEstimate();
+        return (e.RemainingBytes, e.TotalMs);
     }
 
     // ---------------------------------------------------------------- switchover
@@ -526,6 +505,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         Timers.Cancel("phase");
         _guest.Workload.Pause();
         _stopMs = _clock.Elapsed.TotalMilliseconds;
+        OnGuestStopping();
         _phase = "stop-copy";
         foreach (var s in _savers)
         {
@@ -596,6 +576,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
     private void Finish(string status, string? error, double downtimeMs)
     {
         Timers.CancelAll();
+        LiftThrottle();
         var report = BuildReport(status, error, downtimeMs);
         _phase = status;
         PublishProgress();
@@ -622,6 +603,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
     {
         Receive<SubscribeMigration>(OnSubscribe);
         Receive<CancelMigration>(_ => Sender.Tell(new CommandFailed($"migration {_id} has ended", "ended")));
+        LateConvergenceHandlers("ended");
         Receive<ChunkReady>(r => r.Chunk.ReturnBuffer());
         ReceiveAny(_ => { });
     }

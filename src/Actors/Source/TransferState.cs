@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Migration.Actors.Source.Convergence;
 using Migration.Devices.Device;
 
 namespace Migration.Actors.Source;
@@ -62,6 +63,9 @@ public sealed class TransferState
 
     /// <summary>Device chunks sent and not yet credited (owns their buffers).</summary>
     public SentChunkLedger Ledger { get; }
+
+    /// <summary>The precopy bandwidth limit: a job is handed to a channel only when it allows (unlimited by default).</summary>
+    public BandwidthPacer Pacer { get; } = new(0);
 
     /// <summary>Every channel is connected (none lost and waiting to reconnect).</summary>
     public bool AllChannelsUp => _up.All(u => u);
@@ -196,16 +200,18 @@ public sealed class TransferState
         for (var k = 0; k < _channels.Count; k++)
         {
             var ch = (_nextChannel + k) % _channels.Count;
-            while (_up[ch] && _inFlight[ch] < _queueDepth && NextJob(ch) is { } job)
+            while (_up[ch] && _inFlight[ch] < _queueDepth && Pacer.CanSend() && NextJob(ch) is { } job)
             {
                 switch (job)
                 {
                     case RamJob ram:
                         Log.Record(ch, ram);
+                        Pacer.Spend((long)ram.Count * Migration.Devices.Ram.RamBlock.PageSize);
                         break;
                     case DeviceChunkJob chunk:
                         // From here the ledger owns the buffer (until credited); the channel only reads it.
                         Ledger.Sent(chunk.Chunk, ch);
+                        Pacer.Spend(chunk.Chunk.Length);
                         break;
                 }
 

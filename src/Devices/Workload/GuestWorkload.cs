@@ -27,11 +27,17 @@ public sealed unsafe class GuestWorkload : IDisposable
     private int _controlWaiters;
     // Guarded by _gate:
     private long _rateBytesPerSecond;
+    private int _throttlePercent;
     private bool _paused;
     private bool _started;
     private bool _stopping;
     private long _paceStartTicks;
     private long _pacePages;
+    private TimeSpan _throttleDebt;
+    // The rate the guest reached unthrottled (pages/s over windows of AchievedWindow), what a throttle is a share of:
+    private long _achievedWindowStartTicks;
+    private long _achievedWindowPages;
+    private double _achievedPagesPerSecond;
     // Worker thread only (read by others only under _gate):
     private int _blockIndex;
     private long _pageIndex;
@@ -63,6 +69,33 @@ public sealed unsafe class GuestWorkload : IDisposable
     public long RateBytesPerSecond
     {
         get { lock (_gate) return _rateBytesPerSecond; }
+    }
+
+    /// <summary>
+    /// How much the guest is slowed down, percent of its run time (QEMU's cpu-throttle-percentage, used by
+    /// auto-converge): 0 = not at all, 99 = it runs 1 % of the time. It dirties (100 - throttle) % of what it did
+    /// unthrottled: the pace becomes that share of the lower of its rate and the rate it reached unthrottled (a flat-out
+    /// guest is measured, so the throttle holds on a loaded machine too, where the thread's turns, not its work, set
+    /// the pace; there its sleeps overshoot, so it dirties less than that share). Before any unthrottled measurement,
+    /// a flat-out guest sleeps throttle / (100 - throttle) times the length of each slice instead.
+    /// </summary>
+    public int ThrottlePercent
+    {
+        get { lock (_gate) return _throttlePercent; }
+    }
+
+    /// <summary>Sets the throttle (0..99, see <see cref="ThrottlePercent"/>); pacing restarts from now.</summary>
+    public void SetThrottle(int percent)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(percent);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(percent, 99);
+        using (EnterControl())
+        {
+            _throttlePercent = percent;
+            _throttleDebt = TimeSpan.Zero;
+            ResetPacing();
+            Monitor.PulseAll(_gate);
+        }
     }
 
     /// <summary>Starts the worker thread. Throws if already started or disposed.</summary>
@@ -173,6 +206,34 @@ public sealed unsafe class GuestWorkload : IDisposable
     {
         _paceStartTicks = Stopwatch.GetTimestamp();
         _pacePages = 0;
+        _achievedWindowStartTicks = _paceStartTicks;
+        _achievedWindowPages = 0;
+    }
+
+    private static readonly TimeSpan AchievedWindow = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Under _gate: the pace in pages/s, throttled as <see cref="ThrottlePercent"/> says.</summary>
+    private double PacePagesPerSecond()
+    {
+        // In double: a flat-out rate (long.MaxValue / 2) times 100 overflows a long.
+        double nominal = _rateBytesPerSecond / (double)RamBlock.PageSize;
+        if (_throttlePercent == 0)
+            return nominal;
+        double basis = _achievedPagesPerSecond > 0 ? Math.Min(nominal, _achievedPagesPerSecond) : nominal;
+        return basis * ((100 - _throttlePercent) / 100.0);
+    }
+
+    /// <summary>Under _gate, unthrottled: counts the pages of a slice towards the measured achievable rate.</summary>
+    private void MeasureAchieved(int pages)
+    {
+        _achievedWindowPages += pages;
+        TimeSpan window = Stopwatch.GetElapsedTime(_achievedWindowStartTicks);
+        if (window >= AchievedWindow)
+        {
+            _achievedPagesPerSecond = _achievedWindowPages / window.TotalSeconds;
+            _achievedWindowStartTicks = Stopwatch.GetTimestamp();
+            _achievedWindowPages = 0;
+        }
     }
 
     private void Run()
@@ -201,14 +262,16 @@ public sealed unsafe class GuestWorkload : IDisposable
     /// <summary>Under _gate: writes the pages the pace allows now; returns how long to wait before the next slice.</summary>
     private TimeSpan DoSlice()
     {
-        double pagesPerSecond = _rateBytesPerSecond / (double)RamBlock.PageSize;
+        double pagesPerSecond = PacePagesPerSecond();
         TimeSpan elapsed = Stopwatch.GetElapsedTime(_paceStartTicks);
         double dueExact = elapsed.TotalSeconds * pagesPerSecond - _pacePages;
         double backlogLimit = Math.Max(1, MaxBacklog.TotalSeconds * pagesPerSecond);
         if (dueExact > backlogLimit)
         {
-            // Behind by more than the backlog limit: forget the debt (restart the pace) instead of bursting.
-            ResetPacing();
+            // Behind by more than the backlog limit: forget the debt (restart the pace) instead of bursting. The
+            // achieved-rate window goes on (a flat-out guest is always behind).
+            _paceStartTicks = Stopwatch.GetTimestamp();
+            _pacePages = 0;
             elapsed = TimeSpan.Zero;
             dueExact = Math.Min(backlogLimit, MaxSlicePages);
         }
@@ -221,10 +284,26 @@ public sealed unsafe class GuestWorkload : IDisposable
             return TimeSpan.FromSeconds(Math.Clamp(untilNext, 0.002, 0.05));
         }
         int pages = (int)Math.Min(due, MaxSlicePages);
+        long sliceStart = Stopwatch.GetTimestamp();
         WritePages(pages);
         _pacePages += pages;
         Interlocked.Add(ref _pagesDirtied, pages);
-        return TimeSpan.Zero;
+        if (_throttlePercent == 0)
+        {
+            MeasureAchieved(pages);
+            return TimeSpan.Zero;
+        }
+
+        if (_achievedPagesPerSecond > 0)
+            return TimeSpan.Zero; // the pace carries the throttle
+        // Throttled before any measurement: sleep in proportion to the time the slice ran (what makes a flat-out guest slow down too),
+        // collected until it is worth a Thread.Sleep (which rounds to whole milliseconds).
+        _throttleDebt += Stopwatch.GetElapsedTime(sliceStart) * (_throttlePercent / (100.0 - _throttlePercent));
+        if (_throttleDebt < TimeSpan.FromMilliseconds(2))
+            return TimeSpan.Zero;
+        var sleep = _throttleDebt;
+        _throttleDebt = TimeSpan.Zero;
+        return sleep;
     }
 
     private void WritePages(int pages)

@@ -16,9 +16,10 @@ namespace Migration.Host.Cli;
 /// </summary>
 public static class CliCommands
 {
-    public static IEnumerable<Command> Create() => CliConfigOption.AddTo([Nodes(), Vm(), Migrate(), Status(), Cancel()]);
+    public static IEnumerable<Command> Create() => CliConfigOption.AddTo([Nodes(), Vm(), Migrate(), Status(), Cancel(),
+        LiveChangeCommands.Set(), LiveChangeCommands.Switchover()]);
 
-    private static Option<string[]> SeedOption() => new("--seed")
+    internal static Option<string[]> SeedOption() => new("--seed")
     {
         Description = "HOST:PORT of a cluster node (repeatable)",
         Required = true,
@@ -26,7 +27,7 @@ public static class CliCommands
     };
 
     /// <summary>Runs a CLI action with a connected client; turns CliException into its exit code and one line.</summary>
-    private static async Task<int> Run(ParseResult r, Option<string[]> seeds, Func<ClusterClient, Task<int>> action)
+    internal static async Task<int> Run(ParseResult r, Option<string[]> seeds, Func<ClusterClient, Task<int>> action)
     {
         try
         {
@@ -197,7 +198,7 @@ public static class CliCommands
             foreach (var (node, m) in all)
             {
                 var detail = m.Report is { } rep
-                    ? rep.Status == "completed" ? $"downtime {rep.DowntimeMs:0} ms, verified {rep.Verified}" : rep.Error ?? ""
+                    ? rep.Status == "completed" ? $"downtime {rep.DowntimeMs:0} ms, verified {rep.Verified}, switchover {rep.SwitchoverReason}" : rep.Error ?? ""
                     : m.Progress is { } p ? ReportPrinter.ProgressLine(p) : "";
                 var percent = m.Report is not null ? (m.Report.Status == "completed" ? "100%" : "-") : m.Progress is { } pp ? $"{pp.Percent:0.0}%" : "0%";
                 table.AddRow(m.MigrationId.ToString(), Markup.Escape(m.VmId), Markup.Escape(node.Name), m.State, percent, Markup.Escape(detail));

@@ -7,7 +7,7 @@ namespace Migration.Host.Cli;
 
 /// <summary>
 /// The per-migration options shared by `demo` and `migrate`: --channels, --codec, --device-budget, --chunk-size,
-/// --downtime-limit, --json. Values override the node's HOCON defaults; bad values produce one clear message.
+/// --downtime-limit, --max-iterations, --max-bandwidth, --auto-converge, --json. Values override the node's HOCON defaults; bad values produce one clear message.
 /// </summary>
 public sealed class MigrationOptions
 {
@@ -17,6 +17,14 @@ public sealed class MigrationOptions
     public Option<string?> ChunkSize { get; } = new("--chunk-size") { Description = "Device-state chunk size (e.g. 1MiB)" };
     public Option<string?> DowntimeLimit { get; } = new("--downtime-limit") { Description = "Downtime limit in milliseconds" };
     public Option<int?> MaxIterations { get; } = new("--max-iterations") { Description = "Switch over after this many precopy iterations at the latest" };
+    public Option<string?> MaxBandwidth { get; } = new("--max-bandwidth")
+    {
+        Description = "Precopy bandwidth limit per second, all channels together (e.g. 100MiB; 0 = unlimited); the stop-copy phase runs at full speed",
+    };
+    public Option<bool> AutoConverge { get; } = new("--auto-converge")
+    {
+        Description = "Throttle the guest in growing steps when precopy does not converge (migration.auto-converge)",
+    };
     public Option<string?> Json { get; } = new("--json") { Description = "Write the final report as JSON to this path" };
     public Option<string[]> Inject { get; } = new("--inject")
     {
@@ -32,6 +40,8 @@ public sealed class MigrationOptions
         command.Options.Add(ChunkSize);
         command.Options.Add(DowntimeLimit);
         command.Options.Add(MaxIterations);
+        command.Options.Add(MaxBandwidth);
+        command.Options.Add(AutoConverge);
         command.Options.Add(Json);
         command.Options.Add(Inject);
     }
@@ -105,6 +115,22 @@ public sealed class MigrationOptions
             }
 
             settings = settings with { Inject = faults };
+        }
+
+        if (r.GetValue(MaxBandwidth) is { } bandwidthText)
+        {
+            if (!ByteSize.TryParse(bandwidthText, out var bandwidth, out var e))
+            {
+                error = $"--max-bandwidth: {e}";
+                return false;
+            }
+
+            settings = settings with { MaxBandwidth = bandwidth };
+        }
+
+        if (r.GetValue(AutoConverge))
+        {
+            settings = settings with { AutoConverge = settings.AutoConverge with { Enabled = true } };
         }
 
         if (r.GetValue(MaxIterations) is { } max)

@@ -14,7 +14,11 @@ public static class ReportPrinter
     public static string ProgressLine(MigrationProgress p) => string.Create(CultureInfo.InvariantCulture,
         $"[{p.Phase,-14} it {p.Iteration,2}] {p.Percent,5:0.0}%  sent {ByteSize.Format(p.BytesSent),10}  {p.RateMiBps,7:0} MiB/s  " +
         $"remaining {ByteSize.Format(p.RemainingBytes),10}  exp. downtime {p.ExpectedDowntimeMs,6:0} ms  " +
-        $"device buffer {ByteSize.Format(p.BufferedDeviceBytes)}/{ByteSize.Format(p.DeviceBufferBudgetBytes)}");
+        $"device buffer {ByteSize.Format(p.BufferedDeviceBytes)}/{ByteSize.Format(p.DeviceBufferBudgetBytes)}") + ProgressExtras(p);
+
+    /// <summary>Time left and the auto-converge throttle, when known.</summary>
+    private static string ProgressExtras(MigrationProgress p) => string.Create(CultureInfo.InvariantCulture,
+        $"{(p.EtaMs >= 0 ? $"  eta {p.EtaMs / 1000:0.0} s" : "")}{(p.ThrottlePercent > 0 ? $"  throttle {p.ThrottlePercent} %" : "")}");
 
     public static void Print(MigrationReport r)
     {
@@ -23,8 +27,19 @@ public static class ReportPrinter
         Row("status", r.Status + (r.Verified ? " (verified)" : ""));
         Row("channels / codec", $"{r.Channels} / {r.Codec}");
         Row("total time", $"{r.TotalMs:0} ms (setup {r.SetupMs:0} ms)");
-        Row("downtime", $"{r.DowntimeMs:0.0} ms (limit {r.DowntimeLimitMs:0} ms)");
-        Row("iterations", r.Iterations + (r.ForcedSwitchover ? " (switchover forced: did not converge)" : ""));
+        Row("downtime", $"{r.DowntimeMs:0.0} ms (limit {r.DowntimeLimitMs:0} ms, expected {r.ExpectedDowntimeMs:0} ms)");
+        if (r.ExpectedDowntimeTerms is not null)
+        {
+            Row("expected downtime terms", r.ExpectedDowntimeTerms);
+        }
+
+        Row("iterations", r.Iterations + (r.SwitchoverReason is { } reason ? $" (switchover: {reason})" : r.ForcedSwitchover ? " (switchover forced: did not converge)" : ""));
+        if (r.MaxThrottlePercent > 0)
+        {
+            Row("auto-converge throttle (max)", $"{r.MaxThrottlePercent} %");
+        }
+
+        Row("precopy throughput", $"{r.PrecopyThroughputMiBps:0} MiB/s" + (r.MaxBandwidth > 0 ? $" (limit {ByteSize.Format(r.MaxBandwidth)}/s)" : ""));
         Row("guest RAM", ByteSize.Format(r.RamBytes));
         Row("RAM transferred", $"{ByteSize.Format(r.RamTransferredBytes)} ({r.NormalPages} pages, {r.ZeroPages} zero pages)");
         Row("device state", ByteSize.Format(r.DeviceStateBytes));

@@ -38,19 +38,4 @@ public sealed class PooledJobTests : IDisposable
         Assert.Equal(Enumerable.Range(0, 64).Select(p => (long)p), seen);
         Assert.InRange(scanner.Jobs.Created, 2, 3);
     }
-
-    [Fact]
-    public void DowntimeEstimate_counts_the_longest_device_load_not_the_sum_when_devices_load_in_parallel()
-    {
-        // 100 bytes/ms on the wire, 10 bytes/ms per loader; two devices of 1000 and 500 bytes, RAM 0.
-        var (remaining, parallel) = DowntimeEstimate.Compute(0, [1000, 500], 100, 10, parallelLoads: 2);
-        Assert.Equal(1500, remaining);
-        Assert.Equal(15 + 100, parallel, 3);
-        // One core: the loads queue behind each other (the total over one loader).
-        Assert.Equal(15 + 150, DowntimeEstimate.Compute(0, [1000, 500], 100, 10, parallelLoads: 1).DowntimeMs, 3);
-        // No load measured yet: loading counts as fast as the transfer.
-        Assert.Equal(15 + 10, DowntimeEstimate.Compute(0, [1000, 500], 100, 0, parallelLoads: 2).DowntimeMs, 3);
-        // No devices: the dirty RAM alone.
-        Assert.Equal(20, DowntimeEstimate.Compute(2000, [], 100, 10, parallelLoads: 2).DowntimeMs, 3);
-    }
 }

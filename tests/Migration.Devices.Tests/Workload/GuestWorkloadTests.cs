@@ -52,6 +52,41 @@ public sealed class GuestWorkloadTests
     }
 
     [Fact]
+    public void A_throttled_workload_dirties_proportionally_less_flat_out_and_paced_and_keeps_the_pattern()
+    {
+        using var block = RamBlock.Create("ram0", 4096 * 4096);
+        using var workload = new GuestWorkload([block], long.MaxValue / 2); // flat out
+        workload.Start();
+        long Run(int ms)
+        {
+            var before = workload.PagesDirtied;
+            workload.Resume();
+            Thread.Sleep(ms);
+            workload.Pause();
+            return workload.PagesDirtied - before;
+        }
+
+        workload.Pause();
+        var free = Run(300);
+        workload.SetThrottle(75);
+        Assert.Equal(75, workload.ThrottlePercent);
+        var throttled = Run(300);
+        Console.WriteLine($"flat out: {free} pages unthrottled, {throttled} at 75 %");
+        // Ideally a quarter; a loaded machine blurs it, but the throttle's sleeps leave the core to others either way.
+        Assert.True(throttled < free * 0.6, $"throttled 75 %: {throttled} pages vs {free} unthrottled");
+        workload.SetThrottle(0);
+        Assert.True(WorkloadPatternChecker.Check([block]).Ok);
+
+        // Paced at 20k pages/s, throttled 50 %: at most 10k pages/s (3k in 0.3 s, with slack for the sleep overshooting).
+        workload.SetRate(20_000L * 4096);
+        workload.SetThrottle(50);
+        Assert.InRange(Run(300), 1, 4_000);
+        Assert.Throws<ArgumentOutOfRangeException>(() => workload.SetThrottle(100));
+        Assert.Throws<ArgumentOutOfRangeException>(() => workload.SetThrottle(-1));
+        Assert.True(WorkloadPatternChecker.Check([block]).Ok);
+    }
+
+    [Fact]
     public void Idle_workload_writes_nothing_and_Dispose_stops_the_thread()
     {
         using var block = RamBlock.Create("ram0", 64 * 4096);
