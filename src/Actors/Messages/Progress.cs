@@ -18,7 +18,14 @@ public sealed record MigrationProgress(
     long BufferedDeviceBytes,
     long DeviceBufferBudgetBytes,
     double Percent,
-    double ElapsedMs) : IMigrationMessage;
+    double ElapsedMs) : IMigrationMessage
+{
+    /// <summary>Dirty guest RAM not yet sent (part of <see cref="RemainingBytes"/>, which adds the device state left).</summary>
+    public long RemainingDirtyBytes { get; init; }
+
+    /// <summary>Channel connections lost and reconnected so far.</summary>
+    public int ChannelReconnects { get; init; }
+}
 
 /// <summary>The end of a migration, with its report. Sent to subscribers and kept by the source node.</summary>
 public sealed record MigrationFinished(MigrationReport Report) : IMigrationMessage;

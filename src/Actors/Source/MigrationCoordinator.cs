@@ -192,6 +192,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         {
             Mark("resumed");
             var downtime = _clock.Elapsed.TotalMilliseconds - _stopMs;
+            _timeline.Resumed(_stopMs + downtime);
             Finish("completed", null, downtime);
         });
         Receive<CancelMigration>(c => Sender.Tell(new CommandFailed($"migration {_id} is committing; too late to cancel", "too-late")));
@@ -364,6 +365,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         }
 
         _iterationStartMs = _clock.Elapsed.TotalMilliseconds;
+        _timeline.IterationStarted(_iterationStartMs, (int)_iteration);
         _syncedChannels.Clear();
         _transfer!.Scanner.BeginIteration(_iteration);
         _transfer.RamActive = true;
@@ -526,6 +528,8 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         Timers.Cancel("phase");
         _guest.Workload.Pause();
         _stopMs = _clock.Elapsed.TotalMilliseconds;
+        RecordTimelineSample(RemainingDirtyBytes(), force: true);
+        _timeline.Stopped(_stopMs);
         _phase = "stop-copy";
         foreach (var s in _savers)
         {
@@ -596,6 +600,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
     private void Finish(string status, string? error, double downtimeMs)
     {
         Timers.CancelAll();
+        RecordTimelineSample(0, force: true);
         var report = BuildReport(status, error, downtimeMs);
         _phase = status;
         PublishProgress();
