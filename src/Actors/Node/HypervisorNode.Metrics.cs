@@ -1,3 +1,4 @@
+using Akka.Event;
 using Migration.Actors.Destination;
 using Migration.Actors.Messages;
 using Migration.Actors.Metrics;
@@ -5,19 +6,34 @@ using Migration.Actors.Source;
 
 namespace Migration.Actors.Node;
 
-// The node's side of /metrics: it keeps one MigrationFigures per migration it runs or recently ran and publishes an
-// immutable NodeMetricsSnapshot after each change it already receives (progress, traffic, ends). Node thread only;
-// the scrape thread reads the published snapshot (NodeMetrics).
+// The node's side of /metrics and of the operator's log: it keeps one MigrationFigures per migration it runs or recently
+// ran and publishes an immutable NodeMetricsSnapshot after each change it already receives (progress, traffic, ends);
+// it logs at INFO when a migration starts, changes phase (as seen in its progress reports) and ends, with the reason.
+// Node thread only; the scrape thread reads the published snapshot (NodeMetrics).
 public sealed partial class HypervisorNode
 {
     private const int MaxEndedFigures = 100;
     private readonly Dictionary<Guid, MigrationFigures> _figures = new();
+    private readonly Dictionary<Guid, string> _phases = new();
     private NodeMetrics? _metrics;
 
     private NodeMetrics Metrics => _metrics ??= NodeMetrics.Get(Context.System);
 
     private void OnProgressForMetrics(MigrationProgress p)
     {
+        if (!_phases.TryGetValue(p.MigrationId, out var phase))
+        {
+            var to = _started.TryGetValue(p.MigrationId, out var s) ? s.Destination : "?";
+            _log.Info("migration {0} of guest {1} to {2} started", p.MigrationId, p.VmId, to);
+        }
+
+        if (phase != p.Phase)
+        {
+            _phases[p.MigrationId] = p.Phase;
+            _log.Info("migration {0} of guest {1}: phase {2} (iteration {3}, {4} sent)", p.MigrationId, p.VmId, p.Phase, p.Iteration,
+                Settings.ByteSize.Format(p.BytesSent));
+        }
+
         _figures[p.MigrationId] = new MigrationFigures
         {
             MigrationId = p.MigrationId,
@@ -38,6 +54,17 @@ public sealed partial class HypervisorNode
     private void OnEndedForMetrics(MigrationEnded e)
     {
         var r = e.Report;
+        _phases.Remove(e.MigrationId);
+        if (r.Status == "completed")
+        {
+            _log.Info(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"migration {e.MigrationId} of guest {e.VmId} to {r.Destination} ended: completed, verified {r.Verified}, downtime {r.DowntimeMs:0.0} ms, {r.Iterations} iterations, {r.TotalMs:0} ms in total"));
+        }
+        else
+        {
+            _log.Info("migration {0} of guest {1} to {2} ended: {3}: {4}", e.MigrationId, e.VmId, r.Destination, r.Status, r.Error ?? "no reason given");
+        }
+
         _figures[e.MigrationId] = new MigrationFigures
         {
             MigrationId = e.MigrationId,
@@ -60,9 +87,14 @@ public sealed partial class HypervisorNode
 
     private void OnIncomingTraffic(IncomingTraffic t)
     {
-        if (!_incoming.ContainsKey(t.MigrationId))
+        if (!_incoming.TryGetValue(t.MigrationId, out var incoming))
         {
             return;
+        }
+
+        if (!_figures.ContainsKey(t.MigrationId))
+        {
+            _log.Info("incoming migration {0} of guest {1} from {2}: receiving", t.MigrationId, t.VmId, incoming.Source.Path.Address);
         }
 
         _figures[t.MigrationId] = new MigrationFigures
@@ -80,8 +112,13 @@ public sealed partial class HypervisorNode
     }
 
     /// <summary>An incoming migration ended: "completed" (the guest runs here) or "discarded".</summary>
-    private void OnIncomingEndedForMetrics(Guid migrationId, string result)
+    private void OnIncomingEndedForMetrics(Guid migrationId, string result, string reason = "")
     {
+        if (result != "completed")
+        {
+            _log.Info("incoming migration {0}: {1}: {2} (the guest stays on its source)", migrationId, result, reason);
+        }
+
         if (_figures.TryGetValue(migrationId, out var f) && f.Role == "destination")
         {
             _figures[migrationId] = f with { Active = false, DeviceBufferBytes = 0 };

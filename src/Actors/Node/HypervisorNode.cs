@@ -99,7 +99,7 @@ public sealed partial class HypervisorNode : ReceiveActor
         {
             _incoming.Remove(d.MigrationId);
             _inDoubt.Remove(d.MigrationId);
-            OnIncomingEndedForMetrics(d.MigrationId, "discarded");
+            OnIncomingEndedForMetrics(d.MigrationId, "discarded", d.Reason);
         });
         Receive<GetNodes>(_ => Sender.Tell(Nodes()));
         Receive<GetMigrations>(_ => Sender.Tell(Migrations()));
