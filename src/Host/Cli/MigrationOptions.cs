@@ -18,6 +18,7 @@ public sealed class MigrationOptions
     public Option<string?> DowntimeLimit { get; } = new("--downtime-limit") { Description = "Downtime limit in milliseconds" };
     public Option<int?> MaxIterations { get; } = new("--max-iterations") { Description = "Switch over after this many precopy iterations at the latest" };
     public Option<string?> Json { get; } = new("--json") { Description = "Write the final report as JSON to this path" };
+    public Option<string?> Timeline { get; } = new("--timeline") { Description = "Draw the migration's timeline (throughput, dirty RAM, device buffer, downtime) to this SVG file" };
     public Option<string[]> Inject { get; } = new("--inject")
     {
         Description = "Inject a fault: drop-channel:N@precopy|stopcopy, corrupt-packet@precopy|stopcopy, slow-load:DEVICE[=MS], " +
@@ -33,6 +34,7 @@ public sealed class MigrationOptions
         command.Options.Add(DowntimeLimit);
         command.Options.Add(MaxIterations);
         command.Options.Add(Json);
+        command.Options.Add(Timeline);
         command.Options.Add(Inject);
     }
 

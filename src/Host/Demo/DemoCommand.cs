@@ -93,6 +93,8 @@ public static class DemoCommand
             Console.WriteLine($"Report written to {json}");
         }
 
+        Timeline.TimelineOutput.WriteIfAsked(report, r.GetValue(migration.Timeline));
+
         return ok ? 0 : 1;
     }
 
