@@ -64,7 +64,7 @@ public static class TimelinePicture
         svg.Append(CultureInfo.InvariantCulture, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{Width}\" height=\"{height}\" viewBox=\"0 0 {Width} {height}\">");
         svg.Append(CultureInfo.InvariantCulture, $"<rect width=\"{Width}\" height=\"{height}\" fill=\"white\"/>");
         svg.Append(CultureInfo.InvariantCulture,
-            $"<text x=\"{Width / 2}\" y=\"25\" text-anchor=\"middle\" font-family=\"{Font}, Arial, sans-serif\" font-size=\"18\" font-weight=\"bold\">{Escape(s.Title)}</text>");
+            $"<text x=\"{Width / 2}\" y=\"25\" text-anchor=\"middle\" font-family=\"{Font}, Arial, sans-serif\" font-size=\"17\" font-weight=\"bold\">{Escape(s.Title)}</text>");
         svg.Append(CultureInfo.InvariantCulture,
             $"<text x=\"{Width / 2}\" y=\"50\" text-anchor=\"middle\" font-family=\"{Font}, Arial, sans-serif\" font-size=\"14\">{Escape(s.Subtitle)}</text>");
         for (var i = 0; i < panels.Length; i++)

@@ -35,28 +35,26 @@ public sealed record TimelineSeries
     {
         var samples = r.Timeline;
         var n = samples.Count;
-        var time = new double[n];
+        var time = samples.Select(x => x.TimeMs / 1000).ToArray();
         var ram = new double[n];
         var device = new double[n];
-        for (var i = 0; i < n; i++)
+        // A forced sample (the stop, the end) can come milliseconds after a tick: a rate over such a sliver is noise
+        // (a few MiB over 1 ms reads as GiB/s). Each rate spans back at least 80% of the usual sample interval.
+        var gaps = time.Zip(time.Skip(1), (a, b) => b - a).Where(d => d > 0).Order().ToArray();
+        var window = gaps.Length == 0 ? 0 : gaps[gaps.Length / 2] * 0.8;
+        for (var i = 1; i < n; i++)
         {
-            time[i] = samples[i].TimeMs / 1000;
-            if (i == 0)
+            var j = i - 1;
+            while (j > 0 && time[i] - time[j] < window)
             {
-                continue;
+                j--;
             }
 
-            var dt = time[i] - time[i - 1];
+            var dt = time[i] - time[j];
             if (dt > 0)
             {
-                ram[i] = (samples[i].RamBytesSent - samples[i - 1].RamBytesSent) / MiB / dt;
-                device[i] = (samples[i].DeviceBytesSent - samples[i - 1].DeviceBytesSent) / MiB / dt;
-            }
-            else
-            {
-                // Two samples at the same instant (a forced one right after a tick): keep the previous rate.
-                ram[i] = ram[i - 1];
-                device[i] = device[i - 1];
+                ram[i] = (samples[i].RamBytesSent - samples[j].RamBytesSent) / MiB / dt;
+                device[i] = (samples[i].DeviceBytesSent - samples[j].DeviceBytesSent) / MiB / dt;
             }
         }
 
@@ -67,8 +65,8 @@ public sealed record TimelineSeries
         return new TimelineSeries
         {
             Title = $"guest {r.VmId}: {ShortNode(r.Source)} -> {ShortNode(r.Destination)}: {r.Status}{(r.Verified ? " (verified)" : "")}, " +
-                    $"downtime {r.DowntimeMs:0} ms, {r.Iterations} iterations{(r.ForcedSwitchover ? " (switchover forced)" : "")}, {r.TotalMs / 1000:0.0} s in total",
-            Subtitle = $"{r.Channels} channels, codec {r.Codec}, device buffer budget {ByteSize.Format(r.DeviceBufferBudgetBytes)}, " +
+                    $"downtime {r.DowntimeMs:0} ms, {r.Iterations} iterations{(r.ForcedSwitchover ? " (forced)" : "")}",
+            Subtitle = $"{r.TotalMs / 1000:0.0} s in total; {r.Channels} channels, codec {r.Codec}, device buffer budget {ByteSize.Format(r.DeviceBufferBudgetBytes)}, " +
                        $"downtime limit {r.DowntimeLimitMs:0} ms, guest RAM {ByteSize.Format(r.RamBytes)}, device state {ByteSize.Format(r.DeviceStateBytes)}" +
                        (r.ChannelReconnects > 0 ? $", {r.ChannelReconnects} channel reconnects" : ""),
             TimeS = time,
