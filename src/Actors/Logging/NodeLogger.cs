@@ -67,3 +67,34 @@ public sealed class NodeLogger : ReceiveActor, IRequiresMessageQueue<ILoggerMess
         _ => "ERROR",
     };
 }
+
+/// <summary>
+/// The node's stdout logger (akka.stdout-logger-class): Akka writes through it before NodeLogger starts and after it
+/// stops (start-up and shutdown), so those lines are filtered and formatted like the others. Text layout; the json
+/// variant is <see cref="NodeJsonStdoutLogger"/> (NodeHost picks it for migration.log-format = json). Not an actor:
+/// called on whatever thread logs, so it writes one whole line per call.
+/// </summary>
+public class NodeStdoutLogger : MinimalLogger
+{
+    protected virtual bool Json => false;
+
+    protected override void Log(object message)
+    {
+        if (message is not LogEvent e)
+        {
+            Console.WriteLine(message);
+            return;
+        }
+
+        if (NodeLogFilter.Filter(e, showAll: false) is { } kept)
+        {
+            Console.WriteLine(Json ? NodeLogger.JsonLine(kept) : kept.ToString());
+        }
+    }
+}
+
+/// <summary>The json variant of <see cref="NodeStdoutLogger"/>.</summary>
+public sealed class NodeJsonStdoutLogger : NodeStdoutLogger
+{
+    protected override bool Json => true;
+}

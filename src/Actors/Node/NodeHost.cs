@@ -61,6 +61,11 @@ public sealed class NodeHost : IAsyncDisposable
         var settings = MigrationSettings.FromConfig(config);
         seeds = seeds.Select(s => SeedAddress(s, settings.TlsEnabled)).ToArray();
         var observability = ObservabilitySettings.FromConfig(config);
+        if (observability.LogFormat == "json")
+        {
+            config = ConfigurationFactory.ParseString($"akka.stdout-logger-class = \"{typeof(Logging.NodeJsonStdoutLogger).AssemblyQualifiedName}\"").WithFallback(config);
+        }
+
         var system = ActorSystem.Create(SystemName, ControlPlaneTls.Setup(config, settings));
         StartMetrics(system, observability);
         var cluster = Akka.Cluster.Cluster.Get(system);

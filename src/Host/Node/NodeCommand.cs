@@ -90,7 +90,7 @@ public static class NodeCommand
 
             NodeObservabilityOptions.AnnounceUp(node, nodeName);
             await stop.Task;
-            Console.WriteLine($"node {nodeName} leaving");
+            NodeObservabilityOptions.Say(node, $"node {nodeName} leaving");
             return 0;
         });
         return command;

@@ -32,17 +32,16 @@ public static class NodeObservabilityOptions
     public static void AnnounceUp(NodeHost node, string name)
     {
         var settings = ObservabilitySettings.FromConfig(node.System.Settings.Config);
-        var lines = new List<string> { $"node {name} up at {node.Address}" };
+        Say(node, $"node {name} up at {node.Address}");
         if (settings.MetricsEnabled)
         {
-            lines.Add($"node {name} metrics at http://{settings.MetricsHost}:{NodeMetrics.Get(node.System).Port}/metrics");
-        }
-
-        foreach (var line in lines)
-        {
-            Console.WriteLine(settings.LogFormat == "json"
-                ? NodeLogger.JsonLine(DateTime.UtcNow, "INFO", node.Address, typeof(NodeObservabilityOptions).FullName, Environment.CurrentManagedThreadId, line)
-                : line);
+            Say(node, $"node {name} metrics at http://{settings.MetricsHost}:{NodeMetrics.Get(node.System).Port}/metrics");
         }
     }
+
+    /// <summary>One line of the node command on stdout, as a JSON object in json log format.</summary>
+    public static void Say(NodeHost node, string line) =>
+        Console.WriteLine(ObservabilitySettings.FromConfig(node.System.Settings.Config).LogFormat == "json"
+            ? NodeLogger.JsonLine(DateTime.UtcNow, "INFO", node.Address, typeof(NodeObservabilityOptions).FullName, Environment.CurrentManagedThreadId, line)
+            : line);
 }
