@@ -97,3 +97,32 @@ public sealed class TimelinePictureTests
         File.Delete(path);
     }
 }
+
+/// <summary>The Grafana dashboard in docs/ queries only families a node serves.</summary>
+public sealed class GrafanaDashboardTests
+{
+    [Fact]
+    public async Task Every_metric_the_dashboard_queries_is_a_family_a_node_serves()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Migration.sln")))
+        {
+            dir = dir.Parent;
+        }
+
+        Assert.NotNull(dir);
+        var text = File.ReadAllText(Path.Combine(dir!.FullName, "docs", "grafana-dashboard.json"));
+        using var _ = JsonDocument.Parse(text);
+        var used = System.Text.RegularExpressions.Regex.Matches(text, @"migration_[a-z_]+").Select(m => m.Value).Distinct().ToArray();
+        Assert.NotEmpty(used);
+        using var metrics = new Migration.Actors.Metrics.NodeMetrics();
+        using var stream = new MemoryStream();
+        await metrics.Registry.CollectAndExportAsTextAsync(stream);
+        var scrape = System.Text.Encoding.UTF8.GetString(stream.ToArray());
+        foreach (var name in used)
+        {
+            var family = System.Text.RegularExpressions.Regex.Replace(name, "_(bucket|sum|count)$", "");
+            Assert.Contains($"# TYPE {family} ", scrape);
+        }
+    }
+}
