@@ -8,7 +8,7 @@ namespace Migration.Host.Timeline;
 /// <summary>
 /// Draws a migration's timeline (ScottPlot) as one SVG of three stacked panels sharing the time axis: throughput of RAM
 /// and device state (MiB/s), remaining dirty RAM (MiB), device buffer held vs budget (MiB). Every panel shades the
-/// downtime window (labelled "downtime" in the first) and marks iteration starts; reconnects and throttle steps are
+/// downtime window (labelled "downtime" in the first) and marks iteration starts (the setup before the first one is shaded grey); reconnects and throttle steps are
 /// marked when they happened (the throttle percent then gets its own axis in the first panel).
 /// </summary>
 public static class TimelinePicture
@@ -98,6 +98,18 @@ public static class TimelinePicture
         if (xLabel is not null)
         {
             p.XLabel(xLabel);
+        }
+
+        // Before the first iteration: the destination allocates the guest and the channels connect; nothing moves yet.
+        if (s.Iterations.Length > 0 && s.Iterations[0].TimeS > 0)
+        {
+            var setup = p.Add.HorizontalSpan(0, s.Iterations[0].TimeS);
+            setup.FillStyle.Color = Colors.Gray.WithAlpha(0.12);
+            setup.LineStyle.Width = 0;
+            if (labelDowntime)
+            {
+                setup.LegendText = "setup (prepare, connect)";
+            }
         }
 
         if (s.Downtime is { } d)
