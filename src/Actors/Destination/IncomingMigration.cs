@@ -114,6 +114,7 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
         _listener.Tell(new RegisterIncoming(Id, _token, _settings.Channels, Self));
         _request.Source.Tell(new PrepareAck(Id, _host, _port, _token, _budget.BudgetBytes, Self, _tls));
         Timers.StartSingleTimer("connect", new Timeout("waiting for channels"), _settings.ConnectTimeout + TimeSpan.FromSeconds(10));
+        Timers.StartPeriodicTimer("traffic", TrafficTick.Instance, _settings.ProgressInterval);
         Become(Receiving);
     }
 
@@ -144,6 +145,8 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
             }
         });
         Receive<SyncReached>(OnSync);
+        Receive<RecvChannelStarted>(s => _receivers.Add(s.Receiver));
+        Receive<TrafficTick>(_ => ReportTraffic(final: false));
         Receive<RecvChannelLost>(OnChannelLost);
         Receive<GateReceipt>(OnReceipt);
         Receive<RecvChannelEnded>(e =>
@@ -325,6 +328,7 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
             return;
         }
 
+        ReportTraffic(final: true);
         _request.Source.Tell(new DestinationVerified(Id, stats));
         BecomeVerified();
     }

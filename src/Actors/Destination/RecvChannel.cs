@@ -87,6 +87,8 @@ public sealed class RecvChannel : ReceiveActor, IWithTimers
     {
         var receiver = _receiver;
         var ct = _cts.Token;
+        // The owner reads the receiver's counters (thread-safe reads) for the node's metrics.
+        _owner.Tell(new RecvChannelStarted(_index, receiver));
         var loop = Task.Run(() => receiver.RunAsync(ct), ct);
         loop.PipeTo(Self, success: _ => LoopEnded.Instance, failure: e => new LoopFailed(e));
         // The receiver's buffers are returned once its loop can no longer touch them.

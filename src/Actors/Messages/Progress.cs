@@ -22,7 +22,14 @@ public sealed record MigrationProgress(
     double Percent,
     double ElapsedMs,
     double EtaMs = -1,
-    int ThrottlePercent = 0) : IMigrationMessage;
+    int ThrottlePercent = 0) : IMigrationMessage
+{
+    /// <summary>Dirty guest RAM not yet sent (part of <see cref="RemainingBytes"/>, which adds the device state left).</summary>
+    public long RemainingDirtyBytes { get; init; }
+
+    /// <summary>Channel connections lost and reconnected so far.</summary>
+    public int ChannelReconnects { get; init; }
+}
 
 /// <summary>The end of a migration, with its report. Sent to subscribers and kept by the source node.</summary>
 public sealed record MigrationFinished(MigrationReport Report) : IMigrationMessage;

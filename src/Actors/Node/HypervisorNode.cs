@@ -95,11 +95,13 @@ public sealed partial class HypervisorNode : ReceiveActor
             _guests[r.Guest.Id] = new GuestEntry(r.Guest) { State = "running" };
             _owners!.SetOwner(r.Guest.Id, _nodeName);
             _log.Info("guest {0} now runs on {1} (migration {2})", r.Guest.Id, _nodeName, r.MigrationId);
+            OnIncomingEndedForMetrics(r.MigrationId, "completed");
         });
         Receive<IncomingDiscarded>(d =>
         {
             _incoming.Remove(d.MigrationId);
             _inDoubt.Remove(d.MigrationId);
+            OnIncomingEndedForMetrics(d.MigrationId, "discarded", d.Reason);
         });
         Receive<GetNodes>(_ => Sender.Tell(Nodes()));
         Receive<GetMigrations>(_ => Sender.Tell(Migrations()));
@@ -111,7 +113,12 @@ public sealed partial class HypervisorNode : ReceiveActor
         });
         Receive<Akka.DistributedData.NotFound>(n => ((IActorRef)n.Request!).Tell(new GuestOwners(new Dictionary<string, string>())));
         Receive<Akka.DistributedData.UpdateSuccess>(_ => { });
-        Receive<MigrationProgress>(p => _progress[p.MigrationId] = p);
+        Receive<MigrationProgress>(p =>
+        {
+            _progress[p.MigrationId] = p;
+            OnProgressForMetrics(p);
+        });
+        Receive<IncomingTraffic>(OnIncomingTraffic);
         Receive<MigrationFinished>(_ => { }); // MigrationEnded carries the same report
     }
 
@@ -125,6 +132,7 @@ public sealed partial class HypervisorNode : ReceiveActor
         _listener = Context.ActorOf(ChannelListener.Props(socket, _defaults.HandshakeTimeout, _tls), "listener");
         _owners = new OwnershipRegistry(Context.System);
         _log.Info("node {0}: channel listener on {1}:{2}", _nodeName, _defaults.ListenerHost, _listenerPort);
+        PublishMetrics();
     }
 
     protected override void PostStop()
@@ -156,6 +164,7 @@ public sealed partial class HypervisorNode : ReceiveActor
             _guests[c.Spec.Id] = new GuestEntry(guest) { State = "running" };
             _owners!.SetOwner(c.Spec.Id, _nodeName);
             Sender.Tell(new GuestCreated(c.Spec.Id, _nodeName));
+            PublishMetrics();
         }
         catch (Exception e) when (e is ArgumentException or IOException or OutOfMemoryException)
         {
@@ -286,6 +295,7 @@ public sealed partial class HypervisorNode : ReceiveActor
             entry.State = "running";
         }
 
+        OnEndedForMetrics(e);
         Context.Stop(Sender);
     }
 

@@ -60,7 +60,14 @@ public sealed class NodeHost : IAsyncDisposable
         // with its own message rather than inside the node actor. migration.tls secures the cluster transport too.
         var settings = MigrationSettings.FromConfig(config);
         seeds = seeds.Select(s => SeedAddress(s, settings.TlsEnabled)).ToArray();
+        var observability = ObservabilitySettings.FromConfig(config);
+        if (observability.LogFormat == "json")
+        {
+            config = ConfigurationFactory.ParseString($"akka.stdout-logger-class = \"{typeof(Logging.NodeJsonStdoutLogger).AssemblyQualifiedName}\"").WithFallback(config);
+        }
+
         var system = ActorSystem.Create(SystemName, ControlPlaneTls.Setup(config, settings));
+        StartMetrics(system, observability);
         var cluster = Akka.Cluster.Cluster.Get(system);
         if (seeds.Count == 0)
         {
@@ -72,8 +79,28 @@ public sealed class NodeHost : IAsyncDisposable
         }
 
         var node = role == "client" ? ActorRefs.Nobody : system.ActorOf(HypervisorNode.Props(settings), HypervisorNode.Name);
+        system.ActorOf(MembershipLog.Props(), "membership-log");
         SerializationWarmup.Run(system, system.DeadLetters);
         return new NodeHost(system, node, settings);
+    }
+
+    /// <summary>The node's /metrics endpoint when migration.metrics.port is set; a port that cannot be bound fails the start.</summary>
+    private static void StartMetrics(ActorSystem system, ObservabilitySettings settings)
+    {
+        if (!settings.MetricsEnabled)
+        {
+            return;
+        }
+
+        try
+        {
+            Metrics.NodeMetrics.Get(system).StartServer(settings.MetricsHost, settings.MetricsPort);
+        }
+        catch (Exception e) when (e is global::System.Net.HttpListenerException or InvalidOperationException or IOException)
+        {
+            system.Terminate().Wait(TimeSpan.FromSeconds(10));
+            throw new ArgumentException($"migration.metrics.port {settings.MetricsPort}: cannot serve /metrics on {settings.MetricsHost} ({e.Message})", e);
+        }
     }
 
     /// <summary>Waits until this node is Up and the cluster has at least <paramref name="members"/> Up members.</summary>

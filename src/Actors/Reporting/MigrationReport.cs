@@ -52,6 +52,12 @@ public sealed record MigrationReport
     public double DowntimeLimitMs { get; init; }
     public string? Error { get; init; }
     public IReadOnlyList<DeviceReport> Devices { get; init; } = [];
+    /// <summary>RAM bytes put on the wire (headers, offsets, payload); WireBytes minus the device packets.</summary>
+    public long RamWireBytes { get; init; }
+    /// <summary>The migration's time series, one sample per progress tick (src/Actors/Reporting/Timeline.cs).</summary>
+    public IReadOnlyList<TimelineSample> Timeline { get; init; } = [];
+    /// <summary>Iteration boundaries, reconnects, stop (downtime start), resume (downtime end), throttle steps.</summary>
+    public IReadOnlyList<TimelineEvent> TimelineEvents { get; init; } = [];
 }
 
 public sealed record DeviceReport

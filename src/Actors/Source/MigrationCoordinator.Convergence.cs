@@ -121,6 +121,7 @@ public sealed partial class MigrationCoordinator
         {
             var throttle = Policy.SetAutoConverge(on);
             _guest.Workload.SetThrottle(throttle);
+            RecordThrottle(throttle);
         }
 
         _log.Info("migration {0}: parameters changed by operator: downtime limit {1:0} ms, max bandwidth {2} B/s, auto-converge {3}",
@@ -171,6 +172,7 @@ public sealed partial class MigrationCoordinator
             _log.Info("migration {0}: iteration {1} did not converge (expected downtime {2:0} ms > {3:0} ms): guest throttled to {4} %",
                 _id, _iteration, estimate.TotalMs, DowntimeLimitMs, decision.ThrottlePercent);
             _guest.Workload.SetThrottle(decision.ThrottlePercent);
+            RecordThrottle(decision.ThrottlePercent);
         }
 
         if (decision.Switchover)

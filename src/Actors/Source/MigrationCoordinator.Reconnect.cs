@@ -32,6 +32,7 @@ public sealed partial class MigrationCoordinator
         {
             _log.Warning("migration {0}: channel {1} lost connection {2} ({3}); reconnecting", _id, l.Index, l.Connection, l.Reason);
             _reconnects++;
+            _timeline.Reconnect(_clock.Elapsed.TotalMilliseconds, l.Index, l.Reason);
             _transfer!.ChannelDown(l.Index);
             Timers.StartSingleTimer($"reconnect-{l.Index}", new ReconnectTimedOut(l.Index), _settings.ChannelReconnectTimeout);
         }

@@ -32,7 +32,12 @@ public sealed partial class MigrationCoordinator
         _lastProgress = new MigrationProgress(
             _id, _guest.Id, _phase, (int)_iteration, sent, _stats.RamWireBytes, _stats.DeviceBytes, rate,
             remaining, expected, _stats.DestinationBufferedBytes, _ack?.DeviceBufferBudget ?? _settings.DeviceBufferBudget,
-            _percent, elapsed, figures.EtaMs, ThrottlePercent);
+            _percent, elapsed, figures.EtaMs, ThrottlePercent)
+        {
+            RemainingDirtyBytes = RemainingDirtyBytes(),
+            ChannelReconnects = _reconnects,
+        };
+        RecordTimelineSample(_lastProgress.RemainingDirtyBytes);
         foreach (var s in _subscribers)
         {
             s.Tell(_lastProgress);
@@ -100,6 +105,9 @@ public sealed partial class MigrationCoordinator
             DowntimeLimitMs = _settings.DowntimeLimit.TotalMilliseconds,
             Error = error,
             Devices = devices,
+            RamWireBytes = _stats.RamWireBytes,
+            Timeline = _timeline.Samples.ToArray(),
+            TimelineEvents = _timeline.Events.ToArray(),
         };
     }
 }

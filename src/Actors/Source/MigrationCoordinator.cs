@@ -195,6 +195,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
             Mark("resumed");
             OnResumeConfirmed();
             var downtime = _clock.Elapsed.TotalMilliseconds - _stopMs;
+            _timeline.Resumed(_stopMs + downtime);
             Finish("completed", null, downtime);
         });
         Receive<CancelMigration>(c => Sender.Tell(new CommandFailed($"migration {_id} is committing; too late to cancel", "too-late")));
@@ -370,6 +371,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         }
 
         _iterationStartMs = _clock.Elapsed.TotalMilliseconds;
+        _timeline.IterationStarted(_iterationStartMs, (int)_iteration);
         _syncedChannels.Clear();
         _transfer!.Scanner.BeginIteration(_iteration);
         _transfer.RamActive = true;
@@ -505,6 +507,8 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         Timers.Cancel("phase");
         _guest.Workload.Pause();
         _stopMs = _clock.Elapsed.TotalMilliseconds;
+        RecordTimelineSample(RemainingDirtyBytes(), force: true);
+        _timeline.Stopped(_stopMs);
         OnGuestStopping();
         _phase = "stop-copy";
         foreach (var s in _savers)
@@ -576,6 +580,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
     private void Finish(string status, string? error, double downtimeMs)
     {
         Timers.CancelAll();
+        RecordTimelineSample(0, force: true);
         LiftThrottle();
         var report = BuildReport(status, error, downtimeMs);
         _phase = status;

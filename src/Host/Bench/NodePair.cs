@@ -36,13 +36,15 @@ public sealed partial class NodePair : IAsyncDisposable
 
     public static async Task<NodePair> StartAsync(int processes, TextWriter log, CancellationToken ct)
     {
-        var source = NodeHost.Start("127.0.0.1", 0, [], name: "bench-src");
+        // The bench prints a table: the embedded nodes log warnings and errors only.
+        var quiet = Akka.Configuration.ConfigurationFactory.ParseString("akka.loglevel = WARNING");
+        var source = NodeHost.Start("127.0.0.1", 0, [], quiet, name: "bench-src");
         try
         {
             await source.WaitUpAsync(1, TimeSpan.FromSeconds(60));
             if (processes == 1)
             {
-                var destination = NodeHost.Start("127.0.0.1", 0, [source.Address], name: "bench-dst");
+                var destination = NodeHost.Start("127.0.0.1", 0, [source.Address], quiet, name: "bench-dst");
                 await destination.WaitUpAsync(2, TimeSpan.FromSeconds(60));
                 await source.WaitUpAsync(2, TimeSpan.FromSeconds(60));
                 return new NodePair(source, destination, null, destination.Address, destination.Node, log);

@@ -148,6 +148,8 @@ public static class CliCommands
                 ReportPrinter.WriteJson(report, json);
             }
 
+            Timeline.TimelineOutput.WriteIfAsked(report, r.GetValue(options.Timeline));
+
             if (report.Status == "completed" && report.Verified)
             {
                 return ExitCodes.Ok;

@@ -26,6 +26,7 @@ public sealed class MigrationOptions
         Description = "Throttle the guest in growing steps when precopy does not converge (migration.auto-converge)",
     };
     public Option<string?> Json { get; } = new("--json") { Description = "Write the final report as JSON to this path" };
+    public Option<string?> Timeline { get; } = new("--timeline") { Description = "Draw the migration's timeline (throughput, dirty RAM, device buffer, downtime) to this SVG file" };
     public Option<string[]> Inject { get; } = new("--inject")
     {
         Description = "Inject a fault: drop-channel:N@precopy|stopcopy, corrupt-packet@precopy|stopcopy, slow-load:DEVICE[=MS], " +
@@ -43,6 +44,7 @@ public sealed class MigrationOptions
         command.Options.Add(MaxBandwidth);
         command.Options.Add(AutoConverge);
         command.Options.Add(Json);
+        command.Options.Add(Timeline);
         command.Options.Add(Inject);
     }
 

@@ -44,9 +44,11 @@ public static class DemoCommand
         }
 
         Console.WriteLine($"Starting two nodes on loopback...");
-        await using var source = NodeHost.Start("127.0.0.1", 0, []);
+        // The demo's console is its progress display: the embedded nodes log warnings and errors only.
+        var quiet = Akka.Configuration.ConfigurationFactory.ParseString("akka.loglevel = WARNING");
+        await using var source = NodeHost.Start("127.0.0.1", 0, [], quiet);
         await source.WaitUpAsync(1, TimeSpan.FromSeconds(30));
-        await using var destination = NodeHost.Start("127.0.0.1", 0, [source.Address]);
+        await using var destination = NodeHost.Start("127.0.0.1", 0, [source.Address], quiet);
         await destination.WaitUpAsync(2, TimeSpan.FromSeconds(30));
         await source.WaitUpAsync(2, TimeSpan.FromSeconds(30));
         Console.WriteLine($"  source      {source.Address}");
@@ -92,6 +94,8 @@ public static class DemoCommand
             ReportPrinter.WriteJson(report, json);
             Console.WriteLine($"Report written to {json}");
         }
+
+        Timeline.TimelineOutput.WriteIfAsked(report, r.GetValue(migration.Timeline));
 
         return ok ? 0 : 1;
     }

@@ -20,8 +20,11 @@ public static class NodeCommand
         var config = new Option<string?>("--config") { Description = "A HOCON file overriding the reference configuration" };
         var listenerPort = new Option<int?>("--listener-port") { Description = "Port of the data-channel listener (default: any free port)" };
         var joinTimeout = new Option<int>("--join-timeout") { Description = "Seconds to wait for this node to become an Up member before exiting with code 1", DefaultValueFactory = _ => 60 };
+        var metricsPort = new Option<int?>("--metrics-port") { Description = "Serve Prometheus metrics at http://127.0.0.1:P/metrics (default: migration.metrics.port, 0 = off)" };
+        var logFormat = new Option<string?>("--log-format") { Description = "Log lines as text or json (one JSON object per line)" };
+        logFormat.AcceptOnlyFromAmong("text", "json");
         var command = new Command("node", "Run a hypervisor node");
-        foreach (var o in new Option[] { name, host, port, seeds, config, listenerPort, joinTimeout })
+        foreach (var o in new Option[] { name, host, port, seeds, config, listenerPort, joinTimeout, metricsPort, logFormat })
         {
             command.Options.Add(o);
         }
@@ -34,6 +37,7 @@ public static class NodeCommand
                 extra = ConfigurationFactory.ParseString($"migration.listener.port = {lp}");
             }
 
+            extra = NodeObservabilityOptions.Apply(extra, r.GetValue(metricsPort), r.GetValue(logFormat));
             try
             {
                 extra = extra.WithFallback(HostConfig.Load(r.GetValue(config)));
@@ -84,9 +88,9 @@ public static class NodeCommand
                 return 1;
             }
 
-            Console.WriteLine($"node {nodeName} up at {node.Address}");
+            NodeObservabilityOptions.AnnounceUp(node, nodeName);
             await stop.Task;
-            Console.WriteLine($"node {nodeName} leaving");
+            NodeObservabilityOptions.Say(node, $"node {nodeName} leaving");
             return 0;
         });
         return command;

@@ -12,6 +12,7 @@ public sealed class DeviceBufferBudget
 {
     private long _held;
     private long _peak;
+    private long _reservedTotal;
 
     public DeviceBufferBudget(long budgetBytes)
     {
@@ -27,6 +28,9 @@ public sealed class DeviceBufferBudget
 
     /// <summary>Largest value <see cref="HeldBytes"/> ever had.</summary>
     public long PeakBytes => Volatile.Read(ref _peak);
+
+    /// <summary>Bytes reserved over the budget's life (every device chunk received, once per chunk): the metrics' received device bytes.</summary>
+    public long ReservedTotalBytes => Volatile.Read(ref _reservedTotal);
 
     /// <summary>Reserves <paramref name="bytes"/>; false (and nothing reserved) if that would exceed the budget.</summary>
     public bool TryReserve(long bytes)
@@ -44,6 +48,7 @@ public sealed class DeviceBufferBudget
             if (Interlocked.CompareExchange(ref _held, next, held) == held)
             {
                 UpdatePeak(next);
+                Interlocked.Add(ref _reservedTotal, bytes);
                 return true;
             }
         }

@@ -12,6 +12,7 @@ namespace Migration.Host.Tests.Cluster;
 public sealed class NodeProcesses : IAsyncDisposable
 {
     private readonly List<Process> _nodes = [];
+    private readonly Dictionary<Process, StringBuilder> _logs = [];
 
     /// <summary>The built migration.dll next to this test assembly (the Host project is referenced).</summary>
     public static string MigrationDll { get; } = Path.Combine(AppContext.BaseDirectory, "migration.dll");
@@ -33,6 +34,7 @@ public sealed class NodeProcesses : IAsyncDisposable
         _nodes.Add(p);
         var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var log = new StringBuilder();
+        _logs[p] = log;
         p.OutputDataReceived += (_, e) =>
         {
             if (e.Data is null)
@@ -45,7 +47,7 @@ public sealed class NodeProcesses : IAsyncDisposable
                 log.AppendLine(e.Data);
             }
 
-            if (e.Data.StartsWith($"node {name} up at", StringComparison.Ordinal))
+            if (e.Data.Contains($"node {name} up at", StringComparison.Ordinal))
             {
                 up.TrySetResult();
             }
@@ -69,6 +71,16 @@ public sealed class NodeProcesses : IAsyncDisposable
         }
 
         return p;
+    }
+
+    /// <summary>Everything the node process wrote so far (stdout and stderr).</summary>
+    public string LogOf(Process node)
+    {
+        var log = _logs[node];
+        lock (log)
+        {
+            return log.ToString();
+        }
     }
 
     /// <summary>Runs one CLI command to completion (at most <paramref name="timeout"/>); returns exit code and output.</summary>
