@@ -230,6 +230,7 @@ public sealed partial class HypervisorNode : ReceiveActor
             return;
         }
 
+        DiscardSupersededIncoming(p);
         if (_guests.ContainsKey(p.Spec.Id) || _incoming.Values.Any(v => v.VmId == p.Spec.Id))
         {
             Sender.Tell(new PrepareRefused(p.MigrationId, $"guest {p.Spec.Id} already exists on {_nodeName}"));
