@@ -14,14 +14,21 @@ public static class DeviceRecovery
     public static DeviceMigrationState ReturnToRunning(IMigratableDevice device)
     {
         var state = device.State;
-        switch (state)
+        try
         {
-            case DeviceMigrationState.PreCopy or DeviceMigrationState.StopCopy or DeviceMigrationState.Stop:
-                device.AbortToRunning();
-                break;
-            case DeviceMigrationState.Error or DeviceMigrationState.Resuming:
-                device.Reset();
-                break;
+            switch (state)
+            {
+                case DeviceMigrationState.PreCopy or DeviceMigrationState.StopCopy or DeviceMigrationState.Stop:
+                    device.AbortToRunning();
+                    break;
+                case DeviceMigrationState.Error or DeviceMigrationState.Resuming:
+                    device.Reset();
+                    break;
+            }
+        }
+        catch (DeviceStateException) when (device.State == DeviceMigrationState.Running)
+        {
+            // Another recovery got there first (the device is locked per call): the goal is reached.
         }
 
         return state;
