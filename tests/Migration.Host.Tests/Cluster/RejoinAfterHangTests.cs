@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace Migration.Host.Tests.Cluster;
 
@@ -9,7 +10,7 @@ namespace Migration.Host.Tests.Cluster;
 /// learns it was downed, rejoins by itself under the same name as a new incarnation, keeps the guest it runs
 /// (`vm list` shows it again) and serves a new migration. The two-node case shows keep-majority's tie rule.
 /// </summary>
-public sealed class RejoinAfterHangTests
+public sealed class RejoinAfterHangTests(ITestOutputHelper log)
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(120);
 
@@ -38,12 +39,15 @@ public sealed class RejoinAfterHangTests
         }
 
         await NodeProcesses.SignalAsync(c, "CONT");
+        var continuedAt = Stopwatch.StartNew();
+        log.WriteLine($"C removed {removedAfter.TotalSeconds:0.0} s after SIGSTOP (seen through `nodes`)");
 
         // C learns it was downed (its ActorSystem terminates), starts a new incarnation at the same address, joins A/B.
         var output = await nodes.WaitForOutputAsync(c, "node C rejoined at", Timeout);
         Assert.Contains("node C removed from the cluster (downed); rejoining as incarnation 2 with 1 guest(s)", output);
         Assert.Contains($"node C rejoined at akka.tcp://mig@127.0.0.1:{pc} (incarnation 2) with 1 guest(s)", output);
         await WaitForNodeAsync(seed, "C", up: true);
+        log.WriteLine($"C rejoined and Up {continuedAt.Elapsed.TotalSeconds:0.0} s after SIGCONT");
 
         // vm list shows the guest on C again, running, exactly once.
         var list = await NodeProcesses.CliAsync($"vm list {seed}", Timeout);
@@ -60,6 +64,29 @@ public sealed class RejoinAfterHangTests
         File.Delete(json);
         Assert.Contains("\"status\": \"completed\"", report);
         Assert.Contains("\"verified\": true", report);
+    }
+
+    [Fact]
+    public async Task A_node_killed_with_SIGKILL_is_removed_by_the_majority_and_a_restarted_process_rejoins_under_the_same_name()
+    {
+        await using var nodes = new NodeProcesses();
+        var (pa, pb, pc) = (NodeProcesses.FreePort(), NodeProcesses.FreePort(), NodeProcesses.FreePort());
+        await nodes.StartNodeAsync("A", pa, null);
+        var started = await Task.WhenAll(nodes.StartNodeAsync("B", pb, pa), nodes.StartNodeAsync("C", pc, pa));
+        var seed = $"--seed 127.0.0.1:{pb}";
+        await WaitForNodeAsync(seed, "C", up: true);
+
+        await NodeProcesses.SignalAsync(started[1], "KILL");
+        var killedAt = Stopwatch.StartNew();
+        await WaitForNodeAsync(seed, "C", up: false);
+        log.WriteLine($"C removed {killedAt.Elapsed.TotalSeconds:0.0} s after SIGKILL (seen through `nodes`)");
+        var list = await NodeProcesses.CliAsync($"nodes {seed}", Timeout);
+        Assert.Contains(" A ", list.Out);
+
+        await nodes.StartNodeAsync("C", pc, pa);
+        await WaitForNodeAsync(seed, "C", up: true);
+        var create = await NodeProcesses.CliAsync($"vm create {seed} --id after-kill --on C --ram 16MiB --device vmstate:net0", Timeout);
+        Assert.True(create.Code == 0, create.Err + create.Out);
     }
 
     [Fact]
