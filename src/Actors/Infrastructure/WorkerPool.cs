@@ -21,6 +21,7 @@ public sealed class WorkerPool : IDisposable
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(threads);
         _queue = new BlockingCollection<Action>(new ConcurrentQueue<Action>(), capacity);
         _threads = new Thread[threads];
+        _running = threads;
         for (var i = 0; i < threads; i++)
         {
             _threads[i] = new Thread(Work) { IsBackground = true, Name = $"{name}-{i}" };
@@ -59,6 +60,14 @@ public sealed class WorkerPool : IDisposable
         return tcs.Task;
     }
 
+    /// <summary>
+    /// Completes once the pool was disposed and every thread has exited: no work item runs any more, and none will.
+    /// </summary>
+    public Task Drained => _drained.Task;
+
+    private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _running;
+
     private void Work()
     {
         try
@@ -71,6 +80,13 @@ public sealed class WorkerPool : IDisposable
         catch (ObjectDisposedException)
         {
             // disposed while waiting
+        }
+        finally
+        {
+            if (Interlocked.Decrement(ref _running) == 0)
+            {
+                _drained.TrySetResult();
+            }
         }
     }
 

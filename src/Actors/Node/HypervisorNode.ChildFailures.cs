@@ -81,6 +81,7 @@ public sealed partial class HypervisorNode
         var reason = $"migration {id} of {vmId}: the coordinator ended without a result ({why})";
         if (handedOver)
         {
+            _store.Remove(gone!);
             gone!.Dispose();
             _log.Error("{0}; the guest was already handed over to {1}", reason, destination);
         }
@@ -89,6 +90,7 @@ public sealed partial class HypervisorNode
             if (_guests.TryGetValue(vmId, out var entry) && entry.MigrationId == id)
             {
                 entry.Guest.Workload.Resume();
+                _store.MigrationEnded(vmId, id);
                 entry.MigrationId = null;
                 entry.State = "running";
             }

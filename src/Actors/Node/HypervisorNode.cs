@@ -34,14 +34,18 @@ public sealed partial class HypervisorNode : ReceiveActor
     private readonly HandoverLedger _handovers = new();
     private readonly Dictionary<Guid, GuestInfo> _inDoubt = new();
     private readonly string _nodeName;
+    private readonly GuestStore _store;
+    private readonly bool _ownsStore;
     private IActorRef _listener = ActorRefs.Nobody;
     private OwnershipRegistry? _owners;
     private Transport.Channels.ChannelTls? _tls;
     private int _listenerPort;
 
-    public HypervisorNode(MigrationSettings defaults)
+    public HypervisorNode(MigrationSettings defaults, GuestStore? store = null)
     {
         _defaults = defaults;
+        _ownsStore = store is null;
+        _store = store ?? new GuestStore();
         _nodeName = Akka.Cluster.Cluster.Get(Context.System).SelfAddress.ToString();
 
         Receive<CreateGuest>(OnCreateGuest);
@@ -93,6 +97,7 @@ public sealed partial class HypervisorNode : ReceiveActor
             _incoming.Remove(r.MigrationId);
             _inDoubt.Remove(r.MigrationId);
             _guests[r.Guest.Id] = new GuestEntry(r.Guest) { State = "running" };
+            _store.Add(r.Guest);
             _owners!.SetOwner(r.Guest.Id, _nodeName);
             _log.Info("guest {0} now runs on {1} (migration {2})", r.Guest.Id, _nodeName, r.MigrationId);
             OnIncomingEndedForMetrics(r.MigrationId, "completed");
@@ -122,7 +127,9 @@ public sealed partial class HypervisorNode : ReceiveActor
         Receive<MigrationFinished>(_ => { }); // MigrationEnded carries the same report
     }
 
-    public static Props Props(MigrationSettings defaults) => Akka.Actor.Props.Create(() => new HypervisorNode(defaults));
+    /// <param name="store">Where the guests live, outliving this actor (NodeHost's, so a new incarnation adopts them);
+    /// null = a store of this actor's own, whose guests are disposed when it stops.</param>
+    public static Props Props(MigrationSettings defaults, GuestStore? store = null) => Akka.Actor.Props.Create(() => new HypervisorNode(defaults, store));
 
     protected override void PreStart()
     {
@@ -132,14 +139,16 @@ public sealed partial class HypervisorNode : ReceiveActor
         _listener = Context.ActorOf(ChannelListener.Props(socket, _defaults.HandshakeTimeout, _tls), "listener");
         _owners = new OwnershipRegistry(Context.System);
         _log.Info("node {0}: channel listener on {1}:{2}", _nodeName, _defaults.ListenerHost, _listenerPort);
+        AdoptStoredGuests();
         PublishMetrics();
     }
 
     protected override void PostStop()
     {
-        foreach (var g in _guests.Values)
+        // With NodeHost's store the guests outlive this incarnation (they are adopted by the next, or disposed by NodeHost).
+        if (_ownsStore)
         {
-            g.Guest.Dispose();
+            _store.DisposeAll();
         }
     }
 
@@ -162,6 +171,7 @@ public sealed partial class HypervisorNode : ReceiveActor
 
             var guest = GuestFactory.CreateRunning(c.Spec);
             _guests[c.Spec.Id] = new GuestEntry(guest) { State = "running" };
+            _store.Add(guest);
             _owners!.SetOwner(c.Spec.Id, _nodeName);
             Sender.Tell(new GuestCreated(c.Spec.Id, _nodeName));
             PublishMetrics();
@@ -225,6 +235,7 @@ public sealed partial class HypervisorNode : ReceiveActor
         coordinator.Tell(new SubscribeMigration(id, Self));
         entry.MigrationId = id;
         entry.State = "migrating";
+        _store.MigrationStarted(s.VmId, id, s.DestinationNode);
         _handovers.Started(id);
         _started[id] = (s.VmId, s.DestinationNode);
         _outgoing[id] = coordinator;
@@ -241,6 +252,7 @@ public sealed partial class HypervisorNode : ReceiveActor
             return;
         }
 
+        DiscardSupersededIncoming(p);
         if (_guests.ContainsKey(p.Spec.Id) || _incoming.Values.Any(v => v.VmId == p.Spec.Id))
         {
             Sender.Tell(new PrepareRefused(p.MigrationId, $"guest {p.Spec.Id} already exists on {_nodeName}"));
@@ -267,6 +279,7 @@ public sealed partial class HypervisorNode : ReceiveActor
     private void OnHandedOver(GuestHandedOver h)
     {
         _handovers.HandedOver(h.MigrationId);
+        _store.Released(h.VmId, h.MigrationId);
         if (_guests.Remove(h.VmId, out var entry))
         {
             // The destination verified the guest: it is no longer ours. The workload is already paused;
@@ -287,10 +300,12 @@ public sealed partial class HypervisorNode : ReceiveActor
         PruneHistory();
         if (_handedOver.Remove(e.MigrationId, out var gone))
         {
+            _store.Remove(gone);
             gone.Dispose();
         }
         else if (_guests.TryGetValue(e.VmId, out var entry))
         {
+            _store.MigrationEnded(e.VmId, e.MigrationId);
             entry.MigrationId = null;
             entry.State = "running";
         }

@@ -8,8 +8,11 @@ namespace Migration.Actors.Node;
 /// <summary>
 /// Starts one hypervisor node: an ActorSystem named "mig" that joins the cluster, with its HypervisorNode at
 /// /user/node. Configuration = overrides, then the reference HOCON shipped in hocon/ (embedded in this assembly).
+/// The guests live in <see cref="Guests"/>, outside the ActorSystem: if the cluster downs this node, a new incarnation
+/// (a new ActorSystem at the same address) rejoins and adopts them (NodeHost.Rejoin.cs). <see cref="System"/> and
+/// <see cref="Node"/> always name the current incarnation.
 /// </summary>
-public sealed class NodeHost : IAsyncDisposable
+public sealed partial class NodeHost : IAsyncDisposable
 {
     public const string SystemName = "mig";
 
@@ -19,16 +22,21 @@ public sealed class NodeHost : IAsyncDisposable
     /// <summary>"HOST:PORT" or a full Akka address -> the node's Akka address (akka.ssl.tcp when <paramref name="tls"/>).</summary>
     public static string SeedAddress(string seed, bool tls = false) => ControlPlaneTls.Address(seed, tls);
 
-    private NodeHost(ActorSystem system, IActorRef node, MigrationSettings settings)
+    private NodeHost(Config config, IReadOnlyList<Address> seeds, string? role, MigrationSettings settings, RejoinSettings rejoin)
     {
-        System = system;
-        Node = node;
+        _config = config;
+        _seeds = seeds;
+        _role = role;
         Settings = settings;
+        _rejoin = rejoin;
     }
 
-    public ActorSystem System { get; }
-    public IActorRef Node { get; }
+    public ActorSystem System => _system!;
+    public IActorRef Node => _node;
     public MigrationSettings Settings { get; }
+
+    /// <summary>The guests this node runs; they outlive an incarnation and are disposed when the node ends for good.</summary>
+    public GuestStore Guests { get; } = new();
 
     /// <summary>This node's cluster address, e.g. akka.tcp://mig@127.0.0.1:40123.</summary>
     public string Address => Akka.Cluster.Cluster.Get(System).SelfAddress.ToString();
@@ -59,15 +67,28 @@ public sealed class NodeHost : IAsyncDisposable
         // Read and check the settings (and TLS files) before starting anything, so a bad configuration fails here
         // with its own message rather than inside the node actor. migration.tls secures the cluster transport too.
         var settings = MigrationSettings.FromConfig(config);
-        seeds = seeds.Select(s => SeedAddress(s, settings.TlsEnabled)).ToArray();
+        var seedAddresses = seeds.Select(s => Akka.Actor.Address.Parse(SeedAddress(s, settings.TlsEnabled))).ToArray();
         var observability = ObservabilitySettings.FromConfig(config);
         if (observability.LogFormat == "json")
         {
             config = ConfigurationFactory.ParseString($"akka.stdout-logger-class = \"{typeof(Logging.NodeJsonStdoutLogger).AssemblyQualifiedName}\"").WithFallback(config);
         }
 
-        var system = ActorSystem.Create(SystemName, ControlPlaneTls.Setup(config, settings));
-        StartMetrics(system, observability);
+        var nodeHost = new NodeHost(config, seedAddresses, role, settings, RejoinSettings.FromConfig(config));
+        nodeHost.Launch(nodeHost._seeds);
+        return nodeHost;
+    }
+
+    /// <summary>
+    /// Starts an incarnation: the ActorSystem (TLS on the cluster transport when migration.tls is set), its cluster
+    /// join (with no seeds: joins itself, the first node of a cluster), the node actor over <see cref="Guests"/>, and
+    /// the watch for a downing.
+    /// </summary>
+    private void Launch(IReadOnlyList<Address> seeds)
+    {
+        var system = ActorSystem.Create(SystemName, ControlPlaneTls.Setup(_config, Settings));
+        // Every incarnation serves /metrics itself (the previous one's server stopped with its ActorSystem).
+        StartMetrics(system, ObservabilitySettings.FromConfig(_config));
         var cluster = Akka.Cluster.Cluster.Get(system);
         if (seeds.Count == 0)
         {
@@ -75,13 +96,23 @@ public sealed class NodeHost : IAsyncDisposable
         }
         else
         {
-            cluster.JoinSeedNodes(seeds.Select(Akka.Actor.Address.Parse));
+            cluster.JoinSeedNodes(seeds);
         }
 
-        var node = role == "client" ? ActorRefs.Nobody : system.ActorOf(HypervisorNode.Props(settings), HypervisorNode.Name);
+        var node = _role == "client" ? ActorRefs.Nobody : system.ActorOf(HypervisorNode.Props(Settings, Guests), HypervisorNode.Name);
+        system.ActorOf(PeerTracker.Props(_peers), "peer-tracker");
         system.ActorOf(MembershipLog.Props(), "membership-log");
         SerializationWarmup.Run(system, system.DeadLetters);
-        return new NodeHost(system, node, settings);
+        lock (_gate)
+        {
+            _system = system;
+            _node = node;
+            _incarnation++;
+            // A new incarnation must come back at the same address (port 0 resolved the first time).
+            _config = ConfigurationFactory.ParseString($"akka.remote.dot-netty.tcp.port = {cluster.SelfAddress.Port}").WithFallback(_config);
+        }
+
+        system.WhenTerminated.ContinueWith(_ => OnTerminated(system), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
     }
 
     /// <summary>The node's /metrics endpoint when migration.metrics.port is set; a port that cannot be bound fails the start.</summary>
@@ -123,9 +154,17 @@ public sealed class NodeHost : IAsyncDisposable
         throw new TimeoutException($"node {Address}: cluster of {members} members not up within {timeout.TotalSeconds:0} s");
     }
 
+    /// <summary>The operator's shutdown: leaves the cluster, terminates the ActorSystem (no rejoin), disposes every guest.</summary>
     public async ValueTask DisposeAsync()
     {
-        var cluster = Akka.Cluster.Cluster.Get(System);
+        ActorSystem system;
+        lock (_gate)
+        {
+            _disposing = true;
+            system = System;
+        }
+
+        var cluster = Akka.Cluster.Cluster.Get(system);
         try
         {
             await cluster.LeaveAsync(new CancellationTokenSource(TimeSpan.FromSeconds(3)).Token).ConfigureAwait(false);
@@ -135,7 +174,9 @@ public sealed class NodeHost : IAsyncDisposable
             // leaving is best effort; terminate anyway
         }
 
-        await System.Terminate().ConfigureAwait(false);
+        await system.Terminate().ConfigureAwait(false);
+        Guests.DisposeAll();
+        _stopped.TrySetResult();
     }
 
     private static string Resource(string file)

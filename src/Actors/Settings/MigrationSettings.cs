@@ -39,6 +39,9 @@ public sealed record MigrationSettings
     public bool ReconnectEnabled => ChannelReconnectTimeout > TimeSpan.Zero;
     public TimeSpan VerifyTimeout { get; init; } = TimeSpan.FromSeconds(60);
     public TimeSpan CommitTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long an aborted migration waits for each device saver to put its device back to running before it reports its end.</summary>
+    public TimeSpan DeviceAbortTimeout { get; init; } = TimeSpan.FromSeconds(10);
     public TimeSpan ProgressInterval { get; init; } = TimeSpan.FromMilliseconds(250);
     public string ListenerHost { get; init; } = "127.0.0.1";
     public int ListenerPort { get; init; }
@@ -114,6 +117,7 @@ public sealed record MigrationSettings
             ChannelReconnectTimeout = c.GetTimeSpan("channel-reconnect-timeout", d.ChannelReconnectTimeout),
             VerifyTimeout = c.GetTimeSpan("verify-timeout", d.VerifyTimeout),
             CommitTimeout = c.GetTimeSpan("commit-timeout", d.CommitTimeout),
+            DeviceAbortTimeout = c.GetTimeSpan("device-abort-timeout", d.DeviceAbortTimeout),
             ProgressInterval = c.GetTimeSpan("progress-interval", d.ProgressInterval),
             ListenerHost = c.GetString("listener.host", d.ListenerHost),
             ListenerPort = c.GetInt("listener.port", d.ListenerPort),
@@ -161,6 +165,7 @@ public sealed record MigrationSettings
         Check(MaxIterations is >= 1 and <= 10_000, $"max-iterations = {MaxIterations}; expected 1..10000");
         Check(ChannelQueueDepth is >= 1 and <= 64, $"channel-queue-depth = {ChannelQueueDepth}; expected 1..64");
         Check(CodecLevel is >= 0 and <= 22, $"codec-level = {CodecLevel}; expected 0..22");
+        Check(DeviceAbortTimeout > TimeSpan.Zero, $"device-abort-timeout = {DeviceAbortTimeout}; expected > 0");
         Check(ChannelReconnectTimeout >= TimeSpan.Zero, $"channel-reconnect-timeout = {ChannelReconnectTimeout}; expected >= 0 (0 = off)");
         Check(ListenerPort is >= 0 and <= 65535, $"listener.port = {ListenerPort}; expected 0..65535");
         Check(MaxDeviceBufferBudget >= 0, $"max-device-buffer-budget = {MaxDeviceBufferBudget}; expected >= 0 (0 = 1/8 of node-memory-capacity)");

@@ -14,6 +14,11 @@ namespace Migration.Actors.Source;
 /// Chunk indices are consecutive across PRE_COPY and STOP_COPY. In STOP_COPY the chunk that ends the state is
 /// marked Last (an empty Last chunk if the state ended exactly at a chunk boundary).
 /// State is touched only on this actor's thread; device calls run on the pool and come back as messages.
+/// Abort contract: on AbortSave the saver stops reading, returns its buffers, waits for the device call in flight (if
+/// any) to end, then runs one last call that puts the device back to RUNNING (<see cref="DeviceRecovery"/>) and answers
+/// SaveAborted to every AbortSave it received. Its owner must not stop it before that answer (a Stop would overtake
+/// the AbortSave and leave the device in PRE_COPY/STOP_COPY); MigrationCoordinator waits for it, bounded by
+/// migration.device-abort-timeout.
 /// </summary>
 public sealed class DeviceSaver : ReceiveActor, IWithTimers
 {
@@ -32,6 +37,10 @@ public sealed class DeviceSaver : ReceiveActor, IWithTimers
     private bool _aborted;
     private bool _stopCopyRequested;
     private bool _abortRequested;
+    private bool _abortStarted;
+    private bool _abortDone;
+    private string? _abortError;
+    private readonly List<IActorRef> _abortWaiters = [];
     private int _wanted;
     private long _nextIndex;
     private long _bytes;
@@ -84,16 +93,42 @@ public sealed class DeviceSaver : ReceiveActor, IWithTimers
         Receive<SaverOpFailed>(f =>
         {
             _busy = false;
+            var abortPending = _abortRequested || _abortStarted;
             _aborted = true;
             ReturnAll();
-            _coordinator.Tell(new DeviceSaveFailed(_deviceIndex, $"device {_device.Identity.Id}: {f.Error.Message}"));
+            if (!abortPending)
+            {
+                _coordinator.Tell(new DeviceSaveFailed(_deviceIndex, $"device {_device.Identity.Id}: {f.Error.Message}"));
+            }
+
+            // An abort requested while the failed call was in flight runs now.
+            RunDeferred();
         });
         Receive<AbortSave>(_ =>
         {
             _aborted = true;
-            _abortRequested = true;
             ReturnAll();
+            if (_abortDone)
+            {
+                Sender.Tell(new SaveAborted(_deviceIndex, _abortError));
+                return;
+            }
+
+            _abortWaiters.Add(Sender);
+            _abortRequested = !_abortStarted;
             RunDeferred();
+        });
+        Receive<AbortDone>(d =>
+        {
+            _busy = false;
+            _abortDone = true;
+            _abortError = d.Error;
+            foreach (var w in _abortWaiters)
+            {
+                w.Tell(new SaveAborted(_deviceIndex, _abortError));
+            }
+
+            _abortWaiters.Clear();
         });
     }
 
@@ -121,18 +156,14 @@ public sealed class DeviceSaver : ReceiveActor, IWithTimers
 
         if (_abortRequested)
         {
+            // The abort is the last device call of this saver: nothing is read or started after it (_aborted).
             _abortRequested = false;
+            _abortStarted = true;
             var device = _device;
             _busy = true;
-            _pool.Run(() =>
-            {
-                if (device.State is DeviceMigrationState.PreCopy or DeviceMigrationState.StopCopy or DeviceMigrationState.Stop)
-                {
-                    device.AbortToRunning();
-                }
-
-                return true;
-            }).PipeTo(Self, success: _ => new TransitionDone(default), failure: e => new TransitionDone(default));
+            _pool.Run(() => DeviceRecovery.ReturnToRunning(device))
+                .PipeTo(Self, success: _ => new AbortDone(null),
+                    failure: e => new AbortDone($"device {device.Identity.Id} did not return to running: {TaskFailures.Unwrap(e).Message}"));
             return;
         }
 
@@ -280,4 +311,6 @@ public sealed class DeviceSaver : ReceiveActor, IWithTimers
     }
 
     private sealed record SaverOpFailed(Exception Error) : INoSerializationVerificationNeeded;
+
+    private sealed record AbortDone(string? Error) : INoSerializationVerificationNeeded;
 }

@@ -574,7 +574,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         }
 
         _log.Warning("migration {0} of {1}: {2}; the guest keeps running on {3}", _id, _guest.Id, reason, _sourceNode);
-        Finish(cancelled ? "cancelled" : "failed", reason, 0);
+        EndAfterDeviceAborts(cancelled ? "cancelled" : "failed", reason);
     }
 
     private void Finish(string status, string? error, double downtimeMs)
@@ -617,6 +617,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
     {
         // Savers run their last device calls on the pool; Dispose lets queued items finish, then threads exit.
         _pool?.Dispose();
+        ReturnDevicesOnceDrained();
     }
 
     private void OnSubscribe(SubscribeMigration s)

@@ -38,11 +38,21 @@ public sealed record DeviceSaved(int DeviceIndex, string Digest, long Chunks, lo
 /// <summary>Saver -> coordinator: the device failed to save.</summary>
 public sealed record DeviceSaveFailed(int DeviceIndex, string Reason) : INoSerializationVerificationNeeded;
 
-/// <summary>Coordinator -> saver: migration aborted; put the device back to RUNNING and return buffers.</summary>
+/// <summary>
+/// Coordinator -> saver: migration aborted; put the device back to RUNNING and return buffers. The saver answers every
+/// AbortSave with exactly one <see cref="SaveAborted"/>, sent once the device call that puts the device back has ended
+/// (that call waits for any device call in flight: the device is driven by one thread at a time).
+/// </summary>
 public sealed record AbortSave : INoSerializationVerificationNeeded
 {
     public static readonly AbortSave Instance = new();
 }
+
+/// <summary>
+/// Saver -> coordinator: the abort is done; the device is back in RUNNING (Error = null) or could not be put back
+/// (Error says why). No device call of this saver runs or starts after it.
+/// </summary>
+public sealed record SaveAborted(int DeviceIndex, string? Error) : INoSerializationVerificationNeeded;
 
 /// <summary>What a device still has to send, as last measured by its saver (for convergence estimates).</summary>
 public readonly record struct DeviceSaveInfo(long PrecopyRemaining, long StopCopyRemaining, long ReadAheadBytes);

@@ -73,7 +73,10 @@ public static class NodeCommand
                 e.Cancel = true;
                 stop.TrySetResult();
             };
-            _ = node.System.WhenTerminated.ContinueWith(_ => stop.TrySetResult(), TaskScheduler.Default);
+            // The node ends when the operator stops it, or when its ActorSystem ends for a reason other than a downing;
+            // after a downing it rejoins by itself as a new incarnation (NodeHost, migration.node-rejoin).
+            node.Notice += line => Console.WriteLine($"node {nodeName} {line}");
+            _ = node.Stopped.ContinueWith(_ => stop.TrySetResult(), TaskScheduler.Default);
             try
             {
                 await node.WaitUpAsync(1, TimeSpan.FromSeconds(Math.Max(1, r.GetValue(joinTimeout))));

@@ -19,6 +19,8 @@ public sealed class TwoNodeCluster : IAsyncLifetime
         akka.actor.serialize-messages = on
         akka.loglevel = WARNING
         migration.prefault-destination = off
+        # A loaded machine's pause must not look like a hang: keep-majority would down one of the pair (1-1 tie).
+        akka.cluster.failure-detector.acceptable-heartbeat-pause = 10s
         """);
 
     public NodeHost Source { get; private set; } = null!;

@@ -15,9 +15,12 @@ public sealed class DestinationDeathTests
     public async Task Killing_the_destination_leaves_the_guest_running_on_the_source(string phase)
     {
         await using var nodes = new NodeProcesses();
-        var (pa, pb) = (NodeProcesses.FreePort(), NodeProcesses.FreePort());
+        var (pa, pb, pw) = (NodeProcesses.FreePort(), NodeProcesses.FreePort(), NodeProcesses.FreePort());
         await nodes.StartNodeAsync("A", pa, null);
         var b = await nodes.StartNodeAsync("B", pb, pa);
+        // A witness: with keep-majority a pair breaks the tie for the lowest address, so killing B would down A when
+        // B has the lower port (docs/architecture.md, "Downing and rejoining"). Three members keep A in the majority.
+        await nodes.StartNodeAsync("W", pw, pa);
         var seed = $"--seed 127.0.0.1:{pa}";
         var timeout = TimeSpan.FromSeconds(60);
 

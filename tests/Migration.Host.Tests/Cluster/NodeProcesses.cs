@@ -12,7 +12,7 @@ namespace Migration.Host.Tests.Cluster;
 public sealed class NodeProcesses : IAsyncDisposable
 {
     private readonly List<Process> _nodes = [];
-    private readonly Dictionary<Process, StringBuilder> _logs = [];
+    private readonly Dictionary<int, StringBuilder> _logs = new();
 
     /// <summary>The built migration.dll next to this test assembly (the Host project is referenced).</summary>
     public static string MigrationDll { get; } = Path.Combine(AppContext.BaseDirectory, "migration.dll");
@@ -34,7 +34,11 @@ public sealed class NodeProcesses : IAsyncDisposable
         _nodes.Add(p);
         var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var log = new StringBuilder();
-        _logs[p] = log;
+        lock (_logs)
+        {
+            _logs[p.Id] = log;
+        }
+
         p.OutputDataReceived += (_, e) =>
         {
             if (e.Data is null)
@@ -73,13 +77,48 @@ public sealed class NodeProcesses : IAsyncDisposable
         return p;
     }
 
-    /// <summary>Everything the node process wrote so far (stdout and stderr).</summary>
-    public string LogOf(Process node)
+    /// <summary>Everything the node process printed so far (stdout and stderr).</summary>
+    public string Output(Process node)
     {
-        var log = _logs[node];
+        StringBuilder log;
+        lock (_logs)
+        {
+            log = _logs[node.Id];
+        }
+
         lock (log)
         {
             return log.ToString();
+        }
+    }
+
+    /// <summary>Waits until the node process printed a line containing <paramref name="text"/>; returns its output.</summary>
+    public async Task<string> WaitForOutputAsync(Process node, string text, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            var output = Output(node);
+            if (output.Contains(text, StringComparison.Ordinal))
+            {
+                return output;
+            }
+
+            await Task.Delay(200);
+        }
+
+        throw new TimeoutException($"node process {node.Id} did not print \"{text}\" within {timeout.TotalSeconds:0} s: {Output(node)}");
+    }
+
+    /// <summary>Sends a signal to a node process from outside (e.g. "STOP", "CONT", "KILL"), as an operator's kill would.</summary>
+    public static async Task SignalAsync(Process node, string signal)
+    {
+        using var kill = Process.Start(new ProcessStartInfo("kill", $"-{signal} {node.Id}") { UseShellExecute = false })
+                         ?? throw new InvalidOperationException("could not run kill");
+        await kill.WaitForExitAsync();
+        if (kill.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"kill -{signal} {node.Id} exited {kill.ExitCode}");
         }
     }
 
@@ -123,6 +162,7 @@ public sealed class NodeProcesses : IAsyncDisposable
             {
                 if (!p.HasExited)
                 {
+                    // SIGKILL also ends a process stopped by kill -STOP.
                     p.Kill(entireProcessTree: true);
                     await p.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
                 }

@@ -70,8 +70,8 @@ public sealed class ObservabilityTests
 
         // The disconnects of those CLI processes reach the nodes a moment after they exit.
         await Task.Delay(TimeSpan.FromSeconds(2));
-        var logA = nodes.LogOf(a);
-        var logB = nodes.LogOf(b);
+        var logA = nodes.Output(a);
+        var logB = nodes.Output(b);
         Assert.DoesNotContain("ERROR", logA);
         Assert.DoesNotContain("ERROR", logB);
         Assert.Contains("member up:", logA);
