@@ -111,6 +111,7 @@ public sealed partial class HypervisorNode : ReceiveActor
         Receive<Akka.DistributedData.UpdateSuccess>(_ => { });
         Receive<MigrationProgress>(p => _progress[p.MigrationId] = p);
         Receive<MigrationFinished>(_ => { }); // MigrationEnded carries the same report
+        Receive<Ownership.ClaimResult>(OnCreationRecorded);
     }
 
     public static Props Props(MigrationSettings defaults) => Akka.Actor.Props.Create(() => new HypervisorNode(defaults));
@@ -153,6 +154,7 @@ public sealed partial class HypervisorNode : ReceiveActor
             var guest = GuestFactory.CreateRunning(c.Spec);
             _guests[c.Spec.Id] = new GuestEntry(guest) { State = "running" };
             _owners!.SetOwner(c.Spec.Id, _nodeName);
+            RecordCreatedGuest(c.Spec.Id);
             Sender.Tell(new GuestCreated(c.Spec.Id, _nodeName));
         }
         catch (Exception e) when (e is ArgumentException or IOException or OutOfMemoryException)
@@ -274,7 +276,12 @@ public sealed partial class HypervisorNode : ReceiveActor
         _finished[e.MigrationId] = e.Report;
         _progress.Remove(e.MigrationId);
         PruneHistory();
-        if (_handedOver.Remove(e.MigrationId, out var gone))
+        if (_handedOver.Remove(e.MigrationId, out var gone) && !e.HandedOver)
+        {
+            // Released on DestinationVerified, then taken back through the ownership record: it runs here again.
+            TookBack(e.MigrationId, gone);
+        }
+        else if (gone is not null)
         {
             gone.Dispose();
         }
