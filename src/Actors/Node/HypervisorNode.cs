@@ -154,8 +154,7 @@ public sealed partial class HypervisorNode : ReceiveActor
             var guest = GuestFactory.CreateRunning(c.Spec);
             _guests[c.Spec.Id] = new GuestEntry(guest) { State = "running" };
             _owners!.SetOwner(c.Spec.Id, _nodeName);
-            RecordCreatedGuest(c.Spec.Id);
-            Sender.Tell(new GuestCreated(c.Spec.Id, _nodeName));
+            RecordCreatedGuest(c.Spec.Id, Sender); // answers GuestCreated once the record has it (or the write timed out)
         }
         catch (Exception e) when (e is ArgumentException or IOException or OutOfMemoryException)
         {

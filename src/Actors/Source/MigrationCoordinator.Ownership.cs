@@ -44,6 +44,25 @@ public sealed partial class MigrationCoordinator
         }
     }
 
+    /// <summary>
+    /// Before the commit: the destination's node is gone (end now), or only its incoming migration stopped: that one
+    /// usually says why (IncomingFailed, from it or its node), so give that a second to arrive before failing with
+    /// the bare loss.
+    /// </summary>
+    private void OnPeerLost(PeerLost lost)
+    {
+        if (lost.NodeRemoved)
+        {
+            Abort(lost.Why, cancelled: false, destinationKnowsAlready: true);
+        }
+        else
+        {
+            Timers.StartSingleTimer("peer-grace", new PeerGraceOver(lost.Why), TimeSpan.FromSeconds(1));
+        }
+    }
+
+    private sealed record PeerGraceOver(string Why) : INoSerializationVerificationNeeded;
+
     /// <summary>The stopped guest cannot be handed over: take it back through the record, then resume it and finish.</summary>
     private void TakeBack(string reason, bool cancelled)
     {

@@ -235,7 +235,8 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         });
         Receive<PhaseTimeout>(t => Abort($"timed out in phase {t.Phase}", cancelled: false));
         // The destination's node left the cluster or its incoming migration stopped: end now, not at a channel timeout.
-        Receive<PeerLost>(p => Abort(p.Why, cancelled: false, destinationKnowsAlready: p.NodeRemoved));
+        Receive<PeerLost>(OnPeerLost);
+        Receive<PeerGraceOver>(g => Abort(g.Why, cancelled: false));
         Receive<DeviceCredit>(OnCredit);
         Receive<ProgressTick>(_ => PublishProgress());
         Receive<SubscribeMigration>(OnSubscribe);

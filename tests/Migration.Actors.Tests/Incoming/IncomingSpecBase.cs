@@ -48,8 +48,6 @@ public abstract class IncomingSpecBase : Akka.TestKit.Xunit2.TestKit
         akka.remote.dot-netty.tcp.port = 0
         akka.cluster.roles = [hypervisor]
         akka.actor.serialize-messages = on
-        # serialize-messages verifies local messages too; the Replicator's local ReadRepair has no binding of its own.
-        akka.actor.serialization-bindings { "Akka.DistributedData.Internal.ReadRepair, Akka.DistributedData" = hyperion }
         akka.loglevel = WARNING
         migration.prefault-destination = off
         """).WithFallback(NodeHost.ReferenceConfig());

@@ -17,8 +17,6 @@ public sealed class TwoNodeCluster : IAsyncLifetime
 {
     private static readonly Config TestConfig = ConfigurationFactory.ParseString("""
         akka.actor.serialize-messages = on
-        # serialize-messages verifies local messages too; the Replicator's local ReadRepair has no binding of its own.
-        akka.actor.serialization-bindings { "Akka.DistributedData.Internal.ReadRepair, Akka.DistributedData" = hyperion }
         akka.loglevel = WARNING
         migration.prefault-destination = off
         """);

@@ -5,7 +5,8 @@ namespace Migration.Host.Tests.Cluster;
 
 /// <summary>
 /// The destination node process is killed mid-migration (in precopy, and in stop-copy while the guest is stopped):
-/// the migration fails, the guest keeps running on the source, and status says why.
+/// the migration fails, the guest keeps running on the source, and status says why. Three nodes, so that the survivors
+/// are a majority.
 /// </summary>
 public sealed class DestinationDeathTests
 {
@@ -17,7 +18,9 @@ public sealed class DestinationDeathTests
         await using var nodes = new NodeProcesses();
         var (pa, pb) = (NodeProcesses.FreePort(), NodeProcesses.FreePort());
         await nodes.StartNodeAsync("A", pa, null);
-        var b = await nodes.StartNodeAsync("B", pb, pa);
+        // A third node: with keep-majority downing, A and C are the majority that removes B (two nodes have none).
+        var bc = await Task.WhenAll(nodes.StartNodeAsync("B", pb, pa), nodes.StartNodeAsync("C", NodeProcesses.FreePort(), pa));
+        var b = bc[0];
         var seed = $"--seed 127.0.0.1:{pa}";
         var timeout = TimeSpan.FromSeconds(60);
 

@@ -83,7 +83,7 @@ public static class FaultDrill
         var expectedNode = sourceKeeps ? "A" : destinationKeeps ? "B" : null;
         // Within a few seconds of the cluster's decision (~5 s detection + 3 s stable-after) the guest is where the
         // record says, and nowhere else.
-        var list = await WaitForAsync(survivors, $"vm list {survivors}", o => Rows(o).Count == (expectedNode is null ? 0 : 1) &&
+        await WaitForAsync(survivors, $"vm list {survivors}", o => Rows(o).Count == (expectedNode is null ? 0 : 1) &&
                                                                          (expectedNode is null || Rows(o)[0].Node == expectedNode && Rows(o)[0].State == "running"),
             $"drill guest on {expectedNode ?? "no node"}", TimeSpan.FromSeconds(90));
         var settled = faultAt.Elapsed;
@@ -99,11 +99,11 @@ public static class FaultDrill
             NodeProcesses.Signal(victim, "CONT");
             // The hung node wakes up removed: it must not bring the guest back as a second copy.
             await Task.Delay(TimeSpan.FromSeconds(8));
-            list = await NodeProcesses.CliAsync($"vm list {survivors}", Cli);
-            Assert.True(Rows(list.Out).Count <= 1, list.Out);
+            var after = await NodeProcesses.CliAsync($"vm list {survivors}", Cli);
+            Assert.True(Rows(after.Out).Count <= 1, after.Out);
             if (expectedNode is not null)
             {
-                Assert.Contains(Rows(list.Out), r => r.Node == expectedNode && r.State == "running");
+                Assert.Contains(Rows(after.Out), r => r.Node == expectedNode && r.State == "running");
             }
         }
 
