@@ -66,6 +66,15 @@ public sealed partial class MigrationCoordinator
     /// <summary>The stopped guest cannot be handed over: take it back through the record, then resume it and finish.</summary>
     private void TakeBack(string reason, bool cancelled)
     {
+        if (_commitSent && _takeBackReason is null)
+        {
+            // Committing: the savers left the devices stopped (Abort already told them otherwise): back to running state.
+            foreach (var s in _savers)
+            {
+                s.Tell(AbortSave.Instance);
+            }
+        }
+
         _takeBackReason ??= reason;
         _takeBackCancelled |= cancelled;
         StartClaim(ClaimKind.TakeBack);

@@ -61,8 +61,9 @@ public sealed class OwnershipFaultDrills
             TimeSpan.FromSeconds(60));
         Assert.True(created.Code == 0, created.Err + created.Out);
 
-        // Not detached: the CLI follows the progress, and is killed while the migration is in precopy.
-        var cli = nodes.StartCli($"migrate {seeds} --vm drill --to B --device-budget 1MiB --chunk-size 256KiB --inject slow-load:gpu0=200");
+        // Not detached: the CLI follows the progress, and is killed while the migration is in precopy (held there for
+        // 10 s or more: a device loading at 300 ms/MiB and a downtime limit that only the forced switchover ends).
+        var cli = nodes.StartCli($"migrate {seeds} --vm drill --to B --device-budget 1MiB --chunk-size 256KiB --downtime-limit 0.001 --max-iterations 200 --inject slow-load:gpu0=300");
         var status = await FaultDrill.WaitForAsync(seeds, $"status {seeds}", o => o.Contains(" precopy ", StringComparison.Ordinal), "migration in precopy");
         cli.Kill(entireProcessTree: true);
         Assert.Contains("drill", status);
