@@ -44,11 +44,20 @@ public sealed class PeerWatch : ReceiveActor
             _peerMember = s.Members.FirstOrDefault(m => m.Address.Equals(address))?.UniqueAddress;
             if (_peerMember is null)
             {
-                Report($"{_role} node {address} is not a member of the cluster", nodeRemoved: true);
+                // Not (yet) in this node's view: joining, or already gone. Learn its incarnation when it shows up; the
+                // parent's own phase timeouts cover a node that never does.
+                _log.Info("{0} node {1} is not a member in this node's view yet", _role, address);
             }
             else if (s.Members.Any(m => m.UniqueAddress.Equals(_peerMember) && m.Status is MemberStatus.Down or MemberStatus.Removed))
             {
                 Report($"{_role} node {address} was downed by the cluster", nodeRemoved: true);
+            }
+        });
+        Receive<ClusterEvent.MemberUp>(u =>
+        {
+            if (_peerMember is null && u.Member.Address.Equals(PeerAddress))
+            {
+                _peerMember = u.Member.UniqueAddress;
             }
         });
         Receive<ClusterEvent.MemberRemoved>(r => OnMemberGone(r.Member, "removed from"));
@@ -80,7 +89,7 @@ public sealed class PeerWatch : ReceiveActor
         if (!PeerIsLocal)
         {
             _cluster.Subscribe(Self, ClusterEvent.SubscriptionInitialStateMode.InitialStateAsSnapshot,
-                typeof(ClusterEvent.MemberRemoved), typeof(ClusterEvent.MemberDowned), typeof(ClusterEvent.ClusterShuttingDown));
+                typeof(ClusterEvent.MemberUp), typeof(ClusterEvent.MemberRemoved), typeof(ClusterEvent.MemberDowned), typeof(ClusterEvent.ClusterShuttingDown));
         }
     }
 
