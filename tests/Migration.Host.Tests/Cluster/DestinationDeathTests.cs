@@ -22,7 +22,7 @@ public sealed class DestinationDeathTests
         var bc = await Task.WhenAll(nodes.StartNodeAsync("B", pb, pa), nodes.StartNodeAsync("C", NodeProcesses.FreePort(), pa));
         var b = bc[0];
         var seed = $"--seed 127.0.0.1:{pa}";
-        var timeout = TimeSpan.FromSeconds(60);
+        var timeout = TimeSpan.FromSeconds(120); // three node processes on a loaded machine
 
         // A slowly loading device keeps the chosen phase busy for seconds: in precopy its precopy data trickles
         // through credit; with precopy=0 and 3 iterations at most, the whole state loads during stop-copy.
