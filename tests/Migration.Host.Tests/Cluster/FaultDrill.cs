@@ -51,7 +51,7 @@ public static class FaultDrill
         // B can hold one drill guest (64 MiB) and not two: after the drill it must have freed the incoming copy.
         var small = new Dictionary<string, string> { ["MIGRATION_NODE_MEMORY_CAPACITY"] = "100MiB" };
         var a = await nodes.StartNodeAsync("A", pa, null);
-        var bc = await Task.WhenAll(nodes.StartNodeAsync("B", pb, pa, small), nodes.StartNodeAsync("C", pc, pa));
+        var bc = await Task.WhenAll(nodes.StartNodeAsync("B", pb, pa, environment: small), nodes.StartNodeAsync("C", pc, pa));
         var b = bc[0];
         var all = $"--seed 127.0.0.1:{pa} --seed 127.0.0.1:{pb} --seed 127.0.0.1:{pc}";
         var survivors = target == DrillTarget.Source ? $"--seed 127.0.0.1:{pb} --seed 127.0.0.1:{pc}" : $"--seed 127.0.0.1:{pa} --seed 127.0.0.1:{pc}";
