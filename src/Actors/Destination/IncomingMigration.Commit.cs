@@ -50,7 +50,10 @@ public sealed partial class IncomingMigration
 
     private void Verified()
     {
-        Receive<CommitMigration>(_ => Resume());
+        Receive<CommitMigration>(_ => ClaimThenResume("the source committed the hand-over"));
+        Receive<Cluster.PeerLost>(OnSourceLostAfterVerify);
+        Receive<Ownership.ClaimResult>(OnResumeClaim);
+        Receive<RetryOwnership>(_ => ClaimThenResume(_claimWhy));
         Receive<ChannelAccepted>(c => c.Io.Dispose()); // a late reconnect: everything has arrived
         Receive<AbortIncoming>(a => Discard($"aborted by source: {a.Reason}", tellSource: false));
         Receive<Timeout>(_ => BeginResolving());
@@ -140,9 +143,9 @@ public sealed partial class IncomingMigration
         switch (status.Decision)
         {
             case HandoverDecision.HandedOver:
-                _log.Warning("incoming migration {0} of {1}: the source released the guest but its CommitMigration never arrived; resuming the guest here",
+                _log.Warning("incoming migration {0} of {1}: the source released the guest but its CommitMigration never arrived; claiming the guest here",
                     Id, _request.Spec.Id);
-                Resume();
+                ClaimThenResume("the source says it handed the guest over");
                 break;
             case HandoverDecision.KeptBySource:
                 Discard("no CommitMigration, and the source node says the migration ended there without releasing the guest: the source keeps it",
@@ -172,8 +175,8 @@ public sealed partial class IncomingMigration
     private void SourceNodeRemoved()
     {
         _log.Warning("incoming migration {0} of {1}: source node {2} was removed from the cluster before the commit; the verified copy here is the " +
-                     "only one left: resuming it", Id, _request.Spec.Id, SourceAddress);
-        Resume();
+                     "only one left: claiming it", Id, _request.Spec.Id, SourceAddress);
+        ClaimThenResume($"source node {SourceAddress} was removed from the cluster");
     }
 
     private void StopWatchingSourceNode()

@@ -112,7 +112,8 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
         _loaded = new DeviceLoaded?[devices.Count];
         _channels = new IActorRef?[_settings.Channels];
         _listener.Tell(new RegisterIncoming(Id, _token, _settings.Channels, Self));
-        _request.Source.Tell(new PrepareAck(Id, _host, _port, _token, _budget.BudgetBytes, Self, _tls));
+        WatchSourceAndReadOwnership();
+        AckPrepare(new PrepareAck(Id, _host, _port, _token, _budget.BudgetBytes, Self, _tls));
         Timers.StartSingleTimer("connect", new Timeout("waiting for channels"), _settings.ConnectTimeout + TimeSpan.FromSeconds(10));
         Timers.StartPeriodicTimer("traffic", TrafficTick.Instance, _settings.ProgressInterval);
         Become(Receiving);
@@ -154,6 +155,12 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
             _ended.Add(e.Channel);
             _normalPages += e.NormalPages;
             _zeroPages += e.ZeroPages;
+            if (_ended.Count == _channels.Length)
+            {
+                // Everything has arrived: the source's digests must follow; a copy never waits for them unbounded.
+                Timers.StartSingleTimer("digests", new Timeout("for the source's digests after every channel ended"), _settings.VerifyTimeout);
+            }
+
             TryVerify();
         });
         Receive<DeviceLoaded>(l =>
@@ -176,6 +183,11 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
         Receive<DeviceLoadFailed>(f => Fail($"device load failed: {f.Reason}"));
         Receive<Timeout>(t => Fail($"timed out {t.What}"));
         Receive<AbortIncoming>(a => Discard($"aborted by source: {a.Reason}", tellSource: false));
+        Receive<Cluster.PeerLost>(OnSourceLostBeforeVerify);
+        Receive<Ownership.ClaimResult>(OnStartEpoch);
+        Receive<RetryOwnership>(_ => ReadStartEpoch());
+        Receive<HoldVerifyOver>(h => AnnounceVerified(h.Stats));
+        Receive<HoldSetupOver>(h => _request.Source.Tell(h.Ack));
     }
 
     /// <summary>
@@ -298,7 +310,7 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
             return;
         }
 
-        if (_sourceDigests is null || _loaded.Any(l => l is null))
+        if (_sourceDigests is null || _loaded.Any(l => l is null) || _startEpoch is null || _holdDone)
         {
             return;
         }
@@ -329,8 +341,8 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
         }
 
         ReportTraffic(final: true);
-        _request.Source.Tell(new DestinationVerified(Id, stats));
-        BecomeVerified();
+        Timers.Cancel("digests");
+        AnnounceVerified(stats);
     }
 
     private IncomingStats Stats() => new(

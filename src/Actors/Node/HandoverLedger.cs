@@ -6,7 +6,7 @@ namespace Migration.Actors.Node;
 /// The source node's record of what became of each outgoing migration's guest, to answer QueryHandover from a
 /// destination that verified the guest but never received CommitMigration. A migration is InProgress from its start,
 /// HandedOver once its coordinator released the guest (GuestHandedOver), and when it ends either HandedOver (it had
-/// released the guest) or KeptBySource. HandedOver is final: nothing moves a migration back from it.
+/// released the guest) or KeptBySource. HandedOver is final except for TakenBack, which a majority-confirmed take-back of the guest makes.
 /// Outcomes of ended migrations are kept for the last <c>capacity</c> ended migrations (a few dozen bytes each), far
 /// longer than a destination keeps asking; the reports shown to operators are pruned separately.
 /// Not thread-safe: owned by the HypervisorNode and used on its thread only.
@@ -40,6 +40,11 @@ public sealed class HandoverLedger(int capacity = 10_000)
             _outcomes.Remove(old);
         }
     }
+
+    /// <summary>The coordinator had released the guest but took it back through the majority ownership record
+    /// (the destination was gone before it confirmed the resume): the source runs it again. The one move out of HandedOver,
+    /// made only after a majority confirmed the source's newer epoch, which refuses any later claim of the destination.</summary>
+    public void TakenBack(Guid migrationId) => _outcomes[migrationId] = HandoverDecision.KeptBySource;
 
     /// <summary>The answer to QueryHandover(<paramref name="migrationId"/>).</summary>
     public HandoverDecision Decide(Guid migrationId) =>

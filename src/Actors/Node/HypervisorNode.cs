@@ -125,6 +125,7 @@ public sealed partial class HypervisorNode : ReceiveActor
         });
         Receive<IncomingTraffic>(OnIncomingTraffic);
         Receive<MigrationFinished>(_ => { }); // MigrationEnded carries the same report
+        Receive<Ownership.ClaimResult>(OnCreationRecorded);
     }
 
     /// <param name="store">Where the guests live, outliving this actor (NodeHost's, so a new incarnation adopts them);
@@ -173,7 +174,7 @@ public sealed partial class HypervisorNode : ReceiveActor
             _guests[c.Spec.Id] = new GuestEntry(guest) { State = "running" };
             _store.Add(guest);
             _owners!.SetOwner(c.Spec.Id, _nodeName);
-            Sender.Tell(new GuestCreated(c.Spec.Id, _nodeName));
+            RecordCreatedGuest(c.Spec.Id, Sender); // answers GuestCreated once the record has it (or the write timed out)
             PublishMetrics();
         }
         catch (Exception e) when (e is ArgumentException or IOException or OutOfMemoryException)
@@ -298,7 +299,12 @@ public sealed partial class HypervisorNode : ReceiveActor
         _finished[e.MigrationId] = e.Report;
         _progress.Remove(e.MigrationId);
         PruneHistory();
-        if (_handedOver.Remove(e.MigrationId, out var gone))
+        if (_handedOver.Remove(e.MigrationId, out var gone) && !e.HandedOver)
+        {
+            // Released on DestinationVerified, then taken back through the ownership record: it runs here again.
+            TookBack(e.MigrationId, gone);
+        }
+        else if (gone is not null)
         {
             _store.Remove(gone);
             gone.Dispose();

@@ -10,7 +10,12 @@ namespace Migration.Actors.Settings;
 /// else the packet's checksum), which the destination must detect;
 /// <c>slow-load:DEVICE[=MS]</c> makes the destination load DEVICE with MS ms of delay per MiB (default 50);
 /// <c>drop-commit</c> makes the source skip CommitMigration after it released the guest (as if the message were lost),
-/// so the destination must learn the hand-over by asking the source node (QueryHandover); its phase is implicit.
+/// so the destination must learn the hand-over by asking the source node (QueryHandover); its phase is implicit;
+/// <c>hold:setup=MS</c> makes the destination wait MS ms before it acknowledges the prepare (the source stays in setup;
+/// keep it below connect-timeout + 10 s, the destination's wait for channels),
+/// <c>hold:verify=MS</c> makes the destination wait MS ms, verified, before it answers DestinationVerified (the source
+/// stays in verifying), and <c>hold:commit=MS</c> makes the source wait MS ms before it sends CommitMigration (both
+/// sides in committing): they widen those windows for fault drills (kill or stop a node inside them).
 /// Faults in precopy fire at the start of iteration 1; faults in stop-copy right after the guest stops.
 /// </summary>
 public sealed record FaultInjection(string Kind, string Phase, int Channel, string? Device, double Value)
@@ -19,6 +24,7 @@ public sealed record FaultInjection(string Kind, string Phase, int Channel, stri
     public const string CorruptPacket = "corrupt-packet";
     public const string SlowLoad = "slow-load";
     public const string DropCommit = "drop-commit";
+    public const string Hold = "hold";
 
     public static bool TryParse(string text, out FaultInjection fault, out string error)
     {
@@ -37,6 +43,20 @@ public sealed record FaultInjection(string Kind, string Phase, int Channel, stri
             }
 
             fault = new FaultInjection(DropCommit, "commit", 0, null, 0);
+            return true;
+        }
+
+        if (kind == Hold)
+        {
+            var hv = head.Length == 2 ? head[1].Split('=', 2) : [];
+            if (at.Length != 1 || hv.Length != 2 || hv[0] is not ("setup" or "verify" or "commit") ||
+                !double.TryParse(hv[1], NumberStyles.Float, CultureInfo.InvariantCulture, out var holdMs) || holdMs < 0 || holdMs > 600_000)
+            {
+                error = $"--inject '{text}': expected hold:setup=MS, hold:verify=MS or hold:commit=MS (0..600000 ms)";
+                return false;
+            }
+
+            fault = new FaultInjection(Hold, hv[0], 0, null, holdMs);
             return true;
         }
 
@@ -67,7 +87,7 @@ public sealed record FaultInjection(string Kind, string Phase, int Channel, stri
                 fault = new FaultInjection(SlowLoad, "load", 0, kv[0], ms);
                 return true;
             default:
-                error = $"--inject '{text}': expected drop-channel:N@PHASE, corrupt-packet@PHASE, slow-load:DEVICE[=MS] or drop-commit";
+                error = $"--inject '{text}': expected drop-channel:N@PHASE, corrupt-packet@PHASE, slow-load:DEVICE[=MS], drop-commit or hold:setup|verify|commit=MS";
                 return false;
         }
     }

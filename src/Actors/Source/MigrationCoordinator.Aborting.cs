@@ -12,6 +12,7 @@ public sealed partial class MigrationCoordinator
     private readonly List<string> _deviceAbortErrors = [];
     private string _abortStatus = "";
     private string _abortReason = "";
+    private double _abortDowntimeMs;
 
     /// <summary>
     /// Contract: an aborted migration reports its end (MigrationEnded, which frees the guest for a new migration on the
@@ -24,9 +25,11 @@ public sealed partial class MigrationCoordinator
     {
         _abortStatus = status;
         _abortReason = reason;
+        // The guest was paused until Abort resumed it (just before this): that is the downtime it experienced.
+        _abortDowntimeMs = PausedMs;
         if (_savers.Length == 0)
         {
-            Finish(status, reason, 0);
+            Finish(status, reason, _abortDowntimeMs);
             return;
         }
 
@@ -52,7 +55,7 @@ public sealed partial class MigrationCoordinator
 
             if (_devicesBackToRunning.Count == _savers.Length)
             {
-                Finish(_abortStatus, AbortReasonWithDeviceErrors(), 0);
+                Finish(_abortStatus, AbortReasonWithDeviceErrors(), _abortDowntimeMs);
             }
         });
         Receive<DeviceAbortTimedOut>(_ =>
@@ -62,7 +65,7 @@ public sealed partial class MigrationCoordinator
                         "(device-abort-timeout); a new migration of this guest may fail until they do";
             _log.Error("migration {0} of {1}: {2}", _id, _guest.Id, error);
             _deviceAbortErrors.Add(error);
-            Finish(_abortStatus, AbortReasonWithDeviceErrors(), 0);
+            Finish(_abortStatus, AbortReasonWithDeviceErrors(), _abortDowntimeMs);
         });
         Receive<CancelMigration>(_ => Sender.Tell(new CommandFailed($"migration {_id} is ending ({_abortStatus}); its devices are returning to running", "ended")));
         Receive<SubscribeMigration>(OnSubscribe);

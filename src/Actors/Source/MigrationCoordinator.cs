@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Akka.Actor;
 using Akka.Event;
+using Migration.Actors.Cluster;
 using Migration.Actors.Infrastructure;
 using Migration.Actors.Messages;
 using Migration.Actors.Settings;
@@ -81,6 +82,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         node.Tell(new PrepareIncoming(_id, _guest.Spec, MigrationParameters.From(_settings), Self));
         Timers.StartSingleTimer("phase", new PhaseTimeout("prepare"), _settings.PrepareTimeout);
         Timers.StartPeriodicTimer("progress", ProgressTick.Instance, _settings.ProgressInterval);
+        WatchDestinationNode();
     }
 
     // ---------------------------------------------------------------- states
@@ -172,6 +174,11 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
                 // The destination must learn the hand-over by asking this node (QueryHandover).
                 _log.Warning("migration {0}: injecting drop-commit: CommitMigration not sent", _id);
             }
+            else if (_settings.Inject.FirstOrDefault(f => f.Kind == FaultInjection.Hold && f.Phase == "commit") is { } hold)
+            {
+                // Widens the committing window for fault drills: the destination waits, verified, for the commit.
+                Timers.StartSingleTimer("hold-commit", HoldCommitOver.Instance, TimeSpan.FromMilliseconds(hold.Value));
+            }
             else
             {
                 _incoming.Tell(new CommitMigration(_id));
@@ -200,13 +207,12 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         });
         Receive<CancelMigration>(c => Sender.Tell(new CommandFailed($"migration {_id} is committing; too late to cancel", "too-late")));
         LateConvergenceHandlers("too-late");
-        // Not "failed": that would say the guest runs here. It was released and belongs to the destination, which resumes it
-        // on CommitMigration or, if that was lost, once it learns the hand-over from this node (QueryHandover) or sees this
-        // node leave the cluster; until then it keeps the verified copy paused ("in-doubt" in its vm list), never discards it.
-        Receive<PhaseTimeout>(_ =>
-            Finish("handed-over", $"the destination verified the guest and {_sourceNode} released it, but the destination did not confirm the resume within " +
-                                  $"{_settings.CommitTimeout * 2}; the guest belongs to {_destinationNode}, which resumes it once it learns the hand-over from this " +
-                                  "node (see its vm list: running, or in-doubt while it cannot reach this node)", _clock.Elapsed.TotalMilliseconds - _stopMs));
+        // The stopped guest stays here until the record decides (MigrationCoordinator.Ownership.cs): the destination resumes
+        // it only after a majority confirmed its epoch; if the destination is gone first, this side takes it back.
+        Receive<PeerLost>(OnPeerLostCommitting);
+        Receive<Ownership.ClaimResult>(OnCommitRecord);
+        Receive<HoldCommitOver>(_ => _incoming.Tell(new CommitMigration(_id)));
+        Receive<PhaseTimeout>(_ => StartClaim(Ownership.ClaimKind.Read));
         Receive<ProgressTick>(_ => PublishProgress());
         Receive<SubscribeMigration>(OnSubscribe);
         ReceiveAny(_ => { });
@@ -234,6 +240,9 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
             Abort($"destination failed: {f.Reason}", cancelled: false, destinationKnowsAlready: true);
         });
         Receive<PhaseTimeout>(t => Abort($"timed out in phase {t.Phase}", cancelled: false));
+        // The destination's node left the cluster or its incoming migration stopped: end now, not at a channel timeout.
+        Receive<PeerLost>(OnPeerLost);
+        Receive<PeerGraceOver>(g => Abort(g.Why, cancelled: false));
         Receive<DeviceCredit>(OnCredit);
         Receive<ProgressTick>(_ => PublishProgress());
         Receive<SubscribeMigration>(OnSubscribe);
@@ -266,15 +275,14 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
 
         _channelFailure = $"channel {channel} failed: {reason}";
         Timers.StartSingleTimer("grace", ChannelFailureGrace.Instance, TimeSpan.FromSeconds(2));
-        // The migration cannot succeed any more: if the guest was stopped, it runs again now, not after the grace.
+        // The migration cannot succeed any more: a stopped guest is taken back (Abort) at the end of the grace; its
+        // savers stop now.
         if (_stopMs >= 0)
         {
             foreach (var s in _savers)
             {
                 s.Tell(AbortSave.Instance);
             }
-
-            _guest.Workload.Resume();
         }
     }
 
@@ -303,6 +311,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
 
         _ack = ack;
         _incoming = ack.Incoming;
+        WatchDestination(ack.Incoming);
         _phase = "connecting";
         _channels = new IActorRef[_settings.Channels];
         _links = new ChannelLinks(_channels.Length);
@@ -570,7 +579,9 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         _transfer?.DropAll();
         if (_stopMs >= 0)
         {
-            _guest.Workload.Resume();
+            // Paused for stop-copy: it runs here again only once a majority confirmed the take-back.
+            TakeBack(reason, cancelled);
+            return;
         }
 
         _log.Warning("migration {0} of {1}: {2}; the guest keeps running on {3}", _id, _guest.Id, reason, _sourceNode);
@@ -652,6 +663,11 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
     private sealed record ChannelFailureGrace : INoSerializationVerificationNeeded
     {
         public static readonly ChannelFailureGrace Instance = new();
+    }
+
+    private sealed record HoldCommitOver : INoSerializationVerificationNeeded
+    {
+        public static readonly HoldCommitOver Instance = new();
     }
 }
 

@@ -30,7 +30,8 @@ public sealed class MigrationOptions
     public Option<string[]> Inject { get; } = new("--inject")
     {
         Description = "Inject a fault: drop-channel:N@precopy|stopcopy, corrupt-packet@precopy|stopcopy, slow-load:DEVICE[=MS], " +
-                      "drop-commit (the source skips CommitMigration; the destination resolves it by asking the source) (repeatable)",
+                      "drop-commit (the source skips CommitMigration; the destination resolves it by asking the source), " +
+                      "hold:setup|verify|commit=MS (widen the setup, verifying or committing window for fault drills) (repeatable)",
     };
 
     public void AddTo(Command command)

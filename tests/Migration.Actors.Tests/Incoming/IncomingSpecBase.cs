@@ -46,6 +46,7 @@ public abstract class IncomingSpecBase : Akka.TestKit.Xunit2.TestKit
 
     public static Config IncomingSpecConfig() => ConfigurationFactory.ParseString("""
         akka.remote.dot-netty.tcp.port = 0
+        akka.cluster.roles = [hypervisor]
         akka.actor.serialize-messages = on
         akka.loglevel = WARNING
         migration.prefault-destination = off

@@ -5,7 +5,8 @@ namespace Migration.Host.Tests.Cluster;
 
 /// <summary>
 /// The destination node process is killed mid-migration (in precopy, and in stop-copy while the guest is stopped):
-/// the migration fails, the guest keeps running on the source, and status says why.
+/// the migration fails, the guest keeps running on the source, and status says why. Three nodes, so that the survivors
+/// are a majority.
 /// </summary>
 public sealed class DestinationDeathTests
 {
@@ -15,14 +16,13 @@ public sealed class DestinationDeathTests
     public async Task Killing_the_destination_leaves_the_guest_running_on_the_source(string phase)
     {
         await using var nodes = new NodeProcesses();
-        var (pa, pb, pw) = (NodeProcesses.FreePort(), NodeProcesses.FreePort(), NodeProcesses.FreePort());
+        var (pa, pb) = (NodeProcesses.FreePort(), NodeProcesses.FreePort());
         await nodes.StartNodeAsync("A", pa, null);
-        var b = await nodes.StartNodeAsync("B", pb, pa);
-        // A witness: with keep-majority a pair breaks the tie for the lowest address, so killing B would down A when
-        // B has the lower port (docs/architecture.md, "Downing and rejoining"). Three members keep A in the majority.
-        await nodes.StartNodeAsync("W", pw, pa);
+        // A third node: with keep-majority downing, A and C are the majority that removes B (two nodes have none).
+        var bc = await Task.WhenAll(nodes.StartNodeAsync("B", pb, pa), nodes.StartNodeAsync("C", NodeProcesses.FreePort(), pa));
+        var b = bc[0];
         var seed = $"--seed 127.0.0.1:{pa}";
-        var timeout = TimeSpan.FromSeconds(60);
+        var timeout = TimeSpan.FromSeconds(120); // three node processes on a loaded machine
 
         // A slowly loading device keeps the chosen phase busy for seconds: in precopy its precopy data trickles
         // through credit; with precopy=0 and 3 iterations at most, the whole state loads during stop-copy.

@@ -26,11 +26,12 @@ public sealed class NodeProcesses : IAsyncDisposable
         return ((IPEndPoint)l.LocalEndpoint).Port;
     }
 
-    /// <summary>Starts a node process and waits for its "up at" line; <paramref name="extraArgs"/> are appended (e.g. --config FILE).</summary>
-    public async Task<Process> StartNodeAsync(string name, int port, int? seedPort, string extraArgs = "")
+    /// <summary>Starts a node process and waits for its "up at" line; <paramref name="extraArgs"/> are appended (e.g. --config FILE);
+    /// <paramref name="environment"/>: extra variables (MIGRATION_* set node settings, see NodeCommand).</summary>
+    public async Task<Process> StartNodeAsync(string name, int port, int? seedPort, string extraArgs = "", IReadOnlyDictionary<string, string>? environment = null)
     {
         var args = $"\"{MigrationDll}\" node --name {name} --port {port}" + (seedPort is { } s ? $" --seed 127.0.0.1:{s}" : "") + " " + extraArgs;
-        var p = Start(args);
+        var p = Start(args, environment);
         _nodes.Add(p);
         var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var log = new StringBuilder();
@@ -142,7 +143,31 @@ public sealed class NodeProcesses : IAsyncDisposable
         return (p.ExitCode, await stdout, await stderr);
     }
 
-    private static Process Start(string arguments)
+    /// <summary>Starts a CLI command without waiting for it (killed on dispose like the nodes); its output is discarded.</summary>
+    public Process StartCli(string arguments)
+    {
+        var p = Start($"\"{MigrationDll}\" {arguments}");
+        _nodes.Add(p);
+        p.OutputDataReceived += (_, _) => { };
+        p.ErrorDataReceived += (_, _) => { };
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        return p;
+    }
+
+    /// <summary>Sends a POSIX signal (STOP, CONT) to a process started here, as an operator's `kill -SIG PID` would.</summary>
+    public static void Signal(Process p, string signal)
+    {
+        using var kill = Process.Start(new ProcessStartInfo("kill", $"-{signal} {p.Id}") { UseShellExecute = false })
+                         ?? throw new InvalidOperationException("could not run kill");
+        kill.WaitForExit(10_000);
+        if (kill.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"kill -{signal} {p.Id} exited {kill.ExitCode}");
+        }
+    }
+
+    private static Process Start(string arguments, IReadOnlyDictionary<string, string>? environment = null)
     {
         var info = new ProcessStartInfo(DotNet, arguments)
         {
@@ -151,6 +176,11 @@ public sealed class NodeProcesses : IAsyncDisposable
             UseShellExecute = false,
         };
         info.Environment["COLUMNS"] = "200";
+        foreach (var (k, v) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[k] = v;
+        }
+
         return Process.Start(info) ?? throw new InvalidOperationException("could not start " + arguments);
     }
 
