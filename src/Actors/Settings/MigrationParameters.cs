@@ -32,6 +32,12 @@ public sealed record MigrationParameters
     /// <summary>Injected load delays (slow-load faults) for this migration only: device id -> ms per MiB; never written into the guest's spec.</summary>
     public IReadOnlyList<SlowLoad> SlowLoads { get; init; } = [];
 
+    /// <summary>Fault injection `hold:verify=MS`: the destination holds this migration that long before it answers
+    /// DestinationVerified (a window for fault drills); 0 = none. For this migration only.</summary>
+    public double HoldVerifyMs { get; init; }
+
+    public const double MaxHoldMs = 600_000;
+
     public static readonly TimeSpan MaxTimeout = TimeSpan.FromHours(1);
     public const int MaxSlowLoads = 64;
     public const double MaxLoadDelayMsPerMiB = 10_000;
@@ -51,6 +57,7 @@ public sealed record MigrationParameters
         ChannelReconnectTimeout = s.ChannelReconnectTimeout,
         CommitTimeout = s.CommitTimeout,
         SlowLoads = s.Inject.Where(f => f.Kind == FaultInjection.SlowLoad).Select(f => new SlowLoad(f.Device ?? "", f.Value)).ToArray(),
+        HoldVerifyMs = s.Inject.LastOrDefault(f => f.Kind == FaultInjection.Hold && f.Phase == "verify")?.Value ?? 0,
     };
 
     /// <summary>Null when every field is within range, else what arrived and what was expected (first bad field).</summary>
@@ -117,6 +124,11 @@ public sealed record MigrationParameters
             }
         }
 
+        if (!double.IsFinite(HoldVerifyMs) || HoldVerifyMs is < 0 or > MaxHoldMs)
+        {
+            return $"hold:verify = {HoldVerifyMs} ms; expected 0..{MaxHoldMs}";
+        }
+
         return null;
     }
 
@@ -148,7 +160,9 @@ public sealed record MigrationParameters
             ChannelIdleTimeout = ChannelIdleTimeout,
             ChannelReconnectTimeout = ChannelReconnectTimeout,
             CommitTimeout = CommitTimeout,
-            Inject = SlowLoads.Select(s => new FaultInjection(FaultInjection.SlowLoad, "load", 0, s.Device, s.MsPerMiB)).ToArray(),
+            Inject = SlowLoads.Select(s => new FaultInjection(FaultInjection.SlowLoad, "load", 0, s.Device, s.MsPerMiB))
+                .Concat(HoldVerifyMs > 0 ? [new FaultInjection(FaultInjection.Hold, "verify", 0, null, HoldVerifyMs)] : [])
+                .ToArray(),
         };
     }
 
