@@ -102,7 +102,14 @@ public sealed partial class MigrationCoordinator
                 _commitSent = false; // the guest is ours again: the node puts it back in its registry
                 _guest.Workload.Resume();
                 _log.Warning("migration {0} of {1}: {2}; took the guest back ({3}) and resumed it on {4}", _id, _guest.Id, _takeBackReason, r.Current, _sourceNode);
-                Finish(_takeBackCancelled ? "cancelled" : "failed", $"{_takeBackReason}; the guest resumed on {_sourceNode} (ownership {r.Current})", PausedMs);
+                // Devices back to running before the node frees the guest for a new migration (MigrationCoordinator.Aborting.cs);
+                // AbortSave again: a take-back after the verification never sent it, and a saver confirms a repeat once more.
+                foreach (var s in _savers)
+                {
+                    s.Tell(AbortSave.Instance);
+                }
+
+                EndAfterDeviceAborts(_takeBackCancelled ? "cancelled" : "failed", $"{_takeBackReason}; the guest resumed on {_sourceNode} (ownership {r.Current})");
                 return;
             }
 
