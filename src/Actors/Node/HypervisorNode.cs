@@ -113,6 +113,7 @@ public sealed partial class HypervisorNode : ReceiveActor
         Receive<Akka.DistributedData.UpdateSuccess>(_ => { });
         Receive<MigrationProgress>(p => _progress[p.MigrationId] = p);
         Receive<MigrationFinished>(_ => { }); // MigrationEnded carries the same report
+        ReceiveCordon();
     }
 
     public static Props Props(MigrationSettings defaults) => Akka.Actor.Props.Create(() => new HypervisorNode(defaults));
@@ -124,6 +125,7 @@ public sealed partial class HypervisorNode : ReceiveActor
         _listenerPort = ((System.Net.IPEndPoint)socket.LocalEndPoint!).Port;
         _listener = Context.ActorOf(ChannelListener.Props(socket, _defaults.HandshakeTimeout, _tls), "listener");
         _owners = new OwnershipRegistry(Context.System);
+        SubscribeCordon();
         _log.Info("node {0}: channel listener on {1}:{2}", _nodeName, _defaults.ListenerHost, _listenerPort);
     }
 
@@ -140,6 +142,12 @@ public sealed partial class HypervisorNode : ReceiveActor
         try
         {
             c.Spec.Validate();
+            if (CordonRefusal("new guests") is { } cordoned)
+            {
+                Sender.Tell(new CommandFailed(cordoned, "cordoned"));
+                return;
+            }
+
             if (_guests.ContainsKey(c.Spec.Id) || _incoming.Values.Any(v => v.VmId == c.Spec.Id))
             {
                 Sender.Tell(new CommandFailed($"guest {c.Spec.Id} already exists on {_nodeName}", "exists"));
@@ -200,6 +208,12 @@ public sealed partial class HypervisorNode : ReceiveActor
             return;
         }
 
+        if (IsCordoned(s.DestinationNode))
+        {
+            Sender.Tell(new CommandFailed($"destination {s.DestinationNode} is cordoned (being drained); `uncordon` lifts it", "cordoned"));
+            return;
+        }
+
         try
         {
             s.Settings.Validate();
@@ -229,6 +243,12 @@ public sealed partial class HypervisorNode : ReceiveActor
         if (_incoming.ContainsKey(p.MigrationId) || _outgoing.ContainsKey(p.MigrationId) || _finished.ContainsKey(p.MigrationId))
         {
             Sender.Tell(new PrepareRefused(p.MigrationId, $"migration {p.MigrationId} is already known on {_nodeName}"));
+            return;
+        }
+
+        if (CordonRefusal("incoming migrations") is { } cordoned)
+        {
+            Sender.Tell(new PrepareRefused(p.MigrationId, cordoned));
             return;
         }
 
@@ -312,7 +332,7 @@ public sealed partial class HypervisorNode : ReceiveActor
     private bool LacksMemory(long ramBytes, out string reason)
     {
         var capacity = MemoryCapacity;
-        var used = _guests.Values.Sum(g => g.Guest.Spec.RamBytes) + _incoming.Values.Sum(i => i.RamBytes);
+        var used = MemoryUsed();
         if (used + ramBytes <= capacity)
         {
             reason = "";
