@@ -72,11 +72,6 @@ public sealed class NodeHost : IAsyncDisposable
         }
 
         var node = role == "client" ? ActorRefs.Nobody : system.ActorOf(HypervisorNode.Props(settings), HypervisorNode.Name);
-        if (role != "client")
-        {
-            Drain.DrainSingleton.Start(system, Drain.DrainSettings.FromConfig(config));
-        }
-
         SerializationWarmup.Run(system, system.DeadLetters);
         return new NodeHost(system, node, settings);
     }
