@@ -15,7 +15,7 @@ namespace Migration.Actors.Tests.Integration;
 /// </summary>
 public sealed class CordonSpecs(DrainCluster cluster) : IClassFixture<DrainCluster>
 {
-    private static readonly TimeSpan Ask = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan Ask = TimeSpan.FromSeconds(60); // generous: the machine may be loaded
 
     private static GuestSpec Guest(string id) => new(id, 32L << 20, [new DeviceSpec("gpu0", DeviceKind.Vfio, 0, 4 << 20, 3 << 20, Seed: 5)], 4L << 20);
 
