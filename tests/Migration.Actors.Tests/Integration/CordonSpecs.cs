@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Migration.Actors.Drain;
 using Migration.Actors.Messages;
+using Migration.Actors.Settings;
 using Migration.Devices.Device;
 using Migration.Devices.Guest;
 using Xunit;
@@ -35,7 +36,7 @@ public sealed class CordonSpecs(DrainCluster cluster) : IClassFixture<DrainClust
         // then each refusal is asked once.
         await Eventually(async () => await cluster.Destination.Node.Ask<NodeCapacity>(GetCapacity.Instance, Ask) is { Cordoned: true } c ? c : null);
         var refused = Assert.IsType<PrepareRefused>(
-            await cluster.Destination.Node.Ask<object>(new PrepareIncoming(Guid.NewGuid(), Guest("incoming"), TwoNodeCluster.Settings(), ActorRefs.Nobody), Ask));
+            await cluster.Destination.Node.Ask<object>(new PrepareIncoming(Guid.NewGuid(), Guest("incoming"), MigrationParameters.From(TwoNodeCluster.Settings()), ActorRefs.Nobody), Ask));
         Assert.Contains($"node {destination} is cordoned", refused.Reason);
         var noGuest = Assert.IsType<CommandFailed>(await cluster.Destination.Node.Ask<object>(new CreateGuest(Guest("new-on-cordoned")), Ask));
         Assert.Equal("cordoned", noGuest.Code);
