@@ -126,6 +126,7 @@ public sealed partial class HypervisorNode : ReceiveActor
         Receive<IncomingTraffic>(OnIncomingTraffic);
         Receive<MigrationFinished>(_ => { }); // MigrationEnded carries the same report
         Receive<Ownership.ClaimResult>(OnCreationRecorded);
+        ReceiveCordon();
     }
 
     /// <param name="store">Where the guests live, outliving this actor (NodeHost's, so a new incarnation adopts them);
@@ -139,6 +140,7 @@ public sealed partial class HypervisorNode : ReceiveActor
         _listenerPort = ((System.Net.IPEndPoint)socket.LocalEndPoint!).Port;
         _listener = Context.ActorOf(ChannelListener.Props(socket, _defaults.HandshakeTimeout, _tls), "listener");
         _owners = new OwnershipRegistry(Context.System);
+        SubscribeCordon();
         _log.Info("node {0}: channel listener on {1}:{2}", _nodeName, _defaults.ListenerHost, _listenerPort);
         AdoptStoredGuests();
         PublishMetrics();
@@ -158,6 +160,12 @@ public sealed partial class HypervisorNode : ReceiveActor
         try
         {
             c.Spec.Validate();
+            if (CordonRefusal("new guests") is { } cordoned)
+            {
+                Sender.Tell(new CommandFailed(cordoned, "cordoned"));
+                return;
+            }
+
             if (_guests.ContainsKey(c.Spec.Id) || _incoming.Values.Any(v => v.VmId == c.Spec.Id))
             {
                 Sender.Tell(new CommandFailed($"guest {c.Spec.Id} already exists on {_nodeName}", "exists"));
@@ -220,6 +228,12 @@ public sealed partial class HypervisorNode : ReceiveActor
             return;
         }
 
+        if (IsCordoned(s.DestinationNode))
+        {
+            Sender.Tell(new CommandFailed($"destination {s.DestinationNode} is cordoned (being drained); `uncordon` lifts it", "cordoned"));
+            return;
+        }
+
         try
         {
             s.Settings.Validate();
@@ -250,6 +264,12 @@ public sealed partial class HypervisorNode : ReceiveActor
         if (_incoming.ContainsKey(p.MigrationId) || _outgoing.ContainsKey(p.MigrationId) || _finished.ContainsKey(p.MigrationId))
         {
             Sender.Tell(new PrepareRefused(p.MigrationId, $"migration {p.MigrationId} is already known on {_nodeName}"));
+            return;
+        }
+
+        if (CordonRefusal("incoming migrations") is { } cordoned)
+        {
+            Sender.Tell(new PrepareRefused(p.MigrationId, cordoned));
             return;
         }
 
@@ -343,7 +363,7 @@ public sealed partial class HypervisorNode : ReceiveActor
     private bool LacksMemory(long ramBytes, out string reason)
     {
         var capacity = MemoryCapacity;
-        var used = _guests.Values.Sum(g => g.Guest.Spec.RamBytes) + _incoming.Values.Sum(i => i.RamBytes);
+        var used = MemoryUsed();
         if (used + ramBytes <= capacity)
         {
             reason = "";

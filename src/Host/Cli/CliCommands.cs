@@ -17,7 +17,7 @@ namespace Migration.Host.Cli;
 public static class CliCommands
 {
     public static IEnumerable<Command> Create() => CliConfigOption.AddTo([Nodes(), Vm(), Migrate(), Status(), Cancel(),
-        LiveChangeCommands.Set(), LiveChangeCommands.Switchover()]);
+        LiveChangeCommands.Set(), LiveChangeCommands.Switchover(), DrainCommands.Drain(SeedOption(), Run), DrainCommands.Uncordon(SeedOption(), Run)]);
 
     internal static Option<string[]> SeedOption() => new("--seed")
     {
@@ -194,6 +194,11 @@ public static class CliCommands
                 Console.WriteLine();
                 ReportPrinter.Print(report);
                 return report.Status == "completed" ? ExitCodes.Ok : ExitCodes.Failed;
+            }
+
+            if (wanted is null)
+            {
+                await DrainCommands.PrintAsync(client);
             }
 
             var table = new Table().AddColumns("MIGRATION", "VM", "FROM", "STATE", "PROGRESS", "DETAIL");

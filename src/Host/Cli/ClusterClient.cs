@@ -210,7 +210,7 @@ public static class ExitCodes
     public static int FromCode(string code) => code switch
     {
         "unknown-guest" or "unknown-migration" or "unknown-node" => Unknown,
-        "already-migrating" or "exists" or "same-node" or "no-memory" or "too-late" or "ended" => Refused,
+        "already-migrating" or "exists" or "same-node" or "no-memory" or "too-late" or "ended" or "cordoned" or "already-draining" => Refused,
         "bad-settings" or "bad-guest" => Usage,
         _ => Failed,
     };

@@ -62,6 +62,17 @@ public static class NodeCommand
             }
 
             await using var owned = node;
+            try
+            {
+                // Host drains run in a cluster singleton among the node processes (not in the embedded demo or bench).
+                Actors.Drain.DrainSingleton.Start(node.System, Actors.Drain.DrainSettings.FromConfig(node.System.Settings.Config));
+            }
+            catch (Akka.Configuration.ConfigurationException e)
+            {
+                await Console.Error.WriteLineAsync("error: " + e.Message);
+                return 2;
+            }
+
             var stop = new TaskCompletionSource();
             using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c =>
             {
