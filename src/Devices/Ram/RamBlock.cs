@@ -1,5 +1,3 @@
-using System.Buffers.Binary;
-using System.IO.Hashing;
 using System.IO.MemoryMappedFiles;
 
 namespace Migration.Devices.Ram;
@@ -230,39 +228,15 @@ public sealed unsafe class RamBlock : IDisposable
             Interlocked.Or(ref *(int*)(_base + (i << PageShift)), 0);
     }
 
-    /// <summary>XxHash128 over all pages in order.</summary>
+    /// <summary>XxHash128 over all pages in order (a full recomputation; <see cref="SegmentDigests"/> keeps the same value incrementally).</summary>
     public UInt128 ComputeDigest()
     {
         ThrowIfDisposed();
-        // Two levels so the work spreads over the cores (the digest is on the downtime path): XxHash128 of each
-        // 64 MiB segment in parallel, then XxHash128 over (segment index, segment digest) in order.
-        const long segment = 64L << 20;
-        var count = (int)((SizeBytes + segment - 1) / segment);
-        var digests = new UInt128[count];
-        var basePtr = (nint)_base;
-        Parallel.For(0, count, i =>
-        {
-            var h = new XxHash128();
-            var start = i * segment;
-            var end = Math.Min(SizeBytes, start + segment);
-            for (var offset = start; offset < end; offset += 1 << 20)
-            {
-                var length = (int)Math.Min(1 << 20, end - offset);
-                h.Append(new ReadOnlySpan<byte>((byte*)basePtr + offset, length));
-            }
-
-            digests[i] = h.GetCurrentHashAsUInt128();
-        });
-        var top = new XxHash128();
-        Span<byte> entry = stackalloc byte[24];
-        for (var i = 0; i < count; i++)
-        {
-            BinaryPrimitives.WriteInt64LittleEndian(entry, i);
-            BinaryPrimitives.WriteUInt128LittleEndian(entry[8..], digests[i]);
-            top.Append(entry);
-        }
-
-        return top.GetCurrentHashAsUInt128();
+        // Two levels so the work spreads over the cores: XxHash128 of each 64 MiB segment in parallel, then
+        // XxHash128 over (segment index, segment digest) in order.
+        var digests = new UInt128[SegmentDigests.SegmentCount(SizeBytes)];
+        Parallel.For(0, digests.Length, i => digests[i] = SegmentDigests.HashSegment(this, i));
+        return SegmentDigests.Combine(digests);
     }
 
     /// <summary>
