@@ -37,6 +37,7 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
     private int _channelGeneration;
     private readonly HashSet<int> _ended = [];
     private GuestVm? _guest;
+    private IncomingRamTracker? _ramTracker;
     private WorkerPool? _pool;
     private DeviceBufferBudget? _budget;
     private ReceiveLimits? _limits;
@@ -93,6 +94,7 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
     private void OnAllocated(GuestVm guest)
     {
         _guest = guest;
+        _ramTracker = new IncomingRamTracker(guest.Blocks, guest.Blocks.Select(_ => false).ToArray(), IncomingRamTracker.DefaultInterval);
         var devices = guest.Devices;
         _budget = new DeviceBufferBudget(_settings.DeviceBufferBudget);
         _limits = new ReceiveLimits(
@@ -138,7 +140,7 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
             }
 
             _channels[c.Index] = Context.ActorOf(RecvChannel.Props(c.Index, c.Io, _limits!, _guest!.Blocks, _settings.Codec, _settings.CodecLevel,
-                _gates, _budget!, Self, _settings.ChannelIdleTimeout, first, c.Connection), $"channel-{c.Index}-{++_channelGeneration}");
+                _gates, _budget!, Self, _settings.ChannelIdleTimeout, first, c.Connection, _ramTracker), $"channel-{c.Index}-{++_channelGeneration}");
             if (_channels.All(x => x is not null))
             {
                 Timers.Cancel("connect");
@@ -287,12 +289,11 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
 
         if (_ramDigests is null)
         {
-            // All RAM has arrived once every channel ended: hash it while devices finish loading.
+            // All RAM has arrived once every channel ended: hash what was not hashed yet while devices finish loading.
             if (!_verifying)
             {
                 _verifying = true;
-                var guest = _guest;
-                Task.Run(() => new RamDigestsReady(guest.RamDigests())).PipeTo(Self);
+                _ramTracker!.FinishAsync().PipeTo(Self, success: d => new RamDigestsReady(d));
             }
 
             return;
@@ -379,6 +380,7 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
         // Children (channels, gates, loaders) are stopped before this runs; the loaders' last device calls may
         // still be queued on the pool, which lets them finish before its threads exit.
         _pool?.Dispose();
+        _ramTracker?.Dispose();
         if (_guest is not null)
         {
             foreach (var d in _guest.Devices)

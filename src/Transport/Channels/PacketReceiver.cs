@@ -26,6 +26,7 @@ public sealed class PacketReceiver : IDisposable
     private readonly IReadOnlyList<RamBlock> _blocks;
     private readonly IRamCodec? _codec;
     private readonly IInboundPacketSink _sink;
+    private readonly IRamWriteObserver? _written;
     private readonly byte[] _head;
     private readonly byte[] _offsetBytes;
     private readonly ulong[] _offsets;
@@ -50,7 +51,9 @@ public sealed class PacketReceiver : IDisposable
     /// The iteration the channel starts in: 1 for a new migration; for a reconnected channel, one past the last Sync
     /// its previous connection delivered (the source resends the Syncs from there, docs/protocol.md "Reconnect").
     /// </param>
-    public PacketReceiver(IChannelIo io, ReceiveContext context, IReadOnlyList<RamBlock> blocks, IRamCodec? codec, IInboundPacketSink sink, uint firstIteration = 1)
+    /// <param name="written">Told the pages of every RAM packet once they are in guest memory (digests, received pages); optional.</param>
+    public PacketReceiver(IChannelIo io, ReceiveContext context, IReadOnlyList<RamBlock> blocks, IRamCodec? codec, IInboundPacketSink sink, uint firstIteration = 1,
+        IRamWriteObserver? written = null)
     {
         if (firstIteration == 0)
         {
@@ -63,6 +66,7 @@ public sealed class PacketReceiver : IDisposable
         _blocks = blocks;
         _codec = codec is { Id: CodecId.None } ? null : codec;
         _sink = sink;
+        _written = written;
         var maxPages = context.Limits.MaxPagesPerPacket;
         _head = ArrayPool<byte>.Shared.Rent(PacketHeader.Size + Math.Max(RamPacketHeader.Size, Math.Max(DeviceChunkHeader.Size, EndPacket.Size)));
         _offsetBytes = ArrayPool<byte>.Shared.Rent(maxPages * sizeof(ulong));
@@ -167,6 +171,7 @@ public sealed class PacketReceiver : IDisposable
             }
         }
 
+        _written?.OnPagesWritten(ram.BlockIndex, _offsets.AsSpan(0, ram.PageCount));
         Interlocked.Add(ref _normalPages, normal);
         Interlocked.Add(ref _zeroPages, ram.ZeroPageCount);
     }
