@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Event;
 using Migration.Actors.Infrastructure;
 using Migration.Actors.Messages;
+using Migration.Actors.Node;
 using Migration.Actors.Settings;
 using Migration.Devices.Guest;
 using Migration.Transport.Flow;
@@ -76,7 +77,8 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
         var prefault = _settings.PrefaultDestination;
         // Injected load delays apply to this migration's devices only; the guest keeps its spec as the source sent it.
         var loadDelays = MigrationParameters.LoadDelays(_settings);
-        Task.Run(() => GuestFactory.CreateIncoming(spec, prefault, loadDelays))
+        var pool = NodeMemoryPool.Get(Context.System).Pool; // touched memory when the node has some (scrubbed by IncomingRamTracker)
+        Task.Run(() => GuestFactory.CreateIncoming(spec, prefault, loadDelays, pool))
             .PipeTo(Self, success: g => new Allocated(g), failure: e => new AllocationFailed(e.GetBaseException().Message));
     }
 
@@ -94,7 +96,7 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
     private void OnAllocated(GuestVm guest)
     {
         _guest = guest;
-        _ramTracker = new IncomingRamTracker(guest.Blocks, guest.Blocks.Select(_ => false).ToArray(), IncomingRamTracker.DefaultInterval);
+        _ramTracker = new IncomingRamTracker(guest.Blocks, guest.Blocks.Select(b => b.Recycled).ToArray(), IncomingRamTracker.DefaultInterval);
         var devices = guest.Devices;
         _budget = new DeviceBufferBudget(_settings.DeviceBufferBudget);
         _limits = new ReceiveLimits(
@@ -395,8 +397,9 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
                 }
             }
 
-            // Discarded: release the memory. A loader still writing on the pool holds no RAM; devices are managed objects.
-            _guest.Dispose();
+            // Discarded: the memory goes to the node's pool (quarantined against stragglers). A loader still writing on
+            // the worker pool holds no RAM; devices are managed objects.
+            _guest.Release(NodeMemoryPool.Get(Context.System).Pool);
             _guest = null;
         }
     }

@@ -49,7 +49,7 @@ public sealed partial class HypervisorNode : ReceiveActor
         _nodeName = Akka.Cluster.Cluster.Get(Context.System).SelfAddress.ToString();
 
         Receive<CreateGuest>(OnCreateGuest);
-        Receive<ListGuests>(_ => Sender.Tell(new GuestList(_nodeName, _guests.Values.Select(Info).Concat(_inDoubt.Values).ToArray())));
+        Receive<ListGuests>(_ => Sender.Tell(new GuestList(_nodeName, _guests.Values.Select(Info).Concat(_inDoubt.Values).ToArray(), NodeMemoryPool.Get(Context.System).Info())));
         Receive<GetGuestDigests>(OnGetDigests);
         Receive<StartMigration>(OnStartMigration);
         Receive<CancelMigration>(c => Forward(c.MigrationId, c));
@@ -301,7 +301,7 @@ public sealed partial class HypervisorNode : ReceiveActor
         if (_handedOver.Remove(e.MigrationId, out var gone))
         {
             _store.Remove(gone);
-            gone.Dispose();
+            gone.Release(NodeMemoryPool.Get(Context.System).Pool); // touched memory for a later incoming guest
         }
         else if (_guests.TryGetValue(e.VmId, out var entry))
         {
@@ -340,6 +340,7 @@ public sealed partial class HypervisorNode : ReceiveActor
         var used = _guests.Values.Sum(g => g.Guest.Spec.RamBytes) + _incoming.Values.Sum(i => i.RamBytes);
         if (used + ramBytes <= capacity)
         {
+            NodeMemoryPool.Get(Context.System).Pool.Trim(capacity - used - ramBytes); // guests + pool within capacity
             reason = "";
             return false;
         }

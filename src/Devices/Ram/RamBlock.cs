@@ -31,8 +31,9 @@ public sealed unsafe class RamBlock : IDisposable
     private int _disposed;
 
     /// <summary>A block in private anonymous memory (see <see cref="AnonymousMapping"/>).</summary>
-    private RamBlock(string name, long sizeBytes, byte* anonymous)
+    private RamBlock(string name, long sizeBytes, byte* anonymous, bool recycled = false)
     {
+        Recycled = recycled;
         Name = name;
         SizeBytes = sizeBytes;
         PageCount = (int)(sizeBytes >> PageShift);
@@ -115,6 +116,35 @@ public sealed unsafe class RamBlock : IDisposable
                 TryDelete(path);
             throw;
         }
+    }
+
+    /// <summary>
+    /// A block over anonymous memory taken from a <see cref="GuestMemoryPool"/> (already touched: no first-touch
+    /// faults). Its pages may hold a former guest's bytes until written: the owner must write or zero every page before
+    /// anything else reads the block (IncomingRamTracker does, before the guest resumes).
+    /// </summary>
+    internal static RamBlock OverPooledMemory(string name, long sizeBytes, byte* memory) => new(name, sizeBytes, memory, recycled: true);
+
+    /// <summary>True if the memory came from a <see cref="GuestMemoryPool"/> and may hold a former guest's bytes.</summary>
+    public bool Recycled { get; }
+
+    /// <summary>True for private anonymous memory (the only kind a <see cref="GuestMemoryPool"/> takes back).</summary>
+    internal bool IsAnonymous => _view is null;
+
+    /// <summary>
+    /// Ends this block without releasing its anonymous memory, whose ownership passes to the caller (the pool).
+    /// False (and nothing changes) if the block is file-backed or already disposed.
+    /// </summary>
+    internal bool TryDetachMemory(out nint memory)
+    {
+        memory = 0;
+        if (_view is not null || Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return false;
+        }
+
+        memory = (nint)_base;
+        return true;
     }
 
     public string Name { get; }
