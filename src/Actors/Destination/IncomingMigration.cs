@@ -39,6 +39,7 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
     private readonly HashSet<int> _ended = [];
     private GuestVm? _guest;
     private IncomingRamTracker? _ramTracker;
+    private readonly IncomingAllocationProbe _allocation = new();
     private WorkerPool? _pool;
     private DeviceBufferBudget? _budget;
     private ReceiveLimits? _limits;
@@ -119,6 +120,7 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
         _request.Source.Tell(new PrepareAck(Id, _host, _port, _token, _budget.BudgetBytes, Self, _tls));
         Timers.StartSingleTimer("connect", new Timeout("waiting for channels"), _settings.ConnectTimeout + TimeSpan.FromSeconds(10));
         Timers.StartPeriodicTimer("traffic", TrafficTick.Instance, _settings.ProgressInterval);
+        Timers.StartPeriodicTimer("allocation", SampleAllocation.Instance, TimeSpan.FromMilliseconds(200));
         Become(Receiving);
     }
 
@@ -151,6 +153,7 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
         Receive<SyncReached>(OnSync);
         Receive<RecvChannelStarted>(s => _receivers.Add(s.Receiver));
         Receive<TrafficTick>(_ => ReportTraffic(final: false));
+        Receive<SampleAllocation>(_ => _allocation.Sample(_ramTracker!.BytesWritten));
         Receive<RecvChannelLost>(OnChannelLost);
         Receive<GateReceipt>(OnReceipt);
         Receive<RecvChannelEnded>(e =>
@@ -332,6 +335,7 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
         }
 
         ReportTraffic(final: true);
+        Timers.Cancel("allocation");
         _request.Source.Tell(new DestinationVerified(Id, stats));
         BecomeVerified();
     }
@@ -344,7 +348,9 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
         _ramDigests ?? [],
         _loaded.Select(l => l?.Digest ?? "").ToArray(),
         _normalPages,
-        _zeroPages);
+        _zeroPages,
+        _allocation.AllocatedBytes(),
+        _allocation.SteadyMiBPerGiB);
 
     private void Fail(string reason)
     {
@@ -411,4 +417,9 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
     private sealed record RamDigestsReady(string[] Digests) : INoSerializationVerificationNeeded;
 
     private sealed record Timeout(string What) : INoSerializationVerificationNeeded;
+
+    private sealed record SampleAllocation : INoSerializationVerificationNeeded
+    {
+        public static readonly SampleAllocation Instance = new();
+    }
 }

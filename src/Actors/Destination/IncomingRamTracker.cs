@@ -28,6 +28,7 @@ public sealed class IncomingRamTracker : IRamWriteObserver, IDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _background;
     private long _scrubbedPages;
+    private long _bytesWritten;
 
     /// <summary>Background hashing period: long enough that a segment still receiving is skipped (marked again since).</summary>
     public static readonly TimeSpan DefaultInterval = TimeSpan.FromMilliseconds(50);
@@ -62,6 +63,9 @@ public sealed class IncomingRamTracker : IRamWriteObserver, IDisposable
     /// <summary>Pages zeroed by <see cref="FinishAsync"/> because the stream never delivered them (reused blocks only).</summary>
     public long ScrubbedPages => Interlocked.Read(ref _scrubbedPages);
 
+    /// <summary>Guest bytes delivered so far (pages of every RAM packet, zero pages included).</summary>
+    public long BytesWritten => Interlocked.Read(ref _bytesWritten);
+
     /// <summary>Segments hashed so far, all blocks.</summary>
     public long HashedSegments => _digests.Sum(d => d.HashedSegments);
 
@@ -83,6 +87,7 @@ public sealed class IncomingRamTracker : IRamWriteObserver, IDisposable
         }
 
         _digests[blockIndex].MarkWritten(first, last - first + 1);
+        Interlocked.Add(ref _bytesWritten, (long)pageOffsets.Length << RamBlock.PageShift);
     }
 
     /// <summary>

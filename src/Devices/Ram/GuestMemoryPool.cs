@@ -51,7 +51,7 @@ public sealed unsafe class GuestMemoryPool : IDisposable
     }
 
     /// <summary>
-    /// A block of <paramref name="sizeBytes"/> over ready pooled memory (carved from the first ready range that is
+    /// A block of <paramref name="sizeBytes"/> over ready pooled memory (carved from the smallest ready range that is
     /// large enough), or null if none is. The caller owns the block (Dispose, or <see cref="Return"/>).
     /// </summary>
     public RamBlock? TryTake(string name, long sizeBytes)
@@ -65,7 +65,17 @@ public sealed unsafe class GuestMemoryPool : IDisposable
         lock (_lock)
         {
             var now = Stopwatch.GetTimestamp();
-            var i = _ranges.FindIndex(r => r.ReadyAt <= now && r.Bytes >= sizeBytes);
+            // Best fit: the smallest ready range that is large enough, so a small guest does not split a range a
+            // large one could use whole.
+            var i = -1;
+            for (var k = 0; k < _ranges.Count; k++)
+            {
+                if (_ranges[k].ReadyAt <= now && _ranges[k].Bytes >= sizeBytes && (i < 0 || _ranges[k].Bytes < _ranges[i].Bytes))
+                {
+                    i = k;
+                }
+            }
+
             if (i < 0)
             {
                 return null;

@@ -19,6 +19,7 @@ public sealed record BenchScenario(string Name, string Description, long RamByte
     [
         new("random-2g", "idle guest, 2 GiB of random (incompressible) RAM", 2 * GiB, RamFillPattern.Random, 0, []),
         new("zero-2g", "idle guest, 2 GiB of all-zero RAM", 2 * GiB, RamFillPattern.Zero, 0, []),
+        new("random-8g", "idle guest, 8 GiB of random RAM (cost grows linearly?); needs ~20 GiB free", 8 * GiB, RamFillPattern.Random, 0, []),
         new("zero90-2g", "idle guest, 2 GiB, 90 % zero pages, the rest random", 2 * GiB, RamFillPattern.Zero90, 0, []),
         new("dirty-1g", "1 GiB of random RAM, workload dirtying 256 MiB/s", GiB, RamFillPattern.Random, 256 * MiB, []),
         new("devices-precopy", "idle 1 GiB random RAM + two 256 MiB VFIO-style devices, 7/8 of their state sent in precopy",
