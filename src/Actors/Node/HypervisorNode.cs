@@ -138,6 +138,7 @@ public sealed partial class HypervisorNode : ReceiveActor
         _listenerPort = ((System.Net.IPEndPoint)socket.LocalEndPoint!).Port;
         _listener = Context.ActorOf(ChannelListener.Props(socket, _defaults.HandshakeTimeout, _tls), "listener");
         _owners = new OwnershipRegistry(Context.System);
+        _ = NodeMemoryPool.Get(Context.System); // created now: populates migration.memory-pool.populate in the background
         _log.Info("node {0}: channel listener on {1}:{2}", _nodeName, _defaults.ListenerHost, _listenerPort);
         AdoptStoredGuests();
         PublishMetrics();

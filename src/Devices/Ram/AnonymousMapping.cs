@@ -37,18 +37,28 @@ internal static unsafe partial class AnonymousMapping
     }
 
     /// <summary>
-    /// Faults in [p, p+bytes) for writing in one call (madvise MADV_POPULATE_WRITE: the kernel allocates and clears
+    /// Faults in [p, p+bytes) for writing in a few large calls (madvise MADV_POPULATE_WRITE: the kernel allocates and clears
     /// every page, huge pages where THP applies, without a user-space touch loop); on a kernel without it, touches one
     /// int per 4 KiB page (an atomic OR with 0, which never changes content). Returns true if madvise did it.
     /// </summary>
     public static bool PopulateWrite(byte* p, long bytes)
     {
-        if (madvise(p, (nuint)bytes, MadvPopulateWrite) == 0)
+        // 64 MiB per call: madvise holds the mmap lock for reading while it runs, and a writer waiting for it (any
+        // mmap/munmap of the process: the GC, a new thread's stack) would stall every thread behind it for the
+        // whole range.
+        const long slice = 64L << 20;
+        long done = 0;
+        while (done < bytes && madvise(p + done, (nuint)Math.Min(slice, bytes - done), MadvPopulateWrite) == 0)
+        {
+            done += Math.Min(slice, bytes - done);
+        }
+
+        if (done >= bytes)
         {
             return true;
         }
 
-        for (long offset = 0; offset < bytes; offset += 4096)
+        for (long offset = done; offset < bytes; offset += 4096)
         {
             Interlocked.Or(ref *(int*)(p + offset), 0);
         }
