@@ -54,7 +54,7 @@ public sealed class IncomingRamTracker : IRamWriteObserver, IDisposable
             {
                 foreach (var d in digests)
                 {
-                    d.Refresh(settledOnly: true, parallel: false);
+                    d.Refresh(settledOnly: true, parallel: false, ct); // stops after the current segment when finishing
                 }
             }
         }, ct);
@@ -144,7 +144,6 @@ public sealed class IncomingRamTracker : IRamWriteObserver, IDisposable
 
     public void Dispose()
     {
-        _stop.Cancel();
-        _stop.Dispose();
+        _stop.Cancel(); // not disposed: the background loop may still be reading its token as it winds down
     }
 }

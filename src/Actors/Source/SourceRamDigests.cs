@@ -16,6 +16,7 @@ public sealed class SourceRamDigests
 {
     private readonly SegmentDigests[] _blocks;
     private Task _refresh = Task.CompletedTask;
+    private readonly CancellationTokenSource _final = new();
 
     public SourceRamDigests(IReadOnlyList<RamBlock> blocks)
     {
@@ -36,11 +37,12 @@ public sealed class SourceRamDigests
         if (_refresh.IsCompleted)
         {
             var blocks = _blocks;
+            var final = _final.Token;
             _refresh = Task.Run(() =>
             {
                 foreach (var b in blocks)
                 {
-                    b.Refresh(settledOnly: false, parallel: false);
+                    b.Refresh(settledOnly: false, parallel: false, final);
                 }
             });
         }
@@ -53,7 +55,9 @@ public sealed class SourceRamDigests
     public Task<string[]> ComputeFinalAsync()
     {
         var blocks = _blocks;
-        // Whether the background refresh ran to the end or failed, Compute rehashes whatever is still marked.
+        // The background refresh stops after its current segment (what it did not hash stays marked); whether it
+        // ran to the end, stopped or failed, Compute then hashes whatever is still marked, on every core.
+        _final.Cancel();
         return _refresh.ContinueWith(_ => blocks.Select(b => b.Compute().ToString("x32")).ToArray(), TaskScheduler.Default);
     }
 }

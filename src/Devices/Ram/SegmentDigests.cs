@@ -121,7 +121,11 @@ public sealed unsafe class SegmentDigests
     /// Hashes the marked segments (all of them, or with <paramref name="settledOnly"/> only those not marked since the
     /// previous refresh) and starts a new round. Returns the number of segments hashed.
     /// </summary>
-    public int Refresh(bool settledOnly, bool parallel)
+    /// <param name="stop">
+    /// Checked between segments of a sequential refresh: when set, the segments not hashed yet are marked again and
+    /// the refresh returns early (a background refresh yields to the final, parallel <see cref="Compute"/>).
+    /// </param>
+    public int Refresh(bool settledOnly, bool parallel, CancellationToken stop = default)
     {
         lock (_refresh)
         {
@@ -149,9 +153,21 @@ public sealed unsafe class SegmentDigests
             }
             else
             {
-                foreach (var s in due)
+                for (var i = 0; i < due.Count; i++)
                 {
-                    _digests[s] = HashSegment(_block, s);
+                    if (stop.IsCancellationRequested)
+                    {
+                        // Not hashed: due again (a writer's newer mark, if any, is as good as this one).
+                        for (var k = i; k < due.Count; k++)
+                        {
+                            Interlocked.CompareExchange(ref _marks[due[k]], round + 1, 0);
+                        }
+
+                        Interlocked.Add(ref _hashedSegments, i);
+                        return i;
+                    }
+
+                    _digests[due[i]] = HashSegment(_block, due[i]);
                 }
             }
 

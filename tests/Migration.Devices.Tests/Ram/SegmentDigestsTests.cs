@@ -99,6 +99,18 @@ public sealed class SegmentDigestsTests
     }
 
     [Fact]
+    public void A_stopped_refresh_leaves_the_segments_it_did_not_hash_marked_for_the_final_compute()
+    {
+        using var block = RamBlock.Create("seg", BlockBytes);
+        var digests = new SegmentDigests(block);
+        block.Page(0)[0] = 9;
+        Assert.Equal(0, digests.Refresh(settledOnly: false, parallel: false, new CancellationToken(canceled: true)));
+        Assert.Equal(4, digests.StaleSegments);
+        Assert.Equal(block.ComputeDigest(), digests.Compute());
+        Assert.Equal(0, digests.StaleSegments);
+    }
+
+    [Fact]
     public void MarkWritten_rejects_pages_beyond_the_block()
     {
         using var block = RamBlock.Create("seg", 16 * RamBlock.PageSize);
