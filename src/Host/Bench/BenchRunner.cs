@@ -88,10 +88,12 @@ public static class BenchRunner
         var allocBefore = GC.GetTotalAllocatedBytes(true);
         using var sampler = new WorkingSetSampler(pair.Child);
 
+        var reusedBefore = await DestinationMemory.ReusedBytesAsync(pair.DestinationNode, ct);
         var steady = new SteadyStateProbe(() => sampler.SamplerAllocatedBytes);
         var report = await MigrateAsync(pair.Source.Node, pair.Source.System, spec.Id, pair.DestinationAddress, settings, TimeSpan.FromMinutes(10), ct, steady);
 
         sampler.Stop();
+        var reused = await DestinationMemory.ReusedBytesAsync(pair.DestinationNode, ct) - reusedBefore;
         var allocated = GC.GetTotalAllocatedBytes(true) - allocBefore - sampler.SamplerAllocatedBytes;
         var gen2 = GC.CollectionCount(2) - gen2Before;
         self.Refresh();
@@ -132,6 +134,7 @@ public static class BenchRunner
             SteadyAllocMiBPerGiB = steady.MiBPerGiB,
             SteadyGen2Collections = steady.Gen2,
             DestinationMemory = options.WarmDestination ? "warm" : "fresh",
+            DestinationPoolReusedBytes = reused,
             AllocMiBPerGiBDestination = report.DestinationAllocatedBytes is { } da ? da / (double)(1 << 20) / (ramBytes / GiB) : null,
             SteadyAllocMiBPerGiBDestination = report.DestinationSteadyAllocMiBPerGiB,
             Error = report.Error,

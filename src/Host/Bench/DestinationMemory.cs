@@ -21,6 +21,10 @@ public sealed record DestinationMemory(IReadOnlyDictionary<string, string> NodeC
         ? new(new Dictionary<string, string> { ["memory-pool.populate"] = $"{guestRamBytes + WarmupGuestBytes}B" }, guestRamBytes + WarmupGuestBytes)
         : new(new Dictionary<string, string> { ["memory-pool.enabled"] = "off" }, 0);
 
+    /// <summary>Bytes the destination's pool has handed to incoming guests so far (0 if it reports no pool).</summary>
+    public static async Task<long> ReusedBytesAsync(IActorRef destinationNode, CancellationToken ct) =>
+        (await destinationNode.Ask<GuestList>(ListGuests.Instance, TimeSpan.FromSeconds(30), ct)).Pool?.ReusedBytes ?? 0;
+
     /// <summary>Waits until the destination's pool holds <see cref="ReadyBytes"/> ready (no-op for fresh).</summary>
     public async Task WaitReadyAsync(IActorRef destinationNode, TextWriter log, CancellationToken ct)
     {
