@@ -21,6 +21,8 @@ public sealed class TwoNodeCluster : IAsyncLifetime
         migration.prefault-destination = off
         # A loaded machine's pause must not look like a hang: keep-majority would down one of the pair (1-1 tie).
         akka.cluster.failure-detector.acceptable-heartbeat-pause = 10s
+        # The fixture's nodes live for a whole test class: keep their pools of departed guests' RAM small.
+        migration.memory-pool.max-bytes = 256MiB
         """);
 
     private readonly Config _config;
@@ -30,8 +32,8 @@ public sealed class TwoNodeCluster : IAsyncLifetime
     {
     }
 
-    /// <summary>A cluster whose nodes get <paramref name="extra"/> over the test configuration.</summary>
-    public TwoNodeCluster(Config extra)
+    /// <summary>A cluster whose nodes get <paramref name="extra"/> over the test configuration (internal: xUnit fixtures need one public constructor).</summary>
+    internal TwoNodeCluster(Config extra)
     {
         _config = extra.WithFallback(TestConfig);
     }
