@@ -100,6 +100,14 @@ public sealed class ReceiveCallsTests
 
         public ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken ct) => throw new NotSupportedException();
 
+        public void SendAll(ReadOnlySpan<SendSegment> segments, CancellationToken ct)
+        {
+            foreach (var segment in segments)
+            {
+                Bytes.Write(segment.Span);
+            }
+        }
+
         public void Abort() => Dispose();
 
         public void Dispose()
@@ -126,6 +134,8 @@ public sealed class ReceiveCallsTests
         }
 
         public ValueTask<int> SendAsync(ReadOnlyMemory<byte> buffer, CancellationToken ct) => throw new NotSupportedException();
+
+        public void SendAll(ReadOnlySpan<SendSegment> segments, CancellationToken ct) => throw new NotSupportedException();
 
         public void Abort() => Dispose();
 
