@@ -25,7 +25,7 @@ public sealed class NodeMemoryPool : IExtension
         system.RegisterOnTermination(Pool.Dispose);
         if (Pool.MaxBytes > 0 && Settings.PopulateBytes > 0)
         {
-            var log = Logging.GetLogger(system, typeof(NodeMemoryPool));
+            var log = Akka.Event.Logging.GetLogger(system, typeof(NodeMemoryPool));
             var pool = Pool;
             var bytes = Settings.PopulateBytes;
             Task.Factory.StartNew(() =>
