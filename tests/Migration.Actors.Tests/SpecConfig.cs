@@ -18,6 +18,8 @@ public static class SpecConfig
         akka.actor.serialization-bindings {
           "Migration.Actors.Messages.IMigrationMessage, Migration.Actors" = hyperion
         }
+        # Departed guests' RAM kept per node (NodeMemoryPool): small in specs, many of which run at once.
+        migration.memory-pool.max-bytes = 256MiB
         """;
 
     public static Config Base { get; } = ConfigurationFactory.ParseString(Hocon);

@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Event;
 using Migration.Actors.Infrastructure;
 using Migration.Actors.Messages;
+using Migration.Actors.Node;
 using Migration.Actors.Settings;
 using Migration.Devices.Guest;
 using Migration.Transport.Flow;
@@ -37,6 +38,8 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
     private int _channelGeneration;
     private readonly HashSet<int> _ended = [];
     private GuestVm? _guest;
+    private IncomingRamTracker? _ramTracker;
+    private readonly IncomingAllocationProbe _allocation = new();
     private WorkerPool? _pool;
     private DeviceBufferBudget? _budget;
     private ReceiveLimits? _limits;
@@ -75,7 +78,8 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
         var prefault = _settings.PrefaultDestination;
         // Injected load delays apply to this migration's devices only; the guest keeps its spec as the source sent it.
         var loadDelays = MigrationParameters.LoadDelays(_settings);
-        Task.Run(() => GuestFactory.CreateIncoming(spec, prefault, loadDelays))
+        var pool = NodeMemoryPool.Get(Context.System).Pool; // touched memory when the node has some (scrubbed by IncomingRamTracker)
+        Task.Run(() => GuestFactory.CreateIncoming(spec, prefault, loadDelays, pool))
             .PipeTo(Self, success: g => new Allocated(g), failure: e => new AllocationFailed(e.GetBaseException().Message));
     }
 
@@ -93,6 +97,7 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
     private void OnAllocated(GuestVm guest)
     {
         _guest = guest;
+        _ramTracker = new IncomingRamTracker(guest.Blocks, guest.Blocks.Select(b => b.Recycled).ToArray(), IncomingRamTracker.DefaultInterval);
         var devices = guest.Devices;
         _budget = new DeviceBufferBudget(_settings.DeviceBufferBudget);
         _limits = new ReceiveLimits(
@@ -116,6 +121,7 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
         AckPrepare(new PrepareAck(Id, _host, _port, _token, _budget.BudgetBytes, Self, _tls));
         Timers.StartSingleTimer("connect", new Timeout("waiting for channels"), _settings.ConnectTimeout + TimeSpan.FromSeconds(10));
         Timers.StartPeriodicTimer("traffic", TrafficTick.Instance, _settings.ProgressInterval);
+        Timers.StartPeriodicTimer("allocation", SampleAllocation.Instance, TimeSpan.FromMilliseconds(200));
         Become(Receiving);
     }
 
@@ -139,7 +145,7 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
             }
 
             _channels[c.Index] = Context.ActorOf(RecvChannel.Props(c.Index, c.Io, _limits!, _guest!.Blocks, _settings.Codec, _settings.CodecLevel,
-                _gates, _budget!, Self, _settings.ChannelIdleTimeout, first, c.Connection), $"channel-{c.Index}-{++_channelGeneration}");
+                _gates, _budget!, Self, _settings.ChannelIdleTimeout, first, c.Connection, _ramTracker), $"channel-{c.Index}-{++_channelGeneration}");
             if (_channels.All(x => x is not null))
             {
                 Timers.Cancel("connect");
@@ -148,6 +154,7 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
         Receive<SyncReached>(OnSync);
         Receive<RecvChannelStarted>(s => _receivers.Add(s.Receiver));
         Receive<TrafficTick>(_ => ReportTraffic(final: false));
+        Receive<SampleAllocation>(_ => _allocation.Sample(_ramTracker!.BytesWritten));
         Receive<RecvChannelLost>(OnChannelLost);
         Receive<GateReceipt>(OnReceipt);
         Receive<RecvChannelEnded>(e =>
@@ -299,12 +306,11 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
 
         if (_ramDigests is null)
         {
-            // All RAM has arrived once every channel ended: hash it while devices finish loading.
+            // All RAM has arrived once every channel ended: hash what was not hashed yet while devices finish loading.
             if (!_verifying)
             {
                 _verifying = true;
-                var guest = _guest;
-                Task.Run(() => new RamDigestsReady(guest.RamDigests())).PipeTo(Self);
+                _ramTracker!.FinishAsync().PipeTo(Self, success: d => new RamDigestsReady(d));
             }
 
             return;
@@ -341,6 +347,7 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
         }
 
         ReportTraffic(final: true);
+        Timers.Cancel("allocation");
         Timers.Cancel("digests");
         AnnounceVerified(stats);
     }
@@ -353,7 +360,9 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
         _ramDigests ?? [],
         _loaded.Select(l => l?.Digest ?? "").ToArray(),
         _normalPages,
-        _zeroPages);
+        _zeroPages,
+        _allocation.AllocatedBytes(),
+        _allocation.SteadyMiBPerGiB);
 
     private void Fail(string reason)
     {
@@ -391,6 +400,7 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
         // Children (channels, gates, loaders) are stopped before this runs; the loaders' last device calls may
         // still be queued on the pool, which lets them finish before its threads exit.
         _pool?.Dispose();
+        _ramTracker?.Dispose();
         if (_guest is not null)
         {
             foreach (var d in _guest.Devices)
@@ -405,8 +415,9 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
                 }
             }
 
-            // Discarded: release the memory. A loader still writing on the pool holds no RAM; devices are managed objects.
-            _guest.Dispose();
+            // Discarded: the memory goes to the node's pool (quarantined against stragglers). A loader still writing on
+            // the worker pool holds no RAM; devices are managed objects.
+            _guest.Release(NodeMemoryPool.Get(Context.System).Pool);
             _guest = null;
         }
     }
@@ -418,4 +429,9 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
     private sealed record RamDigestsReady(string[] Digests) : INoSerializationVerificationNeeded;
 
     private sealed record Timeout(string What) : INoSerializationVerificationNeeded;
+
+    private sealed record SampleAllocation : INoSerializationVerificationNeeded
+    {
+        public static readonly SampleAllocation Instance = new();
+    }
 }

@@ -31,7 +31,8 @@ public sealed class RecvChannel : ReceiveActor, IWithTimers
     private readonly ChannelSink _sink;
 
     public RecvChannel(int index, IChannelIo socket, ReceiveLimits limits, IReadOnlyList<RamBlock> blocks, CodecId codec, int codecLevel,
-        IReadOnlyList<IActorRef> gates, DeviceBufferBudget budget, IActorRef owner, TimeSpan idleTimeout, uint firstIteration = 1, ushort connection = 0)
+        IReadOnlyList<IActorRef> gates, DeviceBufferBudget budget, IActorRef owner, TimeSpan idleTimeout, uint firstIteration = 1, ushort connection = 0,
+        IRamWriteObserver? written = null)
     {
         _index = index;
         _socket = socket;
@@ -39,7 +40,7 @@ public sealed class RecvChannel : ReceiveActor, IWithTimers
         _idleTimeout = idleTimeout;
         _sink = new ChannelSink(index, gates, budget, owner);
         var decoder = codec == CodecId.None ? null : RamCodecRegistry.Default.Create(codec, codecLevel);
-        _receiver = new PacketReceiver(socket, limits.ForChannel(index), blocks, decoder, _sink, firstIteration);
+        _receiver = new PacketReceiver(socket, limits.ForChannel(index), blocks, decoder, _sink, firstIteration, written);
         var receiver = _receiver;
         Receive<LoopEnded>(e =>
         {
@@ -80,8 +81,9 @@ public sealed class RecvChannel : ReceiveActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(int index, IChannelIo socket, ReceiveLimits limits, IReadOnlyList<RamBlock> blocks, CodecId codec, int codecLevel,
-        IReadOnlyList<IActorRef> gates, DeviceBufferBudget budget, IActorRef owner, TimeSpan idleTimeout, uint firstIteration = 1, ushort connection = 0) =>
-        Akka.Actor.Props.Create(() => new RecvChannel(index, socket, limits, blocks, codec, codecLevel, gates, budget, owner, idleTimeout, firstIteration, connection));
+        IReadOnlyList<IActorRef> gates, DeviceBufferBudget budget, IActorRef owner, TimeSpan idleTimeout, uint firstIteration = 1, ushort connection = 0,
+        IRamWriteObserver? written = null) =>
+        Akka.Actor.Props.Create(() => new RecvChannel(index, socket, limits, blocks, codec, codecLevel, gates, budget, owner, idleTimeout, firstIteration, connection, written));
 
     protected override void PreStart()
     {

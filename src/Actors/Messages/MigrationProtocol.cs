@@ -80,6 +80,8 @@ public sealed record IncomingStats(
     IReadOnlyList<string> RamDigests,
     IReadOnlyList<string> DeviceDigests,
     long NormalPages,
-    long ZeroPages);
+    long ZeroPages,
+    long AllocatedBytes = 0,
+    double? SteadyAllocMiBPerGiB = null);
 
 public sealed record DeviceIncomingStats(string Id, long Chunks, long Bytes, long OutOfOrderChunks, long PeakBufferedBytes, double LoadMs);

@@ -20,7 +20,11 @@ public sealed record ListGuests : IMigrationMessage
 /// <summary>A guest as its node sees it; <paramref name="ThrottlePercent"/> is its auto-converge throttle now (0 = none).</summary>
 public sealed record GuestInfo(string VmId, string Node, string State, long RamBytes, int Devices, string? MigrationId, int ThrottlePercent = 0);
 
-public sealed record GuestList(string Node, IReadOnlyList<GuestInfo> Guests) : IMigrationMessage;
+/// <summary>The guests of a node, and its pool of touched guest memory (null from a node without one).</summary>
+public sealed record GuestList(string Node, IReadOnlyList<GuestInfo> Guests, MemoryPoolInfo? Pool = null) : IMigrationMessage;
+
+/// <summary>A node's guest-memory pool (GuestMemoryPool): bytes held, ready for reuse (out of quarantine), bound, reused and populated so far.</summary>
+public sealed record MemoryPoolInfo(long HeldBytes, long ReadyBytes, long MaxBytes, long ReusedBytes, long PopulatedBytes);
 
 /// <summary>Read a guest's RAM and device digests (after stopping nothing; for tests). Reply: GuestDigests.</summary>
 public sealed record GetGuestDigests(string VmId) : IMigrationMessage;

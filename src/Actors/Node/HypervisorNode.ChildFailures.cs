@@ -82,7 +82,7 @@ public sealed partial class HypervisorNode
         if (handedOver)
         {
             _store.Remove(gone!);
-            gone!.Dispose();
+            gone!.Release(NodeMemoryPool.Get(Context.System).Pool);
             _log.Error("{0}; the guest was already handed over to {1}", reason, destination);
         }
         else

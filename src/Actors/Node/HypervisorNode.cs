@@ -49,7 +49,7 @@ public sealed partial class HypervisorNode : ReceiveActor
         _nodeName = Akka.Cluster.Cluster.Get(Context.System).SelfAddress.ToString();
 
         Receive<CreateGuest>(OnCreateGuest);
-        Receive<ListGuests>(_ => Sender.Tell(new GuestList(_nodeName, _guests.Values.Select(Info).Concat(_inDoubt.Values).ToArray())));
+        Receive<ListGuests>(_ => Sender.Tell(new GuestList(_nodeName, _guests.Values.Select(Info).Concat(_inDoubt.Values).ToArray(), NodeMemoryPool.Get(Context.System).Info())));
         Receive<GetGuestDigests>(OnGetDigests);
         Receive<StartMigration>(OnStartMigration);
         Receive<CancelMigration>(c => Forward(c.MigrationId, c));
@@ -141,6 +141,7 @@ public sealed partial class HypervisorNode : ReceiveActor
         _listener = Context.ActorOf(ChannelListener.Props(socket, _defaults.HandshakeTimeout, _tls), "listener");
         _owners = new OwnershipRegistry(Context.System);
         SubscribeCordon();
+        _ = NodeMemoryPool.Get(Context.System); // created now: populates migration.memory-pool.populate in the background
         _log.Info("node {0}: channel listener on {1}:{2}", _nodeName, _defaults.ListenerHost, _listenerPort);
         AdoptStoredGuests();
         PublishMetrics();
@@ -327,7 +328,7 @@ public sealed partial class HypervisorNode : ReceiveActor
         else if (gone is not null)
         {
             _store.Remove(gone);
-            gone.Dispose();
+            gone.Release(NodeMemoryPool.Get(Context.System).Pool); // touched memory for a later incoming guest
         }
         else if (_guests.TryGetValue(e.VmId, out var entry))
         {
@@ -366,6 +367,7 @@ public sealed partial class HypervisorNode : ReceiveActor
         var used = MemoryUsed();
         if (used + ramBytes <= capacity)
         {
+            NodeMemoryPool.Get(Context.System).Pool.Trim(capacity - used - ramBytes); // guests + pool within capacity
             reason = "";
             return false;
         }

@@ -50,6 +50,10 @@ public sealed record MigrationReport
     public long ResentPages { get; init; }
     public long ResentDeviceChunks { get; init; }
     public double DowntimeLimitMs { get; init; }
+    /// <summary>Bytes the destination node allocated from prepare to verification (its own GC figure); null if it did not report.</summary>
+    public long? DestinationAllocatedBytes { get; init; }
+    /// <summary>MiB the destination node allocated per GiB of guest pages while they streamed; null if not measured.</summary>
+    public double? DestinationSteadyAllocMiBPerGiB { get; init; }
     public string? Error { get; init; }
     public IReadOnlyList<DeviceReport> Devices { get; init; } = [];
     /// <summary>RAM bytes put on the wire (headers, offsets, payload); WireBytes minus the device packets.</summary>

@@ -103,6 +103,8 @@ public sealed partial class MigrationCoordinator
             ResentPages = _resentPages,
             ResentDeviceChunks = _resentChunks,
             DowntimeLimitMs = _settings.DowntimeLimit.TotalMilliseconds,
+            DestinationAllocatedBytes = incoming?.AllocatedBytes,
+            DestinationSteadyAllocMiBPerGiB = incoming?.SteadyAllocMiBPerGiB,
             Error = error,
             Devices = devices,
             RamWireBytes = _stats.RamWireBytes,

@@ -35,6 +35,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
     private PrepareAck? _ack;
     private WorkerPool? _pool;
     private TransferState? _transfer;
+    private SourceRamDigests? _segmentDigests;
     private IActorRef[] _channels = [];
     private IActorRef[] _savers = [];
     private readonly HashSet<int> _readyChannels = [];
@@ -340,6 +341,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         _saved = new DeviceSaved?[devices.Count];
         _deviceDigests = new string[devices.Count];
         var scanner = new RamScanner(_guest.Blocks, _settings.PacketPages);
+        _segmentDigests = new SourceRamDigests(_guest.Blocks);
         var credit = new DeviceCreditPool(_ack!.DeviceBufferBudget, _settings.ChunkSize, devices.Count);
         _transfer = new TransferState(_channels, _savers, devices, scanner, credit, _settings.ChannelQueueDepth, _settings.DeviceReadAhead)
         {
@@ -383,6 +385,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         _timeline.IterationStarted(_iterationStartMs, (int)_iteration);
         _syncedChannels.Clear();
         _transfer!.Scanner.BeginIteration(_iteration);
+        _segmentDigests!.OnIterationFetched(_transfer.Scanner);
         _transfer.RamActive = true;
         _transfer.ClearDry();
         Pump();
@@ -525,11 +528,11 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
             s.Tell(BeginStopCopySave.Instance);
         }
 
-        var guest = _guest;
-        Task.Run(() => new RamDigestsReady(guest.RamDigests())).PipeTo(Self);
         _transfer!.DeviceRequestsEnabled = true;
         Timers.StartSingleTimer("phase", new PhaseTimeout("stop-copy"), _settings.VerifyTimeout);
         BeginIteration();
+        // After the final bitmap sync of the paused guest: only the segments it marked are hashed now.
+        _segmentDigests!.ComputeFinalAsync().PipeTo(Self, success: d => new RamDigestsReady(d));
         InjectFaults("stopcopy");
         Mark($"stopped; final iteration has {_transfer.Scanner.RemainingPages} pages; device info {string.Join(",", _transfer.Info.Select(i => i.StopCopyRemaining))}");
     }

@@ -37,6 +37,9 @@ public sealed class RamScanner
     /// <summary>Where the jobs come from (reused once their packet was sent or dropped).</summary>
     public RamJobPool Jobs => _jobs;
 
+    /// <summary>Block <paramref name="block"/>'s dirty pages as fetched by the last <see cref="BeginIteration"/> (read-only view).</summary>
+    public ReadOnlySpan<ulong> Snapshot(int block) => _snapshots[block];
+
     /// <summary>Dirty pages of this iteration not yet handed out.</summary>
     public long RemainingPages => _remaining;
 

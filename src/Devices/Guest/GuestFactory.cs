@@ -41,10 +41,12 @@ public static class GuestFactory
     /// </summary>
     /// <param name="loadDelays">Injected load delays (device id -> ms per MiB) for this migration only: the devices load with them,
     /// but the guest keeps <paramref name="spec"/> as given, so a later migration of the guest does not inherit them.</param>
-    public static GuestVm CreateIncoming(GuestSpec spec, bool prefault, IReadOnlyDictionary<string, double>? loadDelays = null)
+    /// <param name="pool">With a pool, each block is taken from ready pooled memory when there is some (already touched,
+    /// <see cref="RamBlock.Recycled"/>: its owner must write or zero every page before the guest resumes), else fresh.</param>
+    public static GuestVm CreateIncoming(GuestSpec spec, bool prefault, IReadOnlyDictionary<string, double>? loadDelays = null, GuestMemoryPool? pool = null)
     {
         spec.Validate();
-        var blocks = CreateBlocks(spec, prefault);
+        var blocks = CreateBlocks(spec, prefault, pool);
         var devices = spec.Devices
             .Select(d => loadDelays is not null && loadDelays.TryGetValue(d.Id, out var ms) ? d with { LoadDelayMsPerMiB = ms } : d)
             .Select(CreateDevice).ToArray();
@@ -67,7 +69,7 @@ public static class GuestFactory
         _ => throw new ArgumentException($"device {d.Id}: unknown kind {d.Kind}"),
     };
 
-    private static List<RamBlock> CreateBlocks(GuestSpec spec, bool prefault)
+    private static List<RamBlock> CreateBlocks(GuestSpec spec, bool prefault, GuestMemoryPool? pool = null)
     {
         var blocks = new List<RamBlock>();
         try
@@ -75,7 +77,7 @@ public static class GuestFactory
             var sizes = spec.BlockSizes();
             for (var i = 0; i < sizes.Count; i++)
             {
-                blocks.Add(RamBlock.Create($"ram{i}", sizes[i], new RamBlockOptions { Prefault = prefault }));
+                blocks.Add(pool?.TryTake($"ram{i}", sizes[i]) ?? RamBlock.Create($"ram{i}", sizes[i], new RamBlockOptions { Prefault = prefault }));
             }
 
             return blocks;

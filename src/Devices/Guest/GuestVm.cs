@@ -31,7 +31,14 @@ public sealed class GuestVm : IDisposable
     /// <summary>Digests of every RAM block (32 hex digits each), in block order.</summary>
     public string[] RamDigests() => Blocks.Select(b => b.ComputeDigest().ToString("x32")).ToArray();
 
-    public void Dispose()
+    public void Dispose() => Release(null);
+
+    /// <summary>
+    /// Like <see cref="Dispose"/>, but the RAM goes to <paramref name="pool"/> (when it takes it) for a later guest of
+    /// this node instead of back to the kernel. Idempotent with Dispose. The caller must have stopped every other user
+    /// of the RAM (channels, digests); the pool's quarantine covers stragglers.
+    /// </summary>
+    public void Release(GuestMemoryPool? pool)
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
@@ -41,7 +48,14 @@ public sealed class GuestVm : IDisposable
         Workload.Dispose();
         foreach (var b in Blocks)
         {
-            b.Dispose();
+            if (pool is null)
+            {
+                b.Dispose();
+            }
+            else
+            {
+                pool.Return(b);
+            }
         }
     }
 }

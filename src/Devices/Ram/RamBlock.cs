@@ -1,5 +1,3 @@
-using System.Buffers.Binary;
-using System.IO.Hashing;
 using System.IO.MemoryMappedFiles;
 
 namespace Migration.Devices.Ram;
@@ -33,8 +31,9 @@ public sealed unsafe class RamBlock : IDisposable
     private int _disposed;
 
     /// <summary>A block in private anonymous memory (see <see cref="AnonymousMapping"/>).</summary>
-    private RamBlock(string name, long sizeBytes, byte* anonymous)
+    private RamBlock(string name, long sizeBytes, byte* anonymous, bool recycled = false)
     {
+        Recycled = recycled;
         Name = name;
         SizeBytes = sizeBytes;
         PageCount = (int)(sizeBytes >> PageShift);
@@ -117,6 +116,35 @@ public sealed unsafe class RamBlock : IDisposable
                 TryDelete(path);
             throw;
         }
+    }
+
+    /// <summary>
+    /// A block over anonymous memory taken from a <see cref="GuestMemoryPool"/> (already touched: no first-touch
+    /// faults). Its pages may hold a former guest's bytes until written: the owner must write or zero every page before
+    /// anything else reads the block (IncomingRamTracker does, before the guest resumes).
+    /// </summary>
+    internal static RamBlock OverPooledMemory(string name, long sizeBytes, byte* memory) => new(name, sizeBytes, memory, recycled: true);
+
+    /// <summary>True if the memory came from a <see cref="GuestMemoryPool"/> and may hold a former guest's bytes.</summary>
+    public bool Recycled { get; }
+
+    /// <summary>True for private anonymous memory (the only kind a <see cref="GuestMemoryPool"/> takes back).</summary>
+    internal bool IsAnonymous => _view is null;
+
+    /// <summary>
+    /// Ends this block without releasing its anonymous memory, whose ownership passes to the caller (the pool).
+    /// False (and nothing changes) if the block is file-backed or already disposed.
+    /// </summary>
+    internal bool TryDetachMemory(out nint memory)
+    {
+        memory = 0;
+        if (_view is not null || Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return false;
+        }
+
+        memory = (nint)_base;
+        return true;
     }
 
     public string Name { get; }
@@ -230,39 +258,15 @@ public sealed unsafe class RamBlock : IDisposable
             Interlocked.Or(ref *(int*)(_base + (i << PageShift)), 0);
     }
 
-    /// <summary>XxHash128 over all pages in order.</summary>
+    /// <summary>XxHash128 over all pages in order (a full recomputation; <see cref="SegmentDigests"/> keeps the same value incrementally).</summary>
     public UInt128 ComputeDigest()
     {
         ThrowIfDisposed();
-        // Two levels so the work spreads over the cores (the digest is on the downtime path): XxHash128 of each
-        // 64 MiB segment in parallel, then XxHash128 over (segment index, segment digest) in order.
-        const long segment = 64L << 20;
-        var count = (int)((SizeBytes + segment - 1) / segment);
-        var digests = new UInt128[count];
-        var basePtr = (nint)_base;
-        Parallel.For(0, count, i =>
-        {
-            var h = new XxHash128();
-            var start = i * segment;
-            var end = Math.Min(SizeBytes, start + segment);
-            for (var offset = start; offset < end; offset += 1 << 20)
-            {
-                var length = (int)Math.Min(1 << 20, end - offset);
-                h.Append(new ReadOnlySpan<byte>((byte*)basePtr + offset, length));
-            }
-
-            digests[i] = h.GetCurrentHashAsUInt128();
-        });
-        var top = new XxHash128();
-        Span<byte> entry = stackalloc byte[24];
-        for (var i = 0; i < count; i++)
-        {
-            BinaryPrimitives.WriteInt64LittleEndian(entry, i);
-            BinaryPrimitives.WriteUInt128LittleEndian(entry[8..], digests[i]);
-            top.Append(entry);
-        }
-
-        return top.GetCurrentHashAsUInt128();
+        // Two levels so the work spreads over the cores: XxHash128 of each 64 MiB segment in parallel, then
+        // XxHash128 over (segment index, segment digest) in order.
+        var digests = new UInt128[SegmentDigests.SegmentCount(SizeBytes)];
+        Parallel.For(0, digests.Length, i => digests[i] = SegmentDigests.HashSegment(this, i));
+        return SegmentDigests.Combine(digests);
     }
 
     /// <summary>

@@ -36,8 +36,13 @@ public static class BenchCommand
             Description = "Diagnostic: on|off overrides migration.prefault-destination (default: the reference configuration, on)",
         };
         var ramScale = new Option<double>("--ram-scale") { Hidden = true, DefaultValueFactory = _ => 1.0 };
+        var destinationMemory = new Option<string>("--destination-memory")
+        {
+            Description = "fresh: the guest lands in new anonymous memory (default); warm: in memory the destination node populated before (its memory pool, pre-touched)",
+            DefaultValueFactory = _ => "fresh",
+        };
         var command = new Command("bench", "Run migration benchmark scenarios and print one row per scenario");
-        foreach (var o in new Option[] { scenarios, channels, codec, processes, json, repeat, noWarmup, prefault, ramScale })
+        foreach (var o in new Option[] { scenarios, channels, codec, processes, json, repeat, noWarmup, prefault, ramScale, destinationMemory })
         {
             command.Options.Add(o);
         }
@@ -63,6 +68,18 @@ public static class BenchCommand
                     break;
                 default:
                     await Console.Error.WriteLineAsync($"error: --prefault-destination '{r.GetValue(prefault)}': expected on or off");
+                    return 2;
+            }
+
+            switch (r.GetValue(destinationMemory)?.ToLowerInvariant())
+            {
+                case null or "fresh":
+                    break;
+                case "warm":
+                    options = options with { WarmDestination = true };
+                    break;
+                default:
+                    await Console.Error.WriteLineAsync($"error: --destination-memory '{r.GetValue(destinationMemory)}': expected fresh or warm");
                     return 2;
             }
 
@@ -128,6 +145,7 @@ public static class BenchCommand
                           $"{RamCodecRegistry.Name(options.Codec)}, {options.Processes} process{(options.Processes == 1 ? "" : "es")}" +
                           (options.RamScale != 1 ? $", RAM scale {options.RamScale.ToString(CultureInfo.InvariantCulture)}" : "") +
                           (options.Warmup ? "" : ", no warm-up") +
+                          $", destination memory {(options.WarmDestination ? "warm" : "fresh")}" +
                           (options.PrefaultDestination is { } pf ? $", DIAGNOSTIC prefault-destination = {(pf ? "on" : "off")}" : ""));
         IReadOnlyList<BenchRow> rows;
         try

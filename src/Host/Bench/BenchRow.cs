@@ -59,6 +59,18 @@ public sealed record BenchRow
     /// <summary>Gen2 collections in the bench process over the same window.</summary>
     public int? SteadyGen2Collections { get; init; }
 
+    /// <summary>"fresh" (the destination maps new anonymous memory) or "warm" (its pool was populated before: pre-touched).</summary>
+    public string DestinationMemory { get; init; } = "fresh";
+
+    /// <summary>Bytes of the destination's memory pool handed to the measured guest (0 with fresh destination memory).</summary>
+    public long DestinationPoolReusedBytes { get; init; }
+
+    /// <summary>The destination node's own allocation from prepare to verification, per GiB of guest RAM (its report).</summary>
+    public double? AllocMiBPerGiBDestination { get; init; }
+
+    /// <summary>The destination node's allocation while pages streamed, per GiB delivered (its report).</summary>
+    public double? SteadyAllocMiBPerGiBDestination { get; init; }
+
     public string? Error { get; init; }
 }
 
@@ -102,6 +114,10 @@ public static class BenchJson
                 Number(w, "destinationBeyondGuestBytes", r.DestinationBeyondGuestBytes);
                 Number(w, "steadyAllocMiBPerGiB", r.SteadyAllocMiBPerGiB, 3);
                 Number(w, "steadyGen2Collections", r.SteadyGen2Collections);
+                w.WriteString("destinationMemory", r.DestinationMemory);
+                w.WriteNumber("destinationPoolReusedBytes", r.DestinationPoolReusedBytes);
+                Number(w, "allocMiBPerGiBDestination", r.AllocMiBPerGiBDestination, 3);
+                Number(w, "steadyAllocMiBPerGiBDestination", r.SteadyAllocMiBPerGiBDestination, 3);
                 if (r.Error is null)
                 {
                     w.WriteNull("error");

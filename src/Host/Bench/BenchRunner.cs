@@ -21,7 +21,8 @@ public sealed record BenchOptions(
     double RamScale = 1.0,
     int Repeat = 1,
     bool Warmup = true,
-    bool? PrefaultDestination = null);
+    bool? PrefaultDestination = null,
+    bool WarmDestination = false);
 
 /// <summary>
 /// Runs each scenario on a fresh pair of nodes: create the guest on the source (not timed), optionally warm up
@@ -60,14 +61,16 @@ public static class BenchRunner
     private static async Task<BenchRow> RunScenarioAsync(BenchScenario scenario, BenchOptions options, TextWriter log, CancellationToken ct)
     {
         var settings = Settings(options);
-        await using var pair = await NodePair.StartAsync(options.Processes, log, ct);
+        var id = $"{scenario.Name}-{Interlocked.Increment(ref _guestCounter)}";
+        var spec = scenario.ToSpec(id, options.RamScale);
+        var destinationMemory = DestinationMemory.For(options.WarmDestination, spec.RamBytes);
+        await using var pair = await NodePair.StartAsync(options.Processes, log, ct, destinationMemory.NodeConfig);
+        await destinationMemory.WaitReadyAsync(pair.DestinationNode, log, ct);
         if (options.Warmup)
         {
             await WarmupAsync(pair, scenario, settings, ct);
         }
 
-        var id = $"{scenario.Name}-{Interlocked.Increment(ref _guestCounter)}";
-        var spec = scenario.ToSpec(id, options.RamScale);
         var create = Stopwatch.StartNew();
         await CreateAsync(pair.Source.Node, spec, ct);
         await log.WriteLineAsync($"  guest {id} created in {create.Elapsed.TotalSeconds:0.0} s (not timed)");
@@ -85,10 +88,12 @@ public static class BenchRunner
         var allocBefore = GC.GetTotalAllocatedBytes(true);
         using var sampler = new WorkingSetSampler(pair.Child);
 
+        var reusedBefore = await DestinationMemory.ReusedBytesAsync(pair.DestinationNode, ct);
         var steady = new SteadyStateProbe(() => sampler.SamplerAllocatedBytes);
         var report = await MigrateAsync(pair.Source.Node, pair.Source.System, spec.Id, pair.DestinationAddress, settings, TimeSpan.FromMinutes(10), ct, steady);
 
         sampler.Stop();
+        var reused = await DestinationMemory.ReusedBytesAsync(pair.DestinationNode, ct) - reusedBefore;
         var allocated = GC.GetTotalAllocatedBytes(true) - allocBefore - sampler.SamplerAllocatedBytes;
         var gen2 = GC.CollectionCount(2) - gen2Before;
         self.Refresh();
@@ -128,6 +133,10 @@ public static class BenchRunner
             IdleWorkingSetDestinationBytes = idleChild,
             SteadyAllocMiBPerGiB = steady.MiBPerGiB,
             SteadyGen2Collections = steady.Gen2,
+            DestinationMemory = options.WarmDestination ? "warm" : "fresh",
+            DestinationPoolReusedBytes = reused,
+            AllocMiBPerGiBDestination = report.DestinationAllocatedBytes is { } da ? da / (double)(1 << 20) / (ramBytes / GiB) : null,
+            SteadyAllocMiBPerGiBDestination = report.DestinationSteadyAllocMiBPerGiB,
             Error = report.Error,
         };
     }

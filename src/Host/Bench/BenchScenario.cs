@@ -19,6 +19,7 @@ public sealed record BenchScenario(string Name, string Description, long RamByte
     [
         new("random-2g", "idle guest, 2 GiB of random (incompressible) RAM", 2 * GiB, RamFillPattern.Random, 0, []),
         new("zero-2g", "idle guest, 2 GiB of all-zero RAM", 2 * GiB, RamFillPattern.Zero, 0, []),
+        new("random-8g", "idle guest, 8 GiB of random RAM (does the cost grow linearly?); needs ~20 GiB free", 8 * GiB, RamFillPattern.Random, 0, []),
         new("zero90-2g", "idle guest, 2 GiB, 90 % zero pages, the rest random", 2 * GiB, RamFillPattern.Zero90, 0, []),
         new("dirty-1g", "1 GiB of random RAM, workload dirtying 256 MiB/s", GiB, RamFillPattern.Random, 256 * MiB, []),
         new("devices-precopy", "idle 1 GiB random RAM + two 256 MiB VFIO-style devices, 7/8 of their state sent in precopy",
@@ -29,16 +30,22 @@ public sealed record BenchScenario(string Name, string Description, long RamByte
             [Vfio("gpu0", 256 * MiB, 0, 21), Vfio("gpu1", 256 * MiB, 0, 22)]),
     ];
 
+    /// <summary>Scenarios that run only when named (too large for a default run on a small machine).</summary>
+    public static IReadOnlySet<string> ExplicitOnly { get; } = new HashSet<string>(StringComparer.Ordinal) { "random-8g" };
+
+    /// <summary>What `bench` runs without --scenario: every scenario except <see cref="ExplicitOnly"/>.</summary>
+    public static IReadOnlyList<BenchScenario> Default { get; } = All.Where(s => !ExplicitOnly.Contains(s.Name)).ToArray();
+
     /// <summary>Scenario names accepted by --scenario ("devices" selects both device rows).</summary>
     public static IReadOnlyList<string> Names { get; } = [.. All.Select(s => s.Name), "devices"];
 
-    /// <summary>Scenarios named by <paramref name="names"/> (all when empty), in the catalogue's order, no duplicates.</summary>
+    /// <summary>Scenarios named by <paramref name="names"/> (<see cref="Default"/> when empty), in the catalogue's order, no duplicates.</summary>
     public static bool TrySelect(IReadOnlyList<string> names, out IReadOnlyList<BenchScenario> selected, out string error)
     {
         error = "";
         if (names.Count == 0)
         {
-            selected = All;
+            selected = Default;
             return true;
         }
 

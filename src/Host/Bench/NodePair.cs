@@ -34,8 +34,10 @@ public sealed partial class NodePair : IAsyncDisposable
     public string DestinationAddress { get; }
     public IActorRef DestinationNode { get; }
 
-    public static async Task<NodePair> StartAsync(int processes, TextWriter log, CancellationToken ct)
+    /// <param name="destinationConfig">Settings of the destination node, as `migration.` keys (e.g. "memory-pool.enabled") and values.</param>
+    public static async Task<NodePair> StartAsync(int processes, TextWriter log, CancellationToken ct, IReadOnlyDictionary<string, string>? destinationConfig = null)
     {
+        destinationConfig ??= new Dictionary<string, string>();
         // The bench prints a table: the embedded nodes log warnings and errors only.
         var quiet = Akka.Configuration.ConfigurationFactory.ParseString("akka.loglevel = WARNING");
         var source = NodeHost.Start("127.0.0.1", 0, [], quiet, name: "bench-src");
@@ -44,13 +46,15 @@ public sealed partial class NodePair : IAsyncDisposable
             await source.WaitUpAsync(1, TimeSpan.FromSeconds(60));
             if (processes == 1)
             {
-                var destination = NodeHost.Start("127.0.0.1", 0, [source.Address], quiet, name: "bench-dst");
+                var extra = Akka.Configuration.ConfigurationFactory.ParseString(
+                    string.Join("\n", destinationConfig.Select(kv => $"migration.{kv.Key} = \"{kv.Value}\""))).WithFallback(quiet);
+                var destination = NodeHost.Start("127.0.0.1", 0, [source.Address], extra, name: "bench-dst");
                 await destination.WaitUpAsync(2, TimeSpan.FromSeconds(60));
                 await source.WaitUpAsync(2, TimeSpan.FromSeconds(60));
                 return new NodePair(source, destination, null, destination.Address, destination.Node, log);
             }
 
-            var child = await StartChildAsync(source, log, ct);
+            var child = await StartChildAsync(source, log, ct, destinationConfig);
             try
             {
                 await source.WaitUpAsync(2, TimeSpan.FromSeconds(60));
@@ -86,7 +90,8 @@ public sealed partial class NodePair : IAsyncDisposable
         await Source.DisposeAsync();
     }
 
-    private static async Task<(Process Process, string Address)> StartChildAsync(NodeHost source, TextWriter log, CancellationToken ct)
+    private static async Task<(Process Process, string Address)> StartChildAsync(NodeHost source, TextWriter log, CancellationToken ct,
+        IReadOnlyDictionary<string, string> config)
     {
         var dll = typeof(Program).Assembly.Location;
         var host = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } h && File.Exists(h)
@@ -99,6 +104,12 @@ public sealed partial class NodePair : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        foreach (var (key, value) in config)
+        {
+            // The node reads MIGRATION_A_B__C as migration.a-b.c (NodeCommand.EnvironmentConfig).
+            psi.Environment["MIGRATION_" + key.ToUpperInvariant().Replace(".", "__", StringComparison.Ordinal).Replace('-', '_')] = value;
+        }
+
         foreach (var a in new[] { dll, "node", "--name", "bench-dst", "--port", FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture), "--seed", $"127.0.0.1:{sourcePort}" })
         {
             psi.ArgumentList.Add(a);

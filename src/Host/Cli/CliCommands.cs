@@ -101,6 +101,7 @@ public static class CliCommands
             }
 
             AnsiConsole.Write(table);
+            PoolPrinter.Print(await client.PoolsAsync());
             return ExitCodes.Ok;
         }));
         vm.Subcommands.Add(list);

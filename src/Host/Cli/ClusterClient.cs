@@ -161,6 +161,25 @@ public sealed class ClusterClient : IAsyncDisposable
         return lists.SelectMany(x => x).OrderBy(x => x.g.VmId, StringComparer.Ordinal).ToArray();
     }
 
+    /// <summary>Every reachable node's memory pool (nodes that report none are left out).</summary>
+    public async Task<IReadOnlyList<(NodeInfo Node, MemoryPoolInfo Pool)>> PoolsAsync()
+    {
+        var nodes = await NodesAsync();
+        var pools = await Task.WhenAll(nodes.Where(n => n.Reachable && n.Status == "Up").Select(async n =>
+        {
+            try
+            {
+                var list = await AskAsync<GuestList>(n.Address, ListGuests.Instance, TimeSpan.FromSeconds(5));
+                return list.Pool is { } pool ? new[] { (n, pool) } : [];
+            }
+            catch (CliException)
+            {
+                return [];
+            }
+        }));
+        return pools.SelectMany(x => x).OrderBy(x => x.n.Name, StringComparer.Ordinal).ToArray();
+    }
+
     public async Task<(NodeInfo Node, GuestInfo Guest)> FindGuestAsync(string vmId)
     {
         var all = await GuestsAsync();

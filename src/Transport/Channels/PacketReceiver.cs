@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Diagnostics;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using Migration.Devices.Ram;
 using Migration.Transport.Codecs;
 using Migration.Transport.Wire;
@@ -17,17 +18,20 @@ namespace Migration.Transport.Channels;
 /// length was reserved in the budget, and handed to the sink.
 /// Iteration rule: RAM packets carry the current iteration; Sync(k) must match it, then the loop waits at the
 /// barrier and the next iteration is k+1. Counters are written by the loop and read by others (Volatile).
+/// Reads: the fixed parts of a packet come from one receive into a small read-ahead buffer (<see cref="PacketReadBuffer"/>),
+/// page data straight into guest memory; the per-packet async methods use pooled builders, so a packet costs no
+/// allocation in steady state.
 /// Buffers: rented at creation, returned by <see cref="Dispose"/> (after the loop has ended).
 /// </summary>
 public sealed class PacketReceiver : IDisposable
 {
-    private readonly IChannelIo _socket;
     private readonly ReceiveContext _context;
     private readonly IReadOnlyList<RamBlock> _blocks;
     private readonly IRamCodec? _codec;
     private readonly IInboundPacketSink _sink;
-    private readonly byte[] _head;
-    private readonly byte[] _offsetBytes;
+    private readonly IRamWriteObserver? _written;
+    private readonly PacketReadBuffer _reader;
+    private readonly int _readAhead;
     private readonly ulong[] _offsets;
 
     private readonly byte[]? _payload;
@@ -38,7 +42,6 @@ public sealed class PacketReceiver : IDisposable
     private long _lastActivity = Stopwatch.GetTimestamp();
     private long _normalPages;
     private long _zeroPages;
-    private long _wireBytes;
     private ulong _packets;
 
     public PacketReceiver(Socket socket, ReceiveContext context, IReadOnlyList<RamBlock> blocks, IRamCodec? codec, IInboundPacketSink sink)
@@ -50,7 +53,9 @@ public sealed class PacketReceiver : IDisposable
     /// The iteration the channel starts in: 1 for a new migration; for a reconnected channel, one past the last Sync
     /// its previous connection delivered (the source resends the Syncs from there, docs/protocol.md "Reconnect").
     /// </param>
-    public PacketReceiver(IChannelIo io, ReceiveContext context, IReadOnlyList<RamBlock> blocks, IRamCodec? codec, IInboundPacketSink sink, uint firstIteration = 1)
+    /// <param name="written">Told the pages of every RAM packet once they are in guest memory (digests, received pages); optional.</param>
+    public PacketReceiver(IChannelIo io, ReceiveContext context, IReadOnlyList<RamBlock> blocks, IRamCodec? codec, IInboundPacketSink sink, uint firstIteration = 1,
+        IRamWriteObserver? written = null)
     {
         if (firstIteration == 0)
         {
@@ -58,14 +63,18 @@ public sealed class PacketReceiver : IDisposable
         }
 
         _iteration = firstIteration;
-        _socket = io;
         _context = context;
         _blocks = blocks;
         _codec = codec is { Id: CodecId.None } ? null : codec;
         _sink = sink;
+        _written = written;
         var maxPages = context.Limits.MaxPagesPerPacket;
-        _head = ArrayPool<byte>.Shared.Rent(PacketHeader.Size + Math.Max(RamPacketHeader.Size, Math.Max(DeviceChunkHeader.Size, EndPacket.Size)));
-        _offsetBytes = ArrayPool<byte>.Shared.Rent(maxPages * sizeof(ulong));
+        // One receive brings a packet's fixed parts: header, type header and (for a full RAM packet) its offsets.
+        _readAhead = PacketHeader.Size + RamPacketHeader.Size + (maxPages * sizeof(ulong));
+        _reader = new PacketReadBuffer(io, _readAhead, context.ChannelIndex)
+        {
+            OnReceived = () => Volatile.Write(ref _lastActivity, Stopwatch.GetTimestamp()),
+        };
         _offsets = ArrayPool<ulong>.Shared.Rent(maxPages);
         _staging = ArrayPool<byte>.Shared.Rent(maxPages * RamBlock.PageSize);
         _runs = new (long, int)[maxPages];
@@ -79,7 +88,10 @@ public sealed class PacketReceiver : IDisposable
 
     public long NormalPages => Volatile.Read(ref _normalPages);
     public long ZeroPages => Volatile.Read(ref _zeroPages);
-    public long WireBytes => Volatile.Read(ref _wireBytes);
+    public long WireBytes => _reader.ReceivedBytes;
+
+    /// <summary>Socket receive calls so far (diagnostics: at most one per packet for the fixed parts).</summary>
+    public long Receives => _reader.Receives;
 
     /// <summary>The iteration the loop is in: every Sync before it was delivered (passed its barrier).</summary>
     public uint Iteration => Volatile.Read(ref _iteration);
@@ -92,8 +104,8 @@ public sealed class PacketReceiver : IDisposable
     {
         while (true)
         {
-            await Receive(_head.AsMemory(0, PacketHeader.Size), "packet header", ct).ConfigureAwait(false);
-            Check(PacketHeader.TryRead(_head.AsSpan(0, PacketHeader.Size), _context, out var header, out var error), error);
+            var head = await _reader.ReadAsync(PacketHeader.Size, _readAhead, "packet header", ct).ConfigureAwait(false);
+            Check(PacketHeader.TryRead(head.Span, _context, out var header, out var error), error);
             switch (header.Type)
             {
                 case PacketType.Ram:
@@ -115,18 +127,17 @@ public sealed class PacketReceiver : IDisposable
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask ReceiveRamAsync(PacketHeader header, CancellationToken ct)
     {
-        var typeHead = _head.AsMemory(PacketHeader.Size, RamPacketHeader.Size);
-        await Receive(typeHead, "RAM packet header", ct).ConfigureAwait(false);
+        var typeHead = await _reader.ReadAsync(RamPacketHeader.Size, _readAhead - PacketHeader.Size, "RAM packet header", ct).ConfigureAwait(false);
         Check(RamPacketHeader.TryRead(typeHead.Span, _context, header.BodyLength, out var ram, out var error), error);
         if (ram.Iteration != _iteration)
         {
             throw Violation($"RAM packet of iteration {ram.Iteration} while the channel is in iteration {_iteration}");
         }
 
-        var offsetBytes = _offsetBytes.AsMemory(0, ram.OffsetArrayLength);
-        await Receive(offsetBytes, "page offsets", ct).ConfigureAwait(false);
+        var offsetBytes = await _reader.ReadAsync(ram.OffsetArrayLength, ram.OffsetArrayLength, "page offsets", ct).ConfigureAwait(false);
         var offsets = _offsets.AsSpan(0, ram.PageCount);
         Check(RamPageOffsets.TryRead(offsetBytes.Span, ram, _context, offsets, out error), error);
         Check(RamPageOffsets.Validate(offsets, ram, _context, out error), error);
@@ -167,6 +178,7 @@ public sealed class PacketReceiver : IDisposable
             }
         }
 
+        _written?.OnPagesWritten(ram.BlockIndex, _offsets.AsSpan(0, ram.PageCount));
         Interlocked.Add(ref _normalPages, normal);
         Interlocked.Add(ref _zeroPages, ram.ZeroPageCount);
     }
@@ -176,6 +188,7 @@ public sealed class PacketReceiver : IDisposable
     /// (scattered dirty pages) is received into the staging buffer in one call and then copied to its pages: one
     /// copy instead of dozens of 4 KiB receives.
     /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask ReceivePagesAsync(RamBlock block, ReadOnlyMemory<ulong> offsets, CancellationToken ct)
     {
         var runs = PageRuns.Collect(offsets.Span, _runs);
@@ -223,10 +236,10 @@ public sealed class PacketReceiver : IDisposable
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask ReceiveDeviceChunkAsync(PacketHeader header, CancellationToken ct)
     {
-        var typeHead = _head.AsMemory(PacketHeader.Size, DeviceChunkHeader.Size);
-        await Receive(typeHead, "device chunk header", ct).ConfigureAwait(false);
+        var typeHead = await _reader.ReadAsync(DeviceChunkHeader.Size, DeviceChunkHeader.Size, "device chunk header", ct).ConfigureAwait(false);
         Check(DeviceChunkHeader.TryRead(typeHead.Span, _context, header.BodyLength, out var chunk, out var error), error);
         var length = (int)chunk.Length;
         if (!_sink.TryReserveDeviceBytes(length, out var budgetState))
@@ -260,10 +273,10 @@ public sealed class PacketReceiver : IDisposable
         _sink.OnDeviceChunk(chunk, buffer);
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask ReceiveSyncAsync(PacketHeader header, CancellationToken ct)
     {
-        var body = _head.AsMemory(PacketHeader.Size, SyncPacket.Size);
-        await Receive(body, "sync", ct).ConfigureAwait(false);
+        var body = await _reader.ReadAsync(SyncPacket.Size, SyncPacket.Size, "sync", ct).ConfigureAwait(false);
         Check(SyncPacket.TryRead(body.Span, Channel, out var sync, out var error), error);
         CheckBodyChecksum(header, body.Span, "sync");
         if (sync.Iteration != _iteration)
@@ -276,10 +289,10 @@ public sealed class PacketReceiver : IDisposable
         Volatile.Write(ref _lastActivity, Stopwatch.GetTimestamp());
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<EndPacket> ReceiveEndAsync(PacketHeader header, CancellationToken ct)
     {
-        var body = _head.AsMemory(PacketHeader.Size, EndPacket.Size);
-        await Receive(body, "end", ct).ConfigureAwait(false);
+        var body = await _reader.ReadAsync(EndPacket.Size, EndPacket.Size, "end", ct).ConfigureAwait(false);
         Check(EndPacket.TryRead(body.Span, Channel, out var end, out var error), error);
         CheckBodyChecksum(header, body.Span, "end");
         Check(end.Matches(_packets, Channel, out error), error);
@@ -295,12 +308,8 @@ public sealed class PacketReceiver : IDisposable
         }
     }
 
-    private async ValueTask Receive(Memory<byte> buffer, string what, CancellationToken ct)
-    {
-        await SocketIo.ReceiveExactlyAsync(_socket, buffer, Channel, what, ct).ConfigureAwait(false);
-        Interlocked.Add(ref _wireBytes, buffer.Length);
-        Volatile.Write(ref _lastActivity, Stopwatch.GetTimestamp());
-    }
+    /// <summary>Exactly buffer.Length bytes of page or chunk data, straight into <paramref name="buffer"/> (read-ahead bytes first).</summary>
+    private ValueTask Receive(Memory<byte> buffer, string what, CancellationToken ct) => _reader.ReadIntoAsync(buffer, what, ct);
 
     private void Check(bool ok, string error)
     {
@@ -314,8 +323,7 @@ public sealed class PacketReceiver : IDisposable
 
     public void Dispose()
     {
-        ArrayPool<byte>.Shared.Return(_head);
-        ArrayPool<byte>.Shared.Return(_offsetBytes);
+        _reader.Dispose();
         ArrayPool<ulong>.Shared.Return(_offsets);
         if (_payload is not null)
         {

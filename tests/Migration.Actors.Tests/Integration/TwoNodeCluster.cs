@@ -21,16 +21,31 @@ public sealed class TwoNodeCluster : IAsyncLifetime
         migration.prefault-destination = off
         # A loaded machine's pause must not look like a hang: keep-majority would down one of the pair (1-1 tie).
         akka.cluster.failure-detector.acceptable-heartbeat-pause = 10s
+        # The fixture's nodes live for a whole test class: keep their pools of departed guests' RAM small.
+        migration.memory-pool.max-bytes = 256MiB
         """);
+
+    private readonly Config _config;
+
+    public TwoNodeCluster()
+        : this(Config.Empty)
+    {
+    }
+
+    /// <summary>A cluster whose nodes get <paramref name="extra"/> over the test configuration (internal: xUnit fixtures need one public constructor).</summary>
+    internal TwoNodeCluster(Config extra)
+    {
+        _config = extra.WithFallback(TestConfig);
+    }
 
     public NodeHost Source { get; private set; } = null!;
     public NodeHost Destination { get; private set; } = null!;
 
     public async Task InitializeAsync()
     {
-        Source = NodeHost.Start("127.0.0.1", 0, [], TestConfig);
+        Source = NodeHost.Start("127.0.0.1", 0, [], _config);
         await Source.WaitUpAsync(1, TimeSpan.FromSeconds(30));
-        Destination = NodeHost.Start("127.0.0.1", 0, [Source.Address], TestConfig);
+        Destination = NodeHost.Start("127.0.0.1", 0, [Source.Address], _config);
         await Destination.WaitUpAsync(2, TimeSpan.FromSeconds(30));
         await Source.WaitUpAsync(2, TimeSpan.FromSeconds(30));
     }

@@ -18,7 +18,8 @@ public sealed class BenchOptionTests
         var parsed = root.Parse(["bench"]);
         Assert.Empty(parsed.Errors);
         Assert.True(Parse([], out var o, out var error), error);
-        Assert.Equal(BenchScenario.All.Select(s => s.Name), o.Scenarios.Select(s => s.Name));
+        Assert.Equal(BenchScenario.Default.Select(s => s.Name), o.Scenarios.Select(s => s.Name));
+        Assert.DoesNotContain("random-8g", o.Scenarios.Select(s => s.Name)); // 8 GiB per node: only when named
         Assert.Equal(4, o.Channels);
         Assert.Equal(CodecId.None, o.Codec);
         Assert.Equal(2, o.Processes);
@@ -46,6 +47,29 @@ public sealed class BenchOptionTests
         Assert.All(switchover.Devices, d => Assert.Equal(0, d.PrecopyBytes));
         Assert.Equal(256L << 20, BenchScenario.All.Single(s => s.Name == "dirty-1g").DirtyRateBytesPerSecond);
         Assert.Equal(2L << 30, BenchScenario.All.Single(s => s.Name == "random-2g").RamBytes);
+    }
+
+    [Fact]
+    public void Random_8g_is_an_idle_8_GiB_random_guest_run_when_named()
+    {
+        Assert.True(Parse(["random-8g"], out var o, out var error), error);
+        var s = Assert.Single(o.Scenarios);
+        Assert.Equal(8L << 30, s.RamBytes);
+        Assert.Equal(0, s.DirtyRateBytesPerSecond);
+        Assert.Equal(Migration.Devices.Workload.RamFillPattern.Random, s.Fill);
+    }
+
+    [Fact]
+    public void Destination_memory_fresh_turns_the_pool_off_and_warm_populates_the_guest_and_the_warm_up_guest()
+    {
+        var fresh = DestinationMemory.For(warm: false, 2L << 30);
+        Assert.Equal("off", fresh.NodeConfig["memory-pool.enabled"]);
+        Assert.Equal(0, fresh.ReadyBytes);
+        var warm = DestinationMemory.For(warm: true, 2L << 30);
+        Assert.Equal((2L << 30) + (64L << 20), warm.ReadyBytes);
+        Assert.Equal($"{warm.ReadyBytes}B", warm.NodeConfig["memory-pool.populate"]);
+        var root = new RootCommand { BenchCommand.Create() };
+        Assert.Empty(root.Parse(["bench", "--destination-memory", "warm"]).Errors);
     }
 
     [Fact]
@@ -155,5 +179,21 @@ public sealed class BenchRunTests
         Assert.Null(row.PeakWorkingSetDestinationBytes);
         Assert.True(row.PeakWorkingSetSourceBytes >= row.RamBytes, "both guests' RAM is mapped in this process");
         Assert.True(row.AllocMiBPerGiB >= 0);
+        Assert.Equal("fresh", row.DestinationMemory);
+        Assert.Equal(0, row.DestinationPoolReusedBytes);
+        Assert.NotNull(row.AllocMiBPerGiBDestination); // the destination's own figure, from its report
+    }
+
+    [Fact]
+    public async Task A_warm_destination_receives_the_guest_into_memory_its_pool_populated_before()
+    {
+        Assert.True(BenchCommand.TryCreateOptions(["random-2g"], 2, "none", 1, null, 1.0 / 32, 1, true, out var options, out var error), error);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        var rows = await BenchRunner.RunAsync(options with { WarmDestination = true }, TextWriter.Null, cts.Token);
+        var row = Assert.Single(rows);
+        Assert.True(row.Verified, row.Error ?? row.Status);
+        Assert.Equal("warm", row.DestinationMemory);
+        // The measured guest, not only the warm-up guest, landed in the populated memory.
+        Assert.True(row.DestinationPoolReusedBytes >= row.RamBytes, $"{row.DestinationPoolReusedBytes} bytes reused for a {row.RamBytes}-byte guest");
     }
 }

@@ -1,0 +1,149 @@
+using Migration.Devices.Ram;
+using Migration.Transport.Channels;
+using Migration.Transport.ZeroPages;
+
+namespace Migration.Actors.Destination;
+
+/// <summary>
+/// What the receive loops of one incoming migration wrote into guest RAM, for two purposes:
+/// <list type="bullet">
+/// <item>Digests out of the downtime (issue 9 point 4): each written segment is marked (<see cref="SegmentDigests"/>),
+/// and a background loop hashes the segments that went quiet every <c>interval</c>, so a segment is hashed shortly
+/// after its pages arrived; once every channel ended, <see cref="FinishAsync"/> hashes only what is still marked
+/// (the last iteration's segments). The values equal a full recomputation.</item>
+/// <item>No guest sees another's bytes: a block whose memory was reused (it may hold a former guest's bytes, see
+/// GuestMemoryPool) records every page a packet delivered; <see cref="FinishAsync"/> zeroes every page that never
+/// arrived before the digests are taken, so each page of the guest is either received or zero when it resumes.</item>
+/// </list>
+/// Threading: <see cref="OnPagesWritten"/> runs on the receive loops (thread-safe: atomic marks); the background loop
+/// on the thread pool; <see cref="FinishAsync"/> and <see cref="Dispose"/> are called by IncomingMigration on its
+/// thread, FinishAsync only after every receive loop ended. Nothing here touches actor state.
+/// </summary>
+public sealed class IncomingRamTracker : IRamWriteObserver, IDisposable
+{
+    private readonly IReadOnlyList<RamBlock> _blocks;
+    private readonly SegmentDigests[] _digests;
+    /// <summary>Per block: pages delivered by the stream, or null for fresh (known-zero) memory that needs no scrub.</summary>
+    private readonly DirtyBitmap?[] _received;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _background;
+    private long _scrubbedPages;
+    private long _bytesWritten;
+
+    /// <summary>Background hashing period: long enough that a segment still receiving is skipped (marked again since).</summary>
+    public static readonly TimeSpan DefaultInterval = TimeSpan.FromMilliseconds(50);
+
+    /// <param name="reused">Per block: true if its memory may hold bytes of a former guest.</param>
+    /// <param name="interval">How often the background loop hashes the segments that went quiet.</param>
+    public IncomingRamTracker(IReadOnlyList<RamBlock> blocks, IReadOnlyList<bool> reused, TimeSpan interval)
+    {
+        if (reused.Count != blocks.Count)
+        {
+            throw new ArgumentException($"{reused.Count} reuse flags for {blocks.Count} blocks", nameof(reused));
+        }
+
+        _blocks = blocks;
+        _digests = blocks.Select(b => new SegmentDigests(b)).ToArray();
+        _received = blocks.Select((b, i) => reused[i] ? new DirtyBitmap(b.PageCount) : null).ToArray();
+        var digests = _digests;
+        var ct = _stop.Token;
+        _background = Task.Run(async () =>
+        {
+            using var timer = new PeriodicTimer(interval);
+            while (await timer.WaitForNextTickAsync(ct).ConfigureAwait(false))
+            {
+                foreach (var d in digests)
+                {
+                    d.Refresh(settledOnly: true, parallel: false, ct); // stops after the current segment when finishing
+                }
+            }
+        }, ct);
+    }
+
+    /// <summary>Pages zeroed by <see cref="FinishAsync"/> because the stream never delivered them (reused blocks only).</summary>
+    public long ScrubbedPages => Interlocked.Read(ref _scrubbedPages);
+
+    /// <summary>Guest bytes delivered so far (pages of every RAM packet, zero pages included).</summary>
+    public long BytesWritten => Interlocked.Read(ref _bytesWritten);
+
+    /// <summary>Segments hashed so far, all blocks.</summary>
+    public long HashedSegments => _digests.Sum(d => d.HashedSegments);
+
+    public void OnPagesWritten(int blockIndex, ReadOnlySpan<ulong> pageOffsets)
+    {
+        if (pageOffsets.IsEmpty)
+        {
+            return;
+        }
+
+        var received = _received[blockIndex];
+        long first = long.MaxValue, last = -1;
+        foreach (var offset in pageOffsets)
+        {
+            var page = (long)(offset >> RamBlock.PageShift);
+            first = Math.Min(first, page);
+            last = Math.Max(last, page);
+            received?.Mark(page);
+        }
+
+        _digests[blockIndex].MarkWritten(first, last - first + 1);
+        Interlocked.Add(ref _bytesWritten, (long)pageOffsets.Length << RamBlock.PageShift);
+    }
+
+    /// <summary>
+    /// Every receive loop has ended: stops the background hashing, zeroes the never-received pages of reused blocks,
+    /// and returns every block's digest (32 hex digits), in block order.
+    /// </summary>
+    public Task<string[]> FinishAsync()
+    {
+        _stop.Cancel();
+        return _background.ContinueWith(_ =>
+        {
+            Parallel.For(0, _blocks.Count, Scrub);
+            return _digests.Select(d => d.Compute().ToString("x32")).ToArray();
+        }, TaskScheduler.Default);
+    }
+
+    /// <summary>Zeroes every page of a reused block that no packet delivered (the received bitmap is consumed).</summary>
+    private void Scrub(int blockIndex)
+    {
+        var received = _received[blockIndex];
+        if (received is null)
+        {
+            return;
+        }
+
+        var block = _blocks[blockIndex];
+        var words = received.CreateSnapshotBuffer();
+        received.FetchAndClear(words);
+        long scrubbed = 0;
+        for (var w = 0; w < words.Length; w++)
+        {
+            var missing = ~words[w];
+            while (missing != 0)
+            {
+                var page = ((long)w << 6) + System.Numerics.BitOperations.TrailingZeroCount(missing);
+                missing &= missing - 1;
+                if (page >= block.PageCount)
+                {
+                    break;
+                }
+
+                var bytes = block.Page(page);
+                if (!ZeroPageDetector.IsAllZero(bytes))
+                {
+                    bytes.Clear();
+                    _digests[blockIndex].MarkWritten(page, 1);
+                    scrubbed++;
+                }
+            }
+        }
+
+        Interlocked.Add(ref _scrubbedPages, scrubbed);
+    }
+
+    public void Dispose()
+    {
+        _stop.Cancel(); // not disposed: the background loop may still be reading its token as it winds down
+    }
+}

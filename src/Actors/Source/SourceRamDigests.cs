@@ -1,0 +1,63 @@
+using Migration.Devices.Ram;
+
+namespace Migration.Actors.Source;
+
+/// <summary>
+/// The source's RAM digests kept current during precopy (issue 9 point 4), so that the digest taken after the guest
+/// stopped hashes only the segments dirtied in the last iteration instead of all RAM inside the downtime.
+/// At every dirty-bitmap sync (<see cref="OnIterationFetched"/>) the segments with a dirty page are marked and one
+/// background refresh rehashes them (one thread: the other core keeps sending); a guest write after that sync goes
+/// to the live bitmap and marks its segment at the next sync, so the final digest (<see cref="ComputeFinalAsync"/>,
+/// after the stop-copy sync of the paused guest) equals a full recomputation.
+/// Owned by the MigrationCoordinator: both methods are called on its thread; the refresh task runs on the pool and
+/// touches only the thread-safe <see cref="SegmentDigests"/>.
+/// </summary>
+public sealed class SourceRamDigests
+{
+    private readonly SegmentDigests[] _blocks;
+    private Task _refresh = Task.CompletedTask;
+    private readonly CancellationTokenSource _final = new();
+
+    public SourceRamDigests(IReadOnlyList<RamBlock> blocks)
+    {
+        _blocks = blocks.Select(b => new SegmentDigests(b)).ToArray();
+    }
+
+    /// <summary>Segments hashed so far, all blocks (for tests and reports).</summary>
+    public long HashedSegments => _blocks.Sum(b => b.HashedSegments);
+
+    /// <summary>The scanner just synced the dirty bitmaps: marks their segments and starts a refresh unless one runs.</summary>
+    public void OnIterationFetched(RamScanner scanner)
+    {
+        for (var i = 0; i < _blocks.Length; i++)
+        {
+            _blocks[i].MarkFetched(scanner.Snapshot(i));
+        }
+
+        if (_refresh.IsCompleted)
+        {
+            var blocks = _blocks;
+            var final = _final.Token;
+            _refresh = Task.Run(() =>
+            {
+                foreach (var b in blocks)
+                {
+                    b.Refresh(settledOnly: false, parallel: false, final);
+                }
+            });
+        }
+    }
+
+    /// <summary>
+    /// The digests of every block (32 hex digits each), in block order. Call after the guest paused and the scanner
+    /// synced its final bitmap (<see cref="OnIterationFetched"/> of the stop-copy iteration).
+    /// </summary>
+    public Task<string[]> ComputeFinalAsync()
+    {
+        var blocks = _blocks;
+        // The background refresh stops after its current segment (what it did not hash stays marked); whether it
+        // ran to the end, stopped or failed, Compute then hashes whatever is still marked, on every core.
+        _final.Cancel();
+        return _refresh.ContinueWith(_ => blocks.Select(b => b.Compute().ToString("x32")).ToArray(), TaskScheduler.Default);
+    }
+}

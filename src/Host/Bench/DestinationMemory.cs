@@ -1,0 +1,51 @@
+using System.Diagnostics;
+using Akka.Actor;
+using Migration.Actors.Messages;
+using Migration.Actors.Settings;
+
+namespace Migration.Host.Bench;
+
+/// <summary>
+/// `bench --destination-memory fresh|warm`: how the destination node's memory for the guest starts.
+/// fresh (default): the destination's memory pool is off, so the guest lands in new anonymous memory that the kernel
+/// clears on first touch, as QEMU's "fresh anonymous destination". warm: the destination node populates its pool at
+/// start (migration.memory-pool.populate = guest RAM + the 64 MiB warm-up guest, MADV_POPULATE_WRITE) and the bench
+/// waits until it is ready, so the guest lands in pre-touched memory by the node's own mechanism, as QEMU's
+/// pre-touched destination. Populating is not timed (it happens before the migration starts).
+/// </summary>
+public sealed record DestinationMemory(IReadOnlyDictionary<string, string> NodeConfig, long ReadyBytes)
+{
+    private const long WarmupGuestBytes = 64L << 20;
+
+    public static DestinationMemory For(bool warm, long guestRamBytes) => warm
+        ? new(new Dictionary<string, string> { ["memory-pool.populate"] = $"{guestRamBytes + WarmupGuestBytes}B" }, guestRamBytes + WarmupGuestBytes)
+        : new(new Dictionary<string, string> { ["memory-pool.enabled"] = "off" }, 0);
+
+    /// <summary>Bytes the destination's pool has handed to incoming guests so far (0 if it reports no pool).</summary>
+    public static async Task<long> ReusedBytesAsync(IActorRef destinationNode, CancellationToken ct) =>
+        (await destinationNode.Ask<GuestList>(ListGuests.Instance, TimeSpan.FromSeconds(30), ct)).Pool?.ReusedBytes ?? 0;
+
+    /// <summary>Waits until the destination's pool holds <see cref="ReadyBytes"/> ready (no-op for fresh).</summary>
+    public async Task WaitReadyAsync(IActorRef destinationNode, TextWriter log, CancellationToken ct)
+    {
+        if (ReadyBytes == 0)
+        {
+            return;
+        }
+
+        var started = Stopwatch.StartNew();
+        while (started.Elapsed < TimeSpan.FromMinutes(5))
+        {
+            var list = await destinationNode.Ask<GuestList>(ListGuests.Instance, TimeSpan.FromSeconds(10), ct);
+            if (list.Pool is { } pool && pool.ReadyBytes >= ReadyBytes)
+            {
+                await log.WriteLineAsync($"  destination memory pool populated: {ByteSize.Format(pool.ReadyBytes)} ready after {started.Elapsed.TotalSeconds:0.0} s (not timed)");
+                return;
+            }
+
+            await Task.Delay(200, ct);
+        }
+
+        throw new TimeoutException($"the destination's memory pool did not populate {ByteSize.Format(ReadyBytes)} within 5 minutes");
+    }
+}

@@ -1,0 +1,95 @@
+using Migration.Actors.Destination;
+using Migration.Devices.Ram;
+using Migration.Transport.ZeroPages;
+using Xunit;
+
+namespace Migration.Actors.Tests.Destination;
+
+/// <summary>
+/// A guest built over pooled memory that held another guest's bytes: every page is either received or zero before it
+/// resumes, and the digests equal a full recomputation.
+/// </summary>
+public sealed class IncomingRamTrackerTests
+{
+    private const long BlockBytes = 2 * SegmentDigests.SegmentBytes + 8 * RamBlock.PageSize;
+
+    [Fact]
+    public async Task Every_page_of_a_recycled_block_is_either_received_or_zero_when_the_tracker_finishes()
+    {
+        using var pool = new GuestMemoryPool(1L << 30, TimeSpan.Zero);
+        var former = RamBlock.Create("former", BlockBytes);
+        former.Pages(0, former.PageCount).Fill(0xAB); // the former guest's bytes, on every page
+        pool.Return(former);
+        using var block = pool.TryTake("ram0", BlockBytes)!;
+        Assert.True(block.Recycled);
+
+        using var tracker = new IncomingRamTracker([block], [true], TimeSpan.FromMilliseconds(5));
+        var random = new Random(17);
+        var received = new HashSet<long>();
+        var offsets = new List<ulong>();
+        // Packets as the receive loops deliver them: ascending pages, some with content, some zero-page markers
+        // that happen to find the former bytes (the loop clears those).
+        for (var packet = 0; packet < 400; packet++)
+        {
+            offsets.Clear();
+            var page = random.NextInt64(block.PageCount - 64);
+            for (var i = 0; i < random.Next(1, 32); i++, page += random.Next(1, 3))
+            {
+                if (random.Next(4) == 0)
+                {
+                    block.Page(page).Clear();
+                }
+                else
+                {
+                    block.Page(page).Fill((byte)(1 + (page % 200)));
+                }
+
+                offsets.Add((ulong)page << RamBlock.PageShift);
+                received.Add(page);
+            }
+
+            tracker.OnPagesWritten(0, offsets.ToArray());
+        }
+
+        var digests = await tracker.FinishAsync().WaitAsync(TimeSpan.FromSeconds(60));
+
+        for (long p = 0; p < block.PageCount; p++)
+        {
+            var bytes = block.Page(p);
+            if (received.Contains(p))
+            {
+                Assert.True(bytes[0] == 0 || bytes[0] == (byte)(1 + (p % 200)), $"received page {p} was changed");
+            }
+            else
+            {
+                Assert.True(ZeroPageDetector.IsAllZero(bytes), $"page {p} was never received but still holds the former guest's bytes");
+            }
+        }
+
+        Assert.Equal(block.PageCount - received.Count, tracker.ScrubbedPages);
+        Assert.Equal(block.ComputeDigest().ToString("x32"), Assert.Single(digests));
+    }
+
+    [Fact]
+    public async Task Fresh_memory_is_not_scrubbed_and_the_background_loop_hashes_quiet_segments_before_the_end()
+    {
+        using var block = RamBlock.Create("ram0", BlockBytes);
+        using var tracker = new IncomingRamTracker([block], [false], TimeSpan.FromMilliseconds(5));
+        block.Page(1).Fill(7);
+        tracker.OnPagesWritten(0, [1UL << RamBlock.PageShift]);
+
+        // Every segment starts marked; with no more writes, each goes quiet and is hashed in the background.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (tracker.HashedSegments < 3 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.True(tracker.HashedSegments >= 3, $"{tracker.HashedSegments} segments hashed in the background");
+        var hashedBefore = tracker.HashedSegments;
+        var digests = await tracker.FinishAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(hashedBefore, tracker.HashedSegments); // nothing left to hash at the end
+        Assert.Equal(0, tracker.ScrubbedPages);
+        Assert.Equal(block.ComputeDigest().ToString("x32"), Assert.Single(digests));
+    }
+}

@@ -1,0 +1,121 @@
+using Migration.Devices.Ram;
+using Xunit;
+
+namespace Migration.Devices.Tests.Ram;
+
+/// <summary>Incremental per-segment digests against a full recomputation (RamBlock.ComputeDigest).</summary>
+public sealed class SegmentDigestsTests
+{
+    // 3 full 64 MiB segments and a short fourth one (12 KiB), so the partial last segment is covered too.
+    private const long BlockBytes = 3 * SegmentDigests.SegmentBytes + 3 * RamBlock.PageSize;
+
+    [Fact]
+    public void Incremental_digest_equals_full_recomputation_over_random_dirtying_synced_from_the_bitmap()
+    {
+        using var block = RamBlock.Create("seg", BlockBytes);
+        var digests = new SegmentDigests(block);
+        var snapshot = block.Dirty.CreateSnapshotBuffer();
+        var random = new Random(9);
+        Span<byte> data = stackalloc byte[64];
+        for (var round = 0; round < 12; round++)
+        {
+            var writes = random.Next(0, 6);
+            for (var w = 0; w < writes; w++)
+            {
+                random.NextBytes(data);
+                block.Write(random.NextInt64(block.PageCount), random.Next(0, RamBlock.PageSize - data.Length), data);
+            }
+
+            block.Dirty.FetchAndClear(snapshot);
+            digests.MarkFetched(snapshot);
+            if (random.Next(2) == 0)
+            {
+                digests.Refresh(settledOnly: random.Next(2) == 0, parallel: false);
+            }
+
+            Assert.Equal(block.ComputeDigest(), digests.Compute());
+        }
+    }
+
+    [Fact]
+    public void A_refresh_hashes_only_the_segments_written_since_the_last_one()
+    {
+        using var block = RamBlock.Create("seg", BlockBytes);
+        var digests = new SegmentDigests(block);
+        Assert.Equal(4, digests.Refresh(settledOnly: false, parallel: true));
+        Assert.Equal(0, digests.Refresh(settledOnly: false, parallel: true));
+
+        var pagesPerSegment = SegmentDigests.SegmentBytes / RamBlock.PageSize;
+        block.Page(2 * pagesPerSegment + 5)[7] = 0xA5;
+        digests.MarkWritten(2 * pagesPerSegment + 5, 1);
+        block.Page(block.PageCount - 1)[0] = 0x5A;
+        digests.MarkWritten(block.PageCount - 1, 1);
+
+        var before = digests.HashedSegments;
+        Assert.Equal(block.ComputeDigest(), digests.Compute());
+        Assert.Equal(2, digests.HashedSegments - before);
+    }
+
+    [Fact]
+    public void A_settled_refresh_skips_segments_marked_since_the_previous_refresh_and_hashes_them_in_the_next()
+    {
+        using var block = RamBlock.Create("seg", BlockBytes);
+        var digests = new SegmentDigests(block);
+        digests.Refresh(settledOnly: false, parallel: false);
+        block.Page(1)[0] = 1;
+        digests.MarkWritten(1, 1);
+
+        Assert.Equal(0, digests.Refresh(settledOnly: true, parallel: false));
+        Assert.Equal(1, digests.Refresh(settledOnly: true, parallel: false));
+        Assert.Equal(0, digests.StaleSegments);
+        Assert.Equal(block.ComputeDigest(), digests.Compute());
+    }
+
+    [Fact]
+    public async Task Writes_concurrent_with_background_refreshes_are_never_lost()
+    {
+        using var block = RamBlock.Create("seg", BlockBytes);
+        var digests = new SegmentDigests(block);
+        using var stop = new CancellationTokenSource();
+        var refresher = Task.Run(() =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                digests.Refresh(settledOnly: false, parallel: false);
+            }
+        });
+
+        var random = new Random(4);
+        for (var i = 0; i < 20_000; i++)
+        {
+            var page = random.NextInt64(block.PageCount);
+            block.Page(page)[random.Next(RamBlock.PageSize)] = (byte)random.Next(1, 256);
+            digests.MarkWritten(page, 1); // write-then-mark, as the receive loops do
+        }
+
+        stop.Cancel();
+        await refresher;
+        Assert.Equal(block.ComputeDigest(), digests.Compute());
+    }
+
+    [Fact]
+    public void A_stopped_refresh_leaves_the_segments_it_did_not_hash_marked_for_the_final_compute()
+    {
+        using var block = RamBlock.Create("seg", BlockBytes);
+        var digests = new SegmentDigests(block);
+        block.Page(0)[0] = 9;
+        Assert.Equal(0, digests.Refresh(settledOnly: false, parallel: false, new CancellationToken(canceled: true)));
+        Assert.Equal(4, digests.StaleSegments);
+        Assert.Equal(block.ComputeDigest(), digests.Compute());
+        Assert.Equal(0, digests.StaleSegments);
+    }
+
+    [Fact]
+    public void MarkWritten_rejects_pages_beyond_the_block()
+    {
+        using var block = RamBlock.Create("seg", 16 * RamBlock.PageSize);
+        var digests = new SegmentDigests(block);
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => digests.MarkWritten(15, 2));
+        Assert.Contains("15..16", e.Message);
+    }
+}
