@@ -119,9 +119,23 @@ public static class FaultDrill
 
         if (target == DrillTarget.Source)
         {
-            // B kept no copy: a new guest of the same size fits in its 100 MiB.
-            var fits = await NodeProcesses.CliAsync($"vm create {survivors} --id after --on B --ram {(destinationKeeps ? "16MiB" : "64MiB")}", Cli);
-            Assert.True(fits.Code == 0, fits.Err + fits.Out);
+            // B kept no copy: a new guest of the same size fits in its 100 MiB once B discarded its copy. The discard follows
+            // the cluster's removal of the source (detection + stable-after, several seconds), which `vm list` does not show
+            // (an incoming copy is not listed), so ask until it fits, within a bound.
+            var deadline = Stopwatch.StartNew();
+            (int Code, string Out, string Err) fits;
+            while (true)
+            {
+                fits = await NodeProcesses.CliAsync($"vm create {survivors} --id after --on B --ram {(destinationKeeps ? "16MiB" : "64MiB")}", Cli);
+                if (fits.Code == 0 || deadline.Elapsed > TimeSpan.FromSeconds(60))
+                {
+                    break;
+                }
+
+                await Task.Delay(TimeSpan.FromSeconds(1));
+            }
+
+            Assert.True(fits.Code == 0, $"B still holds memory {deadline.Elapsed.TotalSeconds:0} s after the fault was settled: " + fits.Err + fits.Out);
         }
 
         // The survivors serve a new migration: the surviving guest (or the new one) moves to C.
