@@ -202,10 +202,29 @@ public sealed partial class HypervisorNode : ReceiveActor
 
         var guest = entry.Guest;
         var sender = Sender;
+        // The pattern check and the digests read a consistent image only while the workload does not write: a guest
+        // dirtying GiB/s moves its cursor past pages the checker has read (a torn read, "12 after 11"). Pause it for the
+        // check unless a migration owns its pausing (then the caller gets the image as it is).
+        var pause = entry.MigrationId is null;
         Task.Run(() =>
         {
-            var check = WorkloadPatternChecker.Check(guest.Blocks);
-            return new GuestDigests(guest.Id, guest.RamDigests(), guest.Devices.Select(d => d.ComputeDigest().ToString("x32")).ToArray(), check.Ok, check.Message);
+            if (pause)
+            {
+                guest.Workload.Pause();
+            }
+
+            try
+            {
+                var check = WorkloadPatternChecker.Check(guest.Blocks);
+                return new GuestDigests(guest.Id, guest.RamDigests(), guest.Devices.Select(d => d.ComputeDigest().ToString("x32")).ToArray(), check.Ok, check.Message);
+            }
+            finally
+            {
+                if (pause)
+                {
+                    guest.Workload.Resume();
+                }
+            }
         }).PipeTo(sender);
     }
 
