@@ -89,7 +89,14 @@ public sealed class DrainTests
         }
 
         // uncordon lifts it: the same migration that was refused now completes.
+        // Exit 4 (a node did not answer the CLI in time: nothing was done) is retried; uncordon is idempotent.
         var uncordon = await NodeProcesses.CliAsync($"uncordon {seed} --node B", timeout);
+        for (var attempt = 1; uncordon.Code == 4 && attempt < 5; attempt++)
+        {
+            await Task.Delay(TimeSpan.FromSeconds(2));
+            uncordon = await NodeProcesses.CliAsync($"uncordon {seed} --node B", timeout);
+        }
+
         Assert.True(uncordon.Code == 0, uncordon.Err + uncordon.Out);
         var after = await MigrateWhenAcceptedAsync(seed, "probe", "B", timeout);
         Assert.True(after.Code == 0, after.Err + after.Out);
