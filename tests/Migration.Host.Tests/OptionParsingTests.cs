@@ -155,4 +155,17 @@ public sealed class ConvergenceOptionParsingTests
         var bad = Akka.Configuration.ConfigurationFactory.ParseString("migration.auto-converge { initial = 50, max = 40 }");
         Assert.Contains("auto-converge.max", Assert.Throws<ArgumentException>(() => MigrationSettings.FromConfig(bad)).Message);
     }
+
+    [Fact]
+    public void The_cli_request_timeout_defaults_to_10_s_and_refuses_values_out_of_range()
+    {
+        Assert.Equal(TimeSpan.FromSeconds(10), ClusterClient.RequestTimeoutFrom(Migration.Actors.Node.NodeHost.ReferenceConfig()));
+        var slow = Akka.Configuration.ConfigurationFactory.ParseString("migration.cli.request-timeout = 45s");
+        Assert.Equal(TimeSpan.FromSeconds(45), ClusterClient.RequestTimeoutFrom(slow));
+        foreach (var bad in new[] { "0s", "500ms", "11m" })
+        {
+            var config = Akka.Configuration.ConfigurationFactory.ParseString($"migration.cli.request-timeout = {bad}");
+            Assert.Contains("expected 1 s to 10 min", Assert.Throws<ArgumentException>(() => ClusterClient.RequestTimeoutFrom(config)).Message);
+        }
+    }
 }

@@ -199,12 +199,9 @@ public sealed partial class NodePair : IAsyncDisposable
         }
     }
 
+    /// <summary>A free port outside the ephemeral range (see LoopbackPorts).</summary>
     private static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
+        => Migration.Transport.Channels.LoopbackPorts.Pick();
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int Kill(int pid, int signal);

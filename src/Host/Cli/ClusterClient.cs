@@ -13,15 +13,18 @@ namespace Migration.Host.Cli;
 /// </summary>
 public sealed class ClusterClient : IAsyncDisposable
 {
-    private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(10);
     private readonly IReadOnlyList<string> _seeds;
 
-    private ClusterClient(ActorSystem system, IReadOnlyList<string> seeds, bool tls)
+    private ClusterClient(ActorSystem system, IReadOnlyList<string> seeds, bool tls, TimeSpan requestTimeout)
     {
         System = system;
         _seeds = seeds;
         Tls = tls;
+        RequestTimeout = requestTimeout;
     }
+
+    /// <summary>How long one ask of a node may take (migration.cli.request-timeout) before the node counts as unreachable.</summary>
+    public TimeSpan RequestTimeout { get; }
 
     public ActorSystem System { get; }
 
@@ -47,13 +50,23 @@ public sealed class ClusterClient : IAsyncDisposable
         {
             config = HostConfig.Load(configFile).WithFallback(config);
             var settings = MigrationSettings.FromConfig(config);
+            var requestTimeout = RequestTimeoutFrom(config);
             var system = ActorSystem.Create("cli", ControlPlaneTls.Setup(config, settings));
-            return new ClusterClient(system, seeds.Select(s => NodeHost.SeedAddress(s, settings.TlsEnabled)).ToArray(), settings.TlsEnabled);
+            return new ClusterClient(system, seeds.Select(s => NodeHost.SeedAddress(s, settings.TlsEnabled)).ToArray(), settings.TlsEnabled, requestTimeout);
         }
         catch (Exception e) when (e is FileNotFoundException or ArgumentException or ConfigurationException or global::System.Security.Cryptography.CryptographicException)
         {
             throw new CliException(ExitCodes.Usage, e.Message);
         }
+    }
+
+    /// <summary>migration.cli.request-timeout, 1 s..10 min (an ArgumentException names what arrived otherwise).</summary>
+    public static TimeSpan RequestTimeoutFrom(Config config)
+    {
+        var value = config.GetTimeSpan("migration.cli.request-timeout", TimeSpan.FromSeconds(10));
+        return value >= TimeSpan.FromSeconds(1) && value <= TimeSpan.FromMinutes(10)
+            ? value
+            : throw new ArgumentException($"migration.cli.request-timeout = {value.TotalSeconds:0.###} s: expected 1 s to 10 min");
     }
 
     /// <summary>True when this CLI talks TLS (migration.tls set).</summary>
@@ -72,11 +85,11 @@ public sealed class ClusterClient : IAsyncDisposable
         object reply;
         try
         {
-            reply = await Node(address).Ask<object>(message, timeout ?? AskTimeout);
+            reply = await Node(address).Ask<object>(message, timeout ?? RequestTimeout);
         }
         catch (Exception e) when (e is AskTimeoutException or TaskCanceledException or TimeoutException)
         {
-            throw new CliException(ExitCodes.Unreachable, $"node {address} unreachable (no answer within {(timeout ?? AskTimeout).TotalSeconds:0} s)");
+            throw new CliException(ExitCodes.Unreachable, $"node {address} unreachable (no answer within {(timeout ?? RequestTimeout).TotalSeconds:0} s)");
         }
 
         return reply switch
@@ -95,7 +108,7 @@ public sealed class ClusterClient : IAsyncDisposable
         {
             try
             {
-                return (await AskAsync<NodeList>(seed, GetNodes.Instance, TimeSpan.FromSeconds(5))).Nodes;
+                return (await AskAsync<NodeList>(seed, GetNodes.Instance)).Nodes;
             }
             catch (CliException e)
             {
@@ -131,7 +144,7 @@ public sealed class ClusterClient : IAsyncDisposable
         {
             try
             {
-                return (await AskAsync<GuestOwners>(seed, GetOwners.Instance, TimeSpan.FromSeconds(5))).Owners;
+                return (await AskAsync<GuestOwners>(seed, GetOwners.Instance)).Owners;
             }
             catch (CliException)
             {
@@ -150,7 +163,7 @@ public sealed class ClusterClient : IAsyncDisposable
         {
             try
             {
-                var list = await AskAsync<GuestList>(n.Address, ListGuests.Instance, TimeSpan.FromSeconds(5));
+                var list = await AskAsync<GuestList>(n.Address, ListGuests.Instance);
                 return list.Guests.Select(g => (n, g)).ToArray();
             }
             catch (CliException)
@@ -169,7 +182,7 @@ public sealed class ClusterClient : IAsyncDisposable
         {
             try
             {
-                var list = await AskAsync<GuestList>(n.Address, ListGuests.Instance, TimeSpan.FromSeconds(5));
+                var list = await AskAsync<GuestList>(n.Address, ListGuests.Instance);
                 return list.Pool is { } pool ? new[] { (n, pool) } : [];
             }
             catch (CliException)
@@ -197,7 +210,7 @@ public sealed class ClusterClient : IAsyncDisposable
         {
             try
             {
-                return (await AskAsync<MigrationList>(n.Address, GetMigrations.Instance, TimeSpan.FromSeconds(5))).Migrations.Select(m => (n, m)).ToArray();
+                return (await AskAsync<MigrationList>(n.Address, GetMigrations.Instance)).Migrations.Select(m => (n, m)).ToArray();
             }
             catch (CliException)
             {

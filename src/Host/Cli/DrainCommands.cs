@@ -16,8 +16,11 @@ namespace Migration.Host.Cli;
 /// </summary>
 public static class DrainCommands
 {
-    private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan MinimumAskTimeout = TimeSpan.FromSeconds(30);
     private static readonly JsonSerializerOptions JsonOptions = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase, WriteIndented = true };
+
+    /// <summary>A drain command waits for the singleton, which may be moving to another node: at least 30 s.</summary>
+    private static TimeSpan AskTimeout(ClusterClient client) => client.RequestTimeout > MinimumAskTimeout ? client.RequestTimeout : MinimumAskTimeout;
 
     public static Command Drain(Option<string[]> seeds, Func<ParseResult, Option<string[]>, Func<ClusterClient, Task<int>>, Task<int>> run)
     {
@@ -166,11 +169,11 @@ public static class DrainCommands
             object reply;
             try
             {
-                reply = await client.System.ActorSelection($"{n.Address.TrimEnd('/')}/user/{DrainCoordinator.ProxyName}").Ask<object>(message, AskTimeout);
+                reply = await client.System.ActorSelection($"{n.Address.TrimEnd('/')}/user/{DrainCoordinator.ProxyName}").Ask<object>(message, AskTimeout(client));
             }
             catch (Exception e) when (e is AskTimeoutException or TaskCanceledException or TimeoutException)
             {
-                errors.Add($"{n.Name}: no answer within {AskTimeout.TotalSeconds:0} s");
+                errors.Add($"{n.Name}: no answer within {AskTimeout(client).TotalSeconds:0} s");
                 continue;
             }
 

@@ -111,10 +111,7 @@ public sealed class ListenerFloodSpecs
         }
     }
 
+    /// <summary>A free port outside the ephemeral range (see LoopbackPorts).</summary>
     private static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
+        => Migration.Transport.Channels.LoopbackPorts.Pick();
 }

@@ -19,12 +19,12 @@ public sealed class NodeProcesses : IAsyncDisposable
 
     private static string DotNet => Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } p ? p : "dotnet";
 
+    /// <summary>A free port outside the ephemeral range (see LoopbackPorts).</summary>
+    /// <summary>migration.cli.request-timeout of every CLI run here.</summary>
+    public const string CliRequestTimeout = "20s";
+
     public static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
+        => Migration.Transport.Channels.LoopbackPorts.Pick();
 
     /// <summary>Starts a node process and waits for its "up at" line; <paramref name="extraArgs"/> are appended (e.g. --config FILE);
     /// <paramref name="environment"/>: extra variables (MIGRATION_* set node settings, see NodeCommand).</summary>
@@ -176,6 +176,8 @@ public sealed class NodeProcesses : IAsyncDisposable
             UseShellExecute = false,
         };
         info.Environment["COLUMNS"] = "200";
+        // A loaded CI host answers late; the CLI's default 10 s wait made commands exit 4 "unreachable" (nodes ignore it).
+        info.Environment["MIGRATION_CLI__REQUEST_TIMEOUT"] = CliRequestTimeout;
         foreach (var (k, v) in environment ?? new Dictionary<string, string>())
         {
             info.Environment[k] = v;

@@ -64,6 +64,7 @@ public sealed class ThreeNodeCliTests
         var r = await NodeProcesses.CliAsync($"nodes --seed 127.0.0.1:{port}", TimeSpan.FromSeconds(60));
         Assert.Equal(4, r.Code);
         Assert.Contains("unreachable", r.Err);
+        Assert.Contains("no answer within 20 s", r.Err); // migration.cli.request-timeout from the environment
         Assert.Single(r.Err.Trim().Split('\n'));
     }
 
