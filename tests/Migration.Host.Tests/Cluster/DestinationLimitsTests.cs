@@ -25,7 +25,7 @@ public sealed class DestinationLimitsTests
             await nodes.StartNodeAsync("A", pa, null);
             await nodes.StartNodeAsync("B", pb, pa, $"--config {capped}");
             var seed = $"--seed 127.0.0.1:{pa}";
-            await WaitForNodes(seed, 2);
+            await NodeProcesses.WaitForUpAsync(seed, 2);
             var create = await NodeProcesses.CliAsync($"vm create {seed} --id lim1 --on A --ram 32MiB --device vfio:gpu0:4MiB --dirty-rate 2MiB", Timeout);
             Assert.True(create.Code == 0, create.Err + create.Out);
 
@@ -52,26 +52,6 @@ public sealed class DestinationLimitsTests
         finally
         {
             Directory.Delete(dir, recursive: true);
-        }
-    }
-
-    private static async Task WaitForNodes(string seed, int count)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (true)
-        {
-            var r = await NodeProcesses.CliAsync($"nodes {seed}", TimeSpan.FromSeconds(30));
-            if (r.Code == 0 && r.Out.Split('\n').Count(l => l.Contains(" Up ", StringComparison.Ordinal)) >= count)
-            {
-                return;
-            }
-
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"cluster of {count} not up: " + r.Out + r.Err);
-            }
-
-            await Task.Delay(500);
         }
     }
 }

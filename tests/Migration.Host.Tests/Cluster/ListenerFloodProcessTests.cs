@@ -33,7 +33,7 @@ public sealed class ListenerFloodProcessTests(ITestOutputHelper output)
             await nodes.StartNodeAsync("A", pa, null);
             await Task.WhenAll(nodes.StartNodeAsync("B", pb, pa, $"--listener-port {listenerPort}"), nodes.StartNodeAsync("C", pc, pa));
             var seed = $"--seed 127.0.0.1:{pa}";
-            await WaitForNodes(seed, 3);
+            await NodeProcesses.WaitForUpAsync(seed, 3);
             var create = await NodeProcesses.CliAsync($"vm create {seed} --id flooded --on A --ram 256MiB --device vfio:gpu0:4MiB --dirty-rate 4MiB", Timeout);
             Assert.True(create.Code == 0, create.Err + create.Out);
 
@@ -250,26 +250,6 @@ public sealed class ListenerFloodProcessTests(ITestOutputHelper output)
         {
             s.Dispose();
             throw;
-        }
-    }
-
-    private static async Task WaitForNodes(string seed, int count)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (true)
-        {
-            var r = await NodeProcesses.CliAsync($"nodes {seed}", TimeSpan.FromSeconds(30));
-            if (r.Code == 0 && r.Out.Split('\n').Count(l => l.Contains(" Up ", StringComparison.Ordinal)) >= count)
-            {
-                return;
-            }
-
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"cluster of {count} not up: " + r.Out + r.Err);
-            }
-
-            await Task.Delay(500);
         }
     }
 }

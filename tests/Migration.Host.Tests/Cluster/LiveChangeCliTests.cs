@@ -19,7 +19,7 @@ public sealed class LiveChangeCliTests
         await nodes.StartNodeAsync("B", pb, pa);
         var seed = $"--seed 127.0.0.1:{pa}";
         var timeout = TimeSpan.FromSeconds(120);
-        await WaitForNodes(seed, 2);
+        await NodeProcesses.WaitForUpAsync(seed, 2);
 
         var unknownSet = await NodeProcesses.CliAsync($"set {seed} 0123abcd --downtime-limit 500", timeout);
         Assert.Equal(3, unknownSet.Code);
@@ -71,22 +71,6 @@ public sealed class LiveChangeCliTests
             }
 
             Assert.True(DateTime.UtcNow < deadline, $"migration {id} not {state}: {r.Out}{r.Err}");
-            await Task.Delay(500);
-        }
-    }
-
-    private static async Task WaitForNodes(string seed, int count)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (true)
-        {
-            var r = await NodeProcesses.CliAsync($"nodes {seed}", TimeSpan.FromSeconds(30));
-            if (r.Code == 0 && r.Out.Split('\n').Count(l => l.Contains(" Up ", StringComparison.Ordinal)) >= count)
-            {
-                return;
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, "cluster did not form: " + r.Out + r.Err);
             await Task.Delay(500);
         }
     }

@@ -123,6 +123,30 @@ public sealed class NodeProcesses : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Polls `migration nodes <paramref name="cliArguments"/>` (the --seed and, with TLS, --config of the cluster) until
+    /// at least <paramref name="count"/> members are Up, for at most 60 s; returns that listing, else throws naming the last one.
+    /// </summary>
+    public static async Task<string> WaitForUpAsync(string cliArguments, int count)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            var r = await CliAsync($"nodes {cliArguments}", TimeSpan.FromSeconds(30));
+            if (r.Code == 0 && r.Out.Split('\n').Count(l => l.Contains(" Up ", StringComparison.Ordinal)) >= count)
+            {
+                return r.Out;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"cluster of {count} not up within 60 s: {r.Out}{r.Err}");
+            }
+
+            await Task.Delay(500);
+        }
+    }
+
     /// <summary>Runs one CLI command to completion (at most <paramref name="timeout"/>); returns exit code and output.</summary>
     public static async Task<(int Code, string Out, string Err)> CliAsync(string arguments, TimeSpan timeout)
     {

@@ -18,7 +18,7 @@ public sealed class ThreeNodeCliTests
         var seed = $"--seed 127.0.0.1:{pa}";
         var timeout = TimeSpan.FromSeconds(120);
 
-        var listed = await WaitForNodes(seed, 3);
+        var listed = await NodeProcesses.WaitForUpAsync(seed, 3);
         Assert.Contains("A", listed);
 
         var create = await NodeProcesses.CliAsync($"vm create {seed} --id web1 --on A --ram 64MiB --device vfio:gpu0:16MiB --device vmstate:net0 --dirty-rate 8MiB", timeout);
@@ -66,25 +66,5 @@ public sealed class ThreeNodeCliTests
         Assert.Contains("unreachable", r.Err);
         Assert.Contains("no answer within 20 s", r.Err); // migration.cli.request-timeout from the environment
         Assert.Single(r.Err.Trim().Split('\n'));
-    }
-
-    private static async Task<string> WaitForNodes(string seed, int count)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (true)
-        {
-            var r = await NodeProcesses.CliAsync($"nodes {seed}", TimeSpan.FromSeconds(30));
-            if (r.Code == 0 && r.Out.Split('\n').Count(l => l.Contains(" Up ", StringComparison.Ordinal)) >= count)
-            {
-                return r.Out;
-            }
-
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException("cluster of 3 not up: " + r.Out + r.Err);
-            }
-
-            await Task.Delay(500);
-        }
     }
 }

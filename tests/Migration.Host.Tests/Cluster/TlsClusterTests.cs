@@ -22,7 +22,7 @@ public sealed class TlsClusterTests
         await nodes.StartNodeAsync("B", pb, pa, $"--config {ca.Issue("node-b")}");
         var cli = $"--seed 127.0.0.1:{pa} --config {ca.Issue("operator")}";
 
-        var listed = await WaitForNodes(cli, 2);
+        var listed = await NodeProcesses.WaitForUpAsync(cli, 2);
         Assert.Contains("akka.ssl.tcp://mig@127.0.0.1", listed);
 
         var create = await UnlessUnreachableAsync($"vm create {cli} --id tls1 --on A --ram 32MiB --device vfio:gpu0:4MiB --dirty-rate 4MiB", Timeout);
@@ -110,26 +110,6 @@ public sealed class TlsClusterTests
             {
                 Assert.True(done(r), $"`{arguments}`: exit {r.Code}: {r.Err}{r.Out}");
                 return r;
-            }
-
-            await Task.Delay(500);
-        }
-    }
-
-    private static async Task<string> WaitForNodes(string cli, int count)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (true)
-        {
-            var r = await NodeProcesses.CliAsync($"nodes {cli}", TimeSpan.FromSeconds(30));
-            if (r.Code == 0 && r.Out.Split('\n').Count(l => l.Contains(" Up ", StringComparison.Ordinal)) >= count)
-            {
-                return r.Out;
-            }
-
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"cluster of {count} not up: " + r.Out + r.Err);
             }
 
             await Task.Delay(500);
