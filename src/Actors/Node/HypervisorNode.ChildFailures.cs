@@ -70,15 +70,27 @@ public sealed partial class HypervisorNode
     }
 
     /// <summary>
-    /// The coordinator died before MigrationEnded. Before the handover the guest is still ours: it runs again (it may
-    /// have been stopped for stop-copy) and the destination is told to discard. After the handover it belongs to the
-    /// destination, which resolves the missing commit by asking this node (HandedOver).
+    /// The coordinator died before MigrationEnded. Before the handover the guest is still ours as far as this node knows,
+    /// but a destination may have verified it and claimed a newer epoch meanwhile (its DestinationVerified reached the
+    /// dead coordinator), so a stopped guest resumes only through the record (<see cref="BeginReclaim"/>: run if a majority
+    /// confirms a new epoch naming this node, discard if the record names the destination, paused while undecided); the
+    /// report and the destination's AbortIncoming follow that decision. A guest still running (precopy: never stopped)
+    /// keeps running at once: no destination can have verified a guest that never stopped. After the handover it belongs
+    /// to the destination, which resolves the missing commit by asking this node (HandedOver).
     /// </summary>
     private void OnCoordinatorDied(Guid id, string why)
     {
         var (vmId, destination) = _started.TryGetValue(id, out var s) ? s : ("?", "");
         var handedOver = _handedOver.Remove(id, out var gone);
         var reason = $"migration {id} of {vmId}: the coordinator ended without a result ({why})";
+        _outgoing.Remove(id);
+        if (!handedOver && _guests.TryGetValue(vmId, out var stopped) && stopped.MigrationId == id && !stopped.Guest.Workload.IsRunning)
+        {
+            _log.Error("{0}; the stopped guest stays paused on {1} until the ownership record says who runs it", reason, _nodeName);
+            BeginReclaim(stopped.Guest, id, destination, afterRestart: false, reason);
+            return;
+        }
+
         if (handedOver)
         {
             _store.Remove(gone!);
@@ -108,7 +120,6 @@ public sealed partial class HypervisorNode
             Status = handedOver ? "handed-over" : "failed",
             Error = reason,
         };
-        _outgoing.Remove(id);
         _handovers.Ended(id, handedOver);
         _finished[id] = report;
         _progress.Remove(id);

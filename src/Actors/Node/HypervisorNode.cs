@@ -125,7 +125,18 @@ public sealed partial class HypervisorNode : ReceiveActor
         });
         Receive<IncomingTraffic>(OnIncomingTraffic);
         Receive<MigrationFinished>(_ => { }); // MigrationEnded carries the same report
-        Receive<Ownership.ClaimResult>(OnCreationRecorded);
+        Receive<Ownership.ClaimResult>(r =>
+        {
+            if (r.Kind == Ownership.ClaimKind.Reclaim)
+            {
+                OnReclaimed(r);
+            }
+            else
+            {
+                OnCreationRecorded(r);
+            }
+        });
+        ReceiveReclaims();
         ReceiveCordon();
     }
 
@@ -233,6 +244,12 @@ public sealed partial class HypervisorNode : ReceiveActor
         if (!_guests.TryGetValue(s.VmId, out var entry))
         {
             Sender.Tell(new CommandFailed($"unknown guest {s.VmId} on {_nodeName}", "unknown-guest"));
+            return;
+        }
+
+        if (entry.State == UnconfirmedState)
+        {
+            Sender.Tell(new CommandFailed($"guest {s.VmId} on {_nodeName} waits for the ownership record to confirm that it runs here", "unconfirmed"));
             return;
         }
 

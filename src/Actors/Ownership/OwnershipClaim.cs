@@ -17,6 +17,11 @@ public enum ClaimKind
     /// <summary>A source taking its stopped guest back because the hand-over failed (the destination was removed, or
     /// discarded its copy): win at least epoch Expected + 2, whatever the entry says now.</summary>
     TakeBack = 3,
+
+    /// <summary>A node that holds a copy it may no longer own (a new incarnation adopting the previous one's guests, or a
+    /// source whose coordinator died): win epoch current + 2 naming itself only if the entry read names this node or
+    /// nothing; Refused (with the entry) if it names another node, which then owns the guest.</summary>
+    Reclaim = 4,
 }
 
 public enum ClaimOutcome
@@ -92,6 +97,13 @@ public sealed class OwnershipClaim : ReceiveActor
                 break;
             case ClaimKind.IfUnchanged:
                 Reply(ClaimOutcome.Refused, current, $"the record is {current}, not {_expected} as when the migration started");
+                return;
+            case ClaimKind.Reclaim when current.IsNone || current.Owner == _self:
+                // + 2, as a take-back: outranks a destination's claim of the entry read + 1 that reached no majority.
+                _next = new GuestEpoch(current.Epoch + 2, _self);
+                break;
+            case ClaimKind.Reclaim:
+                Reply(ClaimOutcome.Refused, current, $"the record is {current}: another node owns the guest");
                 return;
             case ClaimKind.TakeBack:
                 _next = current.Owner == _self && current.Epoch >= _expected.Epoch + 2
