@@ -15,7 +15,7 @@ public enum ClaimKind
     IfUnchanged = 2,
 
     /// <summary>A source taking its stopped guest back because the hand-over failed (the destination was removed, or
-    /// discarded its copy): win at least epoch Expected + 2, whatever the entry says now.</summary>
+    /// discarded its copy): win epoch max(read, Expected) + 2, whatever the entry says now.</summary>
     TakeBack = 3,
 
     /// <summary>A node that holds a copy it may no longer own (a new incarnation adopting the previous one's guests, or a
@@ -106,9 +106,10 @@ public sealed class OwnershipClaim : ReceiveActor
                 Reply(ClaimOutcome.Refused, current, $"the record is {current}: another node owns the guest");
                 return;
             case ClaimKind.TakeBack:
-                _next = current.Owner == _self && current.Epoch >= _expected.Epoch + 2
-                    ? current
-                    : new GuestEpoch(Math.Max(current.Epoch + 1, _expected.Epoch + 2), _self);
+                // Always two above what was read (and above Expected + 2): the read may miss a destination's claim of
+                // current + 1 that reached some replicas but no majority, and only a higher epoch wins the merge with it.
+                // (Keeping an entry that already names this node, as before, let such a partial claim outrank the take-back.)
+                _next = new GuestEpoch(Math.Max(current.Epoch, _expected.Epoch) + 2, _self);
                 break;
         }
 

@@ -88,6 +88,18 @@ public sealed class OwnershipClaimSpecs : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(back.Current, late.Current);
     }
 
+    [Fact]
+    public void A_take_back_without_the_start_epoch_writes_two_above_the_entry_it_read_even_when_that_names_itself()
+    {
+        // The coordinator takes back with no start epoch. Its read may miss a destination's claim of read + 1 that reached
+        // some replica but no majority: only read + 2 outranks that claim in every merge.
+        var start = Claim("vm-c", ClaimKind.TakeBack, GuestEpoch.None, _self).Current;
+        var back = Claim("vm-c", ClaimKind.TakeBack, GuestEpoch.None, _self);
+        Assert.Equal(ClaimOutcome.Won, back.Outcome);
+        Assert.Equal(new GuestEpoch(start.Epoch + 2, _self), back.Current);
+        Assert.Equal(ClaimOutcome.Refused, Claim("vm-c", ClaimKind.IfUnchanged, start, Destination).Outcome);
+    }
+
     [Theory]
     [InlineData("")]
     [InlineData("3")]

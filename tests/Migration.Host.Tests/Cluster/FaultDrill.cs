@@ -34,7 +34,8 @@ public static class FaultDrill
     /// <summary>CLI options that keep a migration of the drill guest in <paramref name="phase"/> for many seconds.</summary>
     public static string PhaseOptions(string phase) => phase switch
     {
-        "setup" => "--inject hold:setup=18000",
+        // Long enough that a status poll (a CLI process joining the cluster, several seconds under load) sees it.
+        "setup" => "--inject hold:setup=40000",
         // Device precopy data trickles through credit with a slowly loading device; the guest never converges.
         "precopy" => "--downtime-limit 0.001 --max-iterations 10000 --inject slow-load:gpu0=300",
         // All device state is stop-copy and loads at 300 ms/MiB: ~10 s of stop-copy.
