@@ -63,6 +63,13 @@ public sealed partial class IncomingMigration
         _request.Source.Tell(ack);
     }
 
+    /// <summary>The injected setup hold is over: acknowledge now, and give the channels their whole connect time from here.</summary>
+    private void OnHoldSetupOver(HoldSetupOver h)
+    {
+        Timers.StartSingleTimer("connect", new Timeout("waiting for channels"), _settings.ConnectTimeout + TimeSpan.FromSeconds(10));
+        _request.Source.Tell(h.Ack);
+    }
+
     /// <summary>Sends DestinationVerified (after an injected hold, if any) and enters Verified.</summary>
     private void AnnounceVerified(IncomingStats stats)
     {

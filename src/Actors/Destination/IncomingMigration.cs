@@ -194,7 +194,7 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
         Receive<Ownership.ClaimResult>(OnStartEpoch);
         Receive<RetryOwnership>(_ => ReadStartEpoch());
         Receive<HoldVerifyOver>(h => AnnounceVerified(h.Stats));
-        Receive<HoldSetupOver>(h => _request.Source.Tell(h.Ack));
+        Receive<HoldSetupOver>(OnHoldSetupOver);
     }
 
     /// <summary>

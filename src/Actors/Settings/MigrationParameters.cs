@@ -36,6 +36,10 @@ public sealed record MigrationParameters
     /// DestinationVerified (a window for fault drills); 0 = none. For this migration only.</summary>
     public double HoldVerifyMs { get; init; }
 
+    /// <summary>Fault injection `hold:setup=MS`: the destination holds this migration that long before it acknowledges
+    /// the prepare (the source stays in setup: a window for fault drills); 0 = none. For this migration only.</summary>
+    public double HoldSetupMs { get; init; }
+
     public const double MaxHoldMs = 600_000;
 
     public static readonly TimeSpan MaxTimeout = TimeSpan.FromHours(1);
@@ -58,6 +62,7 @@ public sealed record MigrationParameters
         CommitTimeout = s.CommitTimeout,
         SlowLoads = s.Inject.Where(f => f.Kind == FaultInjection.SlowLoad).Select(f => new SlowLoad(f.Device ?? "", f.Value)).ToArray(),
         HoldVerifyMs = s.Inject.LastOrDefault(f => f.Kind == FaultInjection.Hold && f.Phase == "verify")?.Value ?? 0,
+        HoldSetupMs = s.Inject.LastOrDefault(f => f.Kind == FaultInjection.Hold && f.Phase == "setup")?.Value ?? 0,
     };
 
     /// <summary>Null when every field is within range, else what arrived and what was expected (first bad field).</summary>
@@ -129,6 +134,11 @@ public sealed record MigrationParameters
             return $"hold:verify = {HoldVerifyMs} ms; expected 0..{MaxHoldMs}";
         }
 
+        if (!double.IsFinite(HoldSetupMs) || HoldSetupMs is < 0 or > MaxHoldMs)
+        {
+            return $"hold:setup = {HoldSetupMs} ms; expected 0..{MaxHoldMs}";
+        }
+
         return null;
     }
 
@@ -162,6 +172,7 @@ public sealed record MigrationParameters
             CommitTimeout = CommitTimeout,
             Inject = SlowLoads.Select(s => new FaultInjection(FaultInjection.SlowLoad, "load", 0, s.Device, s.MsPerMiB))
                 .Concat(HoldVerifyMs > 0 ? [new FaultInjection(FaultInjection.Hold, "verify", 0, null, HoldVerifyMs)] : [])
+                .Concat(HoldSetupMs > 0 ? [new FaultInjection(FaultInjection.Hold, "setup", 0, null, HoldSetupMs)] : [])
                 .ToArray(),
         };
     }

@@ -31,6 +31,21 @@ public sealed class IncomingAdmissionTests
     }
 
     [Fact]
+    public void The_destination_side_holds_of_the_fault_drills_reach_the_destinations_settings()
+    {
+        FaultInjection.TryParse("hold:setup=40000", out var setup, out _);
+        FaultInjection.TryParse("hold:verify=5000", out var verify, out _);
+        var asked = MigrationParameters.From(new MigrationSettings { Inject = [setup, verify] });
+        Assert.Equal(40_000, asked.HoldSetupMs);
+        Assert.True(IncomingAdmission.TryAdmit(Prepare(asked), Node, 1L << 30, out var s, out var why), why);
+        Assert.Contains(s.Inject, f => f.Kind == FaultInjection.Hold && f.Phase == "setup" && f.Value == 40_000);
+        Assert.Contains(s.Inject, f => f.Kind == FaultInjection.Hold && f.Phase == "verify" && f.Value == 5000);
+
+        Assert.False(IncomingAdmission.TryAdmit(Prepare(asked with { HoldSetupMs = double.NaN }), Node, 1L << 30, out _, out var refusal));
+        Assert.Contains("hold:setup = NaN ms; expected 0..600000", refusal);
+    }
+
+    [Fact]
     public void An_oversized_budget_request_is_capped_at_the_nodes_maximum()
     {
         Assert.True(IncomingAdmission.TryAdmit(Prepare(Asked with { DeviceBufferBudget = 1L << 40 }), Node, 1L << 30, out var s, out var why), why);

@@ -49,8 +49,9 @@ public sealed class RejoinAfterHangTests(ITestOutputHelper log)
         await WaitForNodeAsync(seed, "C", up: true);
         log.WriteLine($"C rejoined and Up {continuedAt.Elapsed.TotalSeconds:0.0} s after SIGCONT");
 
-        // vm list shows the guest on C again, running, exactly once.
-        var list = await CliUntilOkAsync($"vm list {seed}");
+        // vm list shows the guest on C again, running, exactly once: listed `unconfirmed` (paused) until the new
+        // incarnation's majority claim in the ownership record is confirmed, then running.
+        var list = await CliUntilAsync($"vm list {seed}", o => o.Contains("│ running", StringComparison.Ordinal));
         var rows = list.Out.Split('\n').Where(l => l.Contains("hung1", StringComparison.Ordinal)).ToArray();
         Assert.True(rows.Length == 1, $"C was removed after {removedAfter.TotalSeconds:0.0} s; vm list: {list.Out}");
         Assert.Matches(@"hung1\s*│\s*C\s*│\s*running", rows[0]);
@@ -118,19 +119,20 @@ public sealed class RejoinAfterHangTests(ITestOutputHelper log)
 
         // Once the hung node is back it removes the old incarnation and admits the new one, which kept its guest.
         await nodes.WaitForOutputAsync(other, $"node {otherName} rejoined at", Timeout);
-        var list = await CliUntilOkAsync($"vm list {otherSeed}");
+        var list = await CliUntilAsync($"vm list {otherSeed}", o => o.Split('\n').Count(l => l.Contains("│ running", StringComparison.Ordinal)) >= 2);
         Assert.Matches(@"pair-a\s*│\s*A\s*│\s*running", list.Out);
         Assert.Matches(@"pair-b\s*│\s*B\s*│\s*running", list.Out);
     }
 
-    /// <summary>Runs a read-only CLI command until it succeeds (a loaded machine may miss the CLI's 5 s ask timeout).</summary>
-    private static async Task<(int Code, string Out, string Err)> CliUntilOkAsync(string arguments)
+    /// <summary>Runs a read-only CLI command until it succeeds (a loaded machine may miss the CLI's ask timeout) and its
+    /// output satisfies <paramref name="done"/> (bounded by <see cref="Timeout"/>; the last output is returned either way).</summary>
+    private static async Task<(int Code, string Out, string Err)> CliUntilAsync(string arguments, Func<string, bool> done)
     {
         var sw = Stopwatch.StartNew();
         while (true)
         {
             var r = await NodeProcesses.CliAsync(arguments, TimeSpan.FromSeconds(60));
-            if (r.Code == 0 || sw.Elapsed > Timeout)
+            if (r.Code == 0 && done(r.Out) || sw.Elapsed > Timeout)
             {
                 Assert.True(r.Code == 0, $"`{arguments}` exited {r.Code}: {r.Err}");
                 return r;
