@@ -47,7 +47,6 @@ public sealed partial class HypervisorNode
         _handovers.TakenBack(migrationId);
         _store.MigrationEnded(guest.Id, migrationId); // no longer Released: a later incarnation must not take it for the destination's
         _guests[guest.Id] = new GuestEntry(guest) { State = "running" };
-        _owners!.SetOwner(guest.Id, _nodeName);
         _log.Warning("guest {0} was taken back by {1} after a failed hand-over (migration {2})", guest.Id, _nodeName, migrationId);
     }
 }

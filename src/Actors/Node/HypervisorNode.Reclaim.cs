@@ -149,7 +149,6 @@ public sealed partial class HypervisorNode : IWithTimers
 
         guest.Workload.Resume();
         _guests[guest.Id] = new GuestEntry(guest) { State = "running" };
-        _owners!.SetOwner(guest.Id, _nodeName);
         if (p.MigrationId is { } id)
         {
             _store.MigrationEnded(guest.Id, id);

@@ -98,7 +98,6 @@ public sealed partial class HypervisorNode : ReceiveActor
             _inDoubt.Remove(r.MigrationId);
             _guests[r.Guest.Id] = new GuestEntry(r.Guest) { State = "running" };
             _store.Add(r.Guest);
-            _owners!.SetOwner(r.Guest.Id, _nodeName);
             _log.Info("guest {0} now runs on {1} (migration {2})", r.Guest.Id, _nodeName, r.MigrationId);
             OnIncomingEndedForMetrics(r.MigrationId, "completed");
         });
@@ -113,8 +112,7 @@ public sealed partial class HypervisorNode : ReceiveActor
         Receive<GetOwners>(_ => _owners!.Read(Self, Sender));
         Receive<Akka.DistributedData.GetSuccess>(g =>
         {
-            var map = g.Get(OwnershipRegistry.Key);
-            ((IActorRef)g.Request!).Tell(new GuestOwners(map.Entries.ToDictionary(kv => kv.Key, kv => kv.Value)));
+            ((IActorRef)g.Request!).Tell(new GuestOwners(OwnershipRegistry.Owners(g)));
         });
         Receive<Akka.DistributedData.NotFound>(n => ((IActorRef)n.Request!).Tell(new GuestOwners(new Dictionary<string, string>())));
         Receive<Akka.DistributedData.UpdateSuccess>(_ => { });
@@ -193,7 +191,6 @@ public sealed partial class HypervisorNode : ReceiveActor
             var guest = GuestFactory.CreateRunning(c.Spec);
             _guests[c.Spec.Id] = new GuestEntry(guest) { State = "running" };
             _store.Add(guest);
-            _owners!.SetOwner(c.Spec.Id, _nodeName);
             RecordCreatedGuest(c.Spec.Id, Sender); // answers GuestCreated once the record has it (or the write timed out)
             PublishMetrics();
         }

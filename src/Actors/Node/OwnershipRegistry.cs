@@ -1,37 +1,34 @@
 using Akka.Actor;
-using Akka.Cluster;
 using Akka.DistributedData;
+using Migration.Actors.Ownership;
 
 namespace Migration.Actors.Node;
 
 /// <summary>
-/// The cluster's replicated record of which node runs each guest: an Akka.DistributedData LWWDictionary
-/// (guest id -> node address), written by the node that owns the guest — on create, and by the destination when a
-/// migrated guest resumes there (the source never writes on hand-over, so the destination's entry is the latest).
-/// A node's own registry is the authority for what it runs; this record lets any node and the CLI answer
-/// "where does this guest run?" and lets `vm list` flag a disagreement after a failure.
-/// Used from the HypervisorNode's thread; updates are fire-and-forget with WriteMajority semantics relaxed to
-/// local writes plus gossip (a partitioned node still records what it runs).
+/// The cluster's answer to "where does this guest run?" (GetOwners, the CLUSTER RECORD column of `vm list`): a view of
+/// the majority-confirmed ownership record (<see cref="OwnershipRecord"/>, key guest-epochs), guest id -> the owner of
+/// its newest epoch. One source of truth: there is no second map to disagree with the record (the former guest-owners
+/// map, written locally by whichever node ran the guest, is gone). Read from this node's local replica, so right after a
+/// hand-over it may still name the previous owner until gossip arrives (informational; nothing acts on it).
+/// Used from the HypervisorNode's thread.
 /// </summary>
 public sealed class OwnershipRegistry
 {
-    public static readonly LWWDictionaryKey<string, string> Key = new("guest-owners");
-
     private readonly IActorRef _replicator;
-    private readonly UniqueAddress _self;
 
     public OwnershipRegistry(ActorSystem system)
     {
         _replicator = DistributedData.Get(system).Replicator;
-        _self = Akka.Cluster.Cluster.Get(system).SelfUniqueAddress;
     }
-
-    /// <summary>Records that <paramref name="vmId"/> runs on <paramref name="owner"/>.</summary>
-    public void SetOwner(string vmId, string owner) =>
-        _replicator.Tell(Dsl.Update(Key, LWWDictionary<string, string>.Empty, WriteLocal.Instance,
-            d => d.SetItem(_self, vmId, owner)));
 
     /// <summary>Reads the local replica; the reply (GetSuccess / NotFound) goes to <paramref name="replyTo"/>.</summary>
     public void Read(IActorRef replyTo, object? context) =>
-        _replicator.Tell(Dsl.Get(Key, ReadLocal.Instance, context), replyTo);
+        _replicator.Tell(Dsl.Get(OwnershipRecord.Key, ReadLocal.Instance, context), replyTo);
+
+    /// <summary>Guest id -> owner node address of the newest epoch, from a reply to <see cref="Read"/> (malformed entries skipped).</summary>
+    public static Dictionary<string, string> Owners(GetSuccess reply) =>
+        reply.Get(OwnershipRecord.Key).Entries
+            .Select(kv => (kv.Key, Epoch: GuestEpoch.TryParse(kv.Value, out var e, out _) ? e : GuestEpoch.None))
+            .Where(x => !x.Epoch.IsNone)
+            .ToDictionary(x => x.Key, x => x.Epoch.Owner, StringComparer.Ordinal);
 }

@@ -153,7 +153,10 @@ public sealed class CancelSpecs(TwoNodeCluster cluster) : IClassFixture<TwoNodeC
         var report = await watcher.Finished.WaitAsync(TimeSpan.FromSeconds(30));
 
         Assert.Equal("failed", report.Status);
-        Assert.Contains("ended without a result", report.Error);
+        // The destination node's IncomingFailed says why; on a loaded machine the source's watch of the incoming actor
+        // may end the migration first (after its 1 s grace), with the bare loss. Either is a truthful reason.
+        Assert.True(report.Error!.Contains("ended without a result", StringComparison.Ordinal) ||
+                    report.Error.Contains("migration actor", StringComparison.Ordinal), report.Error);
         await AssertGuestRunsOnSourceAndDestinationReleasedAsync(spec.Id);
     }
 
