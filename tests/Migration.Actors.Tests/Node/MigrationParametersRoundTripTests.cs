@@ -31,6 +31,7 @@ public sealed class MigrationParametersRoundTripTests
             [
                 new FaultInjection(FaultInjection.SlowLoad, "load", 0, "gpu0", 12.5),
                 new FaultInjection(FaultInjection.Hold, "verify", 0, null, 1500),
+                new FaultInjection(FaultInjection.Hold, "setup", 0, null, 2500),
             ],
         };
         var parameters = MigrationParameters.From(source);
@@ -44,7 +45,7 @@ public sealed class MigrationParametersRoundTripTests
         {
             if (!settingsProperties.TryGetValue(p.Name, out var s))
             {
-                continue; // SlowLoads, HoldVerifyMs: carried in Inject, checked below
+                continue; // SlowLoads, HoldVerifyMs, HoldSetupMs: carried in Inject, checked below
             }
 
             Assert.True(Equals(s.GetValue(source), s.GetValue(effective)), $"{p.Name}: source {s.GetValue(source)}, destination {s.GetValue(effective)}");
@@ -55,5 +56,6 @@ public sealed class MigrationParametersRoundTripTests
         Assert.Equal(11, compared);
         Assert.Equal(12.5, MigrationParameters.LoadDelays(effective!)["gpu0"]);
         Assert.Contains(effective!.Inject, f => f.Kind == FaultInjection.Hold && f.Phase == "verify" && f.Value == 1500);
+        Assert.Contains(effective.Inject, f => f.Kind == FaultInjection.Hold && f.Phase == "setup" && f.Value == 2500);
     }
 }
