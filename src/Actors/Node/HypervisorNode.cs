@@ -442,7 +442,9 @@ public sealed partial class HypervisorNode : ReceiveActor
             report?.Status ?? progress?.Phase ?? "setup", progress, report);
     }).ToArray());
 
-    private GuestInfo Info(GuestEntry e) => new(e.Guest.Id, _nodeName, e.State, e.Guest.Spec.RamBytes, e.Guest.Devices.Count, e.MigrationId?.ToString(),
+    // Guid.Empty marks an unconfirmed guest that no migration holds (HypervisorNode.Reclaim.cs): no migration to show.
+    private GuestInfo Info(GuestEntry e) => new(e.Guest.Id, _nodeName, e.State, e.Guest.Spec.RamBytes, e.Guest.Devices.Count,
+        e.MigrationId is { } m && m != Guid.Empty ? m.ToString() : null,
         e.Guest.Workload.ThrottlePercent);
 
     private sealed class GuestEntry(GuestVm guest)

@@ -5,7 +5,7 @@ namespace Migration.Host.Tests.Cluster;
 /// <summary>
 /// kill -9 and SIGSTOP (15 s) of the source and of the destination node process in every phase of a migration, and a
 /// killed CLI, with three node processes (<see cref="FaultDrill"/> checks the outcome). The representative cases run in
-/// every test run; the whole matrix is a separate command (README, "Fault drills"), as it takes about 15-25 minutes on
+/// every test run; the whole matrix is a separate command (README, "Fault drills"), as it takes about 40 minutes on
 /// two cores.
 /// </summary>
 public sealed class OwnershipFaultDrills
