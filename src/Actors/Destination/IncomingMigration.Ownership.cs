@@ -56,6 +56,7 @@ public sealed partial class IncomingMigration
         if (_settings.Inject.FirstOrDefault(f => f.Kind == FaultInjection.Hold && f.Phase == "setup") is { } hold)
         {
             _log.Warning("incoming migration {0}: injecting hold:setup={1}", Id, hold.Value);
+            Timers.Cancel("connect"); // the source connects only after the acknowledgement (OnHoldSetupOver restarts it)
             Timers.StartSingleTimer("hold-setup", new HoldSetupOver(ack), TimeSpan.FromMilliseconds(hold.Value));
             return;
         }

@@ -118,8 +118,8 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
         _channels = new IActorRef?[_settings.Channels];
         _listener.Tell(new RegisterIncoming(Id, _token, _settings.Channels, Self));
         WatchSourceAndReadOwnership();
-        AckPrepare(new PrepareAck(Id, _host, _port, _token, _budget.BudgetBytes, Self, _tls));
         Timers.StartSingleTimer("connect", new Timeout("waiting for channels"), _settings.ConnectTimeout + TimeSpan.FromSeconds(10));
+        AckPrepare(new PrepareAck(Id, _host, _port, _token, _budget.BudgetBytes, Self, _tls)); // an injected hold:setup restarts "connect" when it ends
         Timers.StartPeriodicTimer("traffic", TrafficTick.Instance, _settings.ProgressInterval);
         Timers.StartPeriodicTimer("allocation", SampleAllocation.Instance, TimeSpan.FromMilliseconds(200));
         Become(Receiving);
