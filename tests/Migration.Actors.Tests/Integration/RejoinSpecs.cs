@@ -12,8 +12,8 @@ namespace Migration.Actors.Tests.Integration;
 
 /// <summary>
 /// Issue 10, point 3, in process: a node downed by the cluster in the middle of an outgoing migration (its guest
-/// stopped for stop-copy) comes back as a new incarnation at the same address, adopts its guests (running again, no
-/// migration), reports the cut-off migration as failed, the destination discards its copy, and the guest migrates.
+/// stopped for stop-copy) comes back as a new incarnation at the same address, adopts its guests once the majority
+/// ownership record confirms them (running again, no migration), reports the cut-off migration as failed, the destination discards its copy, and the guest migrates.
 /// </summary>
 public sealed class RejoinSpecs
 {
@@ -58,8 +58,17 @@ public sealed class RejoinSpecs
             await b.WaitUpAsync(2, TimeSpan.FromSeconds(60));
             Assert.Equal(address, b.Address);
 
-            // The guest is adopted: running, no migration, its workload resumed (RAM changes again).
+            // The guest is adopted: unconfirmed (paused) until the new incarnation's claim in the majority ownership record
+            // is confirmed, then running, no migration, its workload resumed (RAM changes again).
             var guest = Assert.Single((await TwoNodeCluster.ListAsync(b)).Guests, g => g.VmId == spec.Id);
+            var confirmBy = DateTime.UtcNow.AddSeconds(60);
+            while (guest.State != "running" && DateTime.UtcNow < confirmBy)
+            {
+                Assert.Equal(HypervisorNode.UnconfirmedState, guest.State);
+                await Task.Delay(200);
+                guest = Assert.Single((await TwoNodeCluster.ListAsync(b)).Guests, g => g.VmId == spec.Id);
+            }
+
             Assert.Equal("running", guest.State);
             Assert.Null(guest.MigrationId);
             var before = Assert.IsType<GuestDigests>(await b.Node.Ask<object>(new GetGuestDigests(spec.Id), TimeSpan.FromSeconds(10)));
