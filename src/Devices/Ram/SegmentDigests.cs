@@ -122,8 +122,8 @@ public sealed unsafe class SegmentDigests
     /// previous refresh) and starts a new round. Returns the number of segments hashed.
     /// </summary>
     /// <param name="stop">
-    /// Checked between segments of a sequential refresh: when set, the segments not hashed yet are marked again and
-    /// the refresh returns early (a background refresh yields to the final, parallel <see cref="Compute"/>).
+    /// Checked between segments of a sequential refresh: when set, the refresh returns early and the segments it did
+    /// not hash stay marked (a background refresh yields to the final, parallel <see cref="Compute"/>).
     /// </param>
     public int Refresh(bool settledOnly, bool parallel, CancellationToken stop = default)
     {
@@ -134,45 +134,69 @@ public sealed unsafe class SegmentDigests
             for (var s = 0; s < _marks.Length; s++)
             {
                 var mark = Volatile.Read(ref _marks[s]);
-                if (mark == 0 || (settledOnly && mark >= round))
-                {
-                    continue;
-                }
-
-                // Clear before hashing; a writer that marks after this makes the segment due again. If a writer
-                // marked between the read and here, the exchange fails and the segment stays due.
-                if (Interlocked.CompareExchange(ref _marks[s], 0, mark) == mark)
+                if (mark != 0 && !(settledOnly && mark >= round))
                 {
                     due.Add(s);
                 }
             }
 
+            // Each segment's mark is cleared just before that segment is hashed, not all of them up front: the ones
+            // still waiting in this refresh stay marked, so StaleSegments (and an estimate of what a digest taken
+            // now would hash) counts them; a stopped refresh leaves them marked for the next one.
             if (parallel && due.Count > 1)
             {
-                Parallel.ForEach(due, s => _digests[s] = HashSegment(_block, s));
-            }
-            else
-            {
-                for (var i = 0; i < due.Count; i++)
+                var hashed = 0;
+                Parallel.ForEach(due, s =>
                 {
-                    if (stop.IsCancellationRequested)
+                    if (TakeForHashing(s, round, settledOnly))
                     {
-                        // Not hashed: due again (a writer's newer mark, if any, is as good as this one).
-                        for (var k = i; k < due.Count; k++)
-                        {
-                            Interlocked.CompareExchange(ref _marks[due[k]], round + 1, 0);
-                        }
-
-                        Interlocked.Add(ref _hashedSegments, i);
-                        return i;
+                        _digests[s] = HashSegment(_block, s);
+                        Interlocked.Increment(ref _hashedSegments);
+                        Interlocked.Increment(ref hashed);
                     }
+                });
+                return hashed;
+            }
 
-                    _digests[due[i]] = HashSegment(_block, due[i]);
+            var count = 0;
+            foreach (var s in due)
+            {
+                if (stop.IsCancellationRequested)
+                {
+                    break;
+                }
+
+                if (TakeForHashing(s, round, settledOnly))
+                {
+                    _digests[s] = HashSegment(_block, s);
+                    Interlocked.Increment(ref _hashedSegments);
+                    count++;
                 }
             }
 
-            Interlocked.Add(ref _hashedSegments, due.Count);
-            return due.Count;
+            return count;
+        }
+    }
+
+    /// <summary>
+    /// Clears segment <paramref name="s"/>'s mark if it is still due in this refresh round; false if it is not marked
+    /// any more, or (settled only) a writer marked it again since the refresh began, so it is hashed by a later one.
+    /// Clear before hashing: a writer that marks after this makes the segment due again.
+    /// </summary>
+    private bool TakeForHashing(int s, long round, bool settledOnly)
+    {
+        while (true)
+        {
+            var mark = Volatile.Read(ref _marks[s]);
+            if (mark == 0 || (settledOnly && mark >= round))
+            {
+                return false;
+            }
+
+            if (Interlocked.CompareExchange(ref _marks[s], 0, mark) == mark)
+            {
+                return true;
+            }
         }
     }
 

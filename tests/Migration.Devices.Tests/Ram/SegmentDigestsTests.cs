@@ -111,6 +111,31 @@ public sealed class SegmentDigestsTests
     }
 
     [Fact]
+    public async Task Segments_waiting_in_a_running_refresh_still_count_as_stale()
+    {
+        // 8 segments (512 MiB) hashed one after the other on another thread; this thread polls meanwhile. Every
+        // segment is stale, being hashed (at most one), or hashed: so stale + hashed >= total - 1 at every poll
+        // (stale read first). Clearing every mark up front, as a refresh once did, reads 0 stale while most are
+        // still waiting. No timing is asserted: a poll after the refresh ended holds trivially.
+        const int segments = 8;
+        using var block = RamBlock.Create("seg", segments * SegmentDigests.SegmentBytes);
+        var digests = new SegmentDigests(block);
+        var refresh = Task.Run(() => digests.Refresh(settledOnly: false, parallel: false));
+        var polls = 0;
+        while (!refresh.IsCompleted)
+        {
+            var stale = digests.StaleSegments;
+            var hashed = digests.HashedSegments;
+            Assert.True(stale + hashed >= segments - 1, $"poll {polls}: {stale} stale + {hashed} hashed of {segments}");
+            polls++;
+        }
+
+        Assert.Equal(segments, await refresh);
+        Assert.Equal(0, digests.StaleSegments);
+        Assert.Equal(segments, digests.HashedSegments);
+    }
+
+    [Fact]
     public void MarkWritten_rejects_pages_beyond_the_block()
     {
         using var block = RamBlock.Create("seg", 16 * RamBlock.PageSize);
