@@ -10,7 +10,8 @@ namespace Migration.Actors.Destination;
 /// <item>Digests out of the downtime (issue 9 point 4): each written segment is marked (<see cref="SegmentDigests"/>),
 /// and a background loop hashes the segments that went quiet every <c>interval</c>, so a segment is hashed shortly
 /// after its pages arrived; once every channel ended, <see cref="FinishAsync"/> hashes only what is still marked
-/// (the last iteration's segments). The values equal a full recomputation.</item>
+/// (the last iteration's segments). Segments never written are not hashed at all: they start with the digest of zeros
+/// (<see cref="SegmentDigests.AssumeZero"/>), which the scrub below makes true. The values equal a full recomputation.</item>
 /// <item>No guest sees another's bytes: a block whose memory was reused (it may hold a former guest's bytes, see
 /// GuestMemoryPool) records every page a packet delivered; <see cref="FinishAsync"/> zeroes every page that never
 /// arrived before the digests are taken, so each page of the guest is either received or zero when it resumes.</item>
@@ -44,6 +45,13 @@ public sealed class IncomingRamTracker : IRamWriteObserver, IDisposable
 
         _blocks = blocks;
         _digests = blocks.Select(b => new SegmentDigests(b)).ToArray();
+        foreach (var d in _digests)
+        {
+            // Every page is received (marked) or zero at the end (fresh memory, or scrubbed below): no need to hash
+            // the block before its pages arrive, so each received byte is hashed once.
+            d.AssumeZero();
+        }
+
         _received = blocks.Select((b, i) => reused[i] ? new DirtyBitmap(b.PageCount) : null).ToArray();
         var digests = _digests;
         var ct = _stop.Token;
