@@ -27,6 +27,7 @@ public sealed class IncomingRamTracker : IRamWriteObserver, IDisposable
     /// <summary>Per block: pages delivered by the stream, or null for fresh (known-zero) memory that needs no scrub.</summary>
     private readonly DirtyBitmap?[] _received;
     private readonly CancellationTokenSource _stop = new();
+    private readonly RamPopulator? _populator;
     private readonly Task _background;
     private long _scrubbedPages;
     private long _bytesWritten;
@@ -36,7 +37,11 @@ public sealed class IncomingRamTracker : IRamWriteObserver, IDisposable
 
     /// <param name="reused">Per block: true if its memory may hold bytes of a former guest.</param>
     /// <param name="interval">How often the background loop hashes the segments that went quiet.</param>
-    public IncomingRamTracker(IReadOnlyList<RamBlock> blocks, IReadOnlyList<bool> reused, TimeSpan interval)
+    /// <param name="populateAheadBytes">
+    /// How far ahead of the highest page received with content to keep fresh blocks populated (<see cref="RamPopulator"/>);
+    /// 0 = off (the receive loops fault fresh pages in themselves).
+    /// </param>
+    public IncomingRamTracker(IReadOnlyList<RamBlock> blocks, IReadOnlyList<bool> reused, TimeSpan interval, long populateAheadBytes = 0)
     {
         if (reused.Count != blocks.Count)
         {
@@ -53,6 +58,11 @@ public sealed class IncomingRamTracker : IRamWriteObserver, IDisposable
         }
 
         _received = blocks.Select((b, i) => reused[i] ? new DirtyBitmap(b.PageCount) : null).ToArray();
+        if (populateAheadBytes > 0 && reused.Contains(false))
+        {
+            _populator = new RamPopulator(blocks, reused.Select(r => !r).ToArray(), populateAheadBytes);
+        }
+
         var digests = _digests;
         var ct = _stop.Token;
         _background = Task.Run(async () =>
@@ -77,11 +87,20 @@ public sealed class IncomingRamTracker : IRamWriteObserver, IDisposable
     /// <summary>Segments hashed so far, all blocks.</summary>
     public long HashedSegments => _digests.Sum(d => d.HashedSegments);
 
-    public void OnPagesWritten(int blockIndex, ReadOnlySpan<ulong> pageOffsets)
+    /// <summary>Fresh bytes populated ahead of the receive loops so far (0 when populating ahead is off).</summary>
+    public long PopulatedBytes => _populator?.PopulatedBytes ?? 0;
+
+    /// <param name="normalPages">How many of the offsets (the first ones, ascending) carried content; the rest were zero pages.</param>
+    public void OnPagesWritten(int blockIndex, ReadOnlySpan<ulong> pageOffsets, int normalPages)
     {
         if (pageOffsets.IsEmpty)
         {
             return;
+        }
+
+        if (normalPages > 0)
+        {
+            _populator?.OnWritten(blockIndex, (long)(pageOffsets[normalPages - 1] >> RamBlock.PageShift));
         }
 
         var received = _received[blockIndex];
@@ -104,6 +123,7 @@ public sealed class IncomingRamTracker : IRamWriteObserver, IDisposable
     /// </summary>
     public Task<string[]> FinishAsync()
     {
+        _populator?.Dispose(); // every page has arrived: nothing left to populate
         _stop.Cancel();
         return _background.ContinueWith(_ =>
         {
@@ -152,6 +172,7 @@ public sealed class IncomingRamTracker : IRamWriteObserver, IDisposable
 
     public void Dispose()
     {
+        _populator?.Dispose();
         _stop.Cancel(); // not disposed: the background loop may still be reading its token as it winds down
     }
 }

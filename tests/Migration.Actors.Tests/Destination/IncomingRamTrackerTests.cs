@@ -48,7 +48,7 @@ public sealed class IncomingRamTrackerTests
                 received.Add(page);
             }
 
-            tracker.OnPagesWritten(0, offsets.ToArray());
+            tracker.OnPagesWritten(0, offsets.ToArray(), offsets.Count);
         }
 
         var digests = await tracker.FinishAsync().WaitAsync(TimeSpan.FromSeconds(60));
@@ -76,7 +76,7 @@ public sealed class IncomingRamTrackerTests
         using var block = RamBlock.Create("ram0", BlockBytes);
         using var tracker = new IncomingRamTracker([block], [false], TimeSpan.FromMilliseconds(5));
         block.Page(1).Fill(7);
-        tracker.OnPagesWritten(0, [1UL << RamBlock.PageShift]);
+        tracker.OnPagesWritten(0, [1UL << RamBlock.PageShift], 1);
 
         // Only the written segment is due; it goes quiet and is hashed in the background. The other segments were
         // never written: they keep the digest of zeros and are never read.
