@@ -80,7 +80,7 @@ public sealed class IncomingRamTrackerTests
 
         // Only the written segment is due; it goes quiet and is hashed in the background. The other segments were
         // never written: they keep the digest of zeros and are never read.
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
         while (tracker.HashedSegments < 1 && DateTime.UtcNow < deadline)
         {
             await Task.Delay(10);
