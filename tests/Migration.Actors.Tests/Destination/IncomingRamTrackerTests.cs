@@ -113,4 +113,38 @@ public sealed class IncomingRamTrackerTests
         Assert.Equal(zeros.ComputeDigest().ToString("x32"), Assert.Single(digests));
         Assert.Equal(block.ComputeDigest().ToString("x32"), digests[0]);
     }
+
+    [Fact]
+    public async Task Fresh_blocks_are_populated_ahead_of_pages_with_content_and_never_for_zero_pages_alone()
+    {
+        using var block = RamBlock.Create("ram0", BlockBytes);
+        using var tracker = new IncomingRamTracker([block], [false], TimeSpan.FromMilliseconds(5), populateAheadBytes: 64L << 20);
+        tracker.OnPagesWritten(0, [0UL, 1UL << RamBlock.PageShift], normalPages: 0); // zero pages only
+        await Task.Delay(200);
+        Assert.Equal(0, tracker.PopulatedBytes);
+
+        block.Page(2).Fill(9);
+        tracker.OnPagesWritten(0, [2UL << RamBlock.PageShift], normalPages: 1);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (tracker.PopulatedBytes < (64L << 20) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.Equal(64L << 20, tracker.PopulatedBytes); // pages 3 .. 3 + 64 MiB, no more
+        var digests = await tracker.FinishAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(block.ComputeDigest().ToString("x32"), Assert.Single(digests)); // populating changed no byte
+    }
+
+    [Fact]
+    public async Task A_tracker_over_pooled_memory_only_populates_nothing()
+    {
+        using var pool = new GuestMemoryPool(1L << 30, TimeSpan.Zero);
+        pool.Return(RamBlock.Create("former", BlockBytes));
+        using var block = pool.TryTake("ram0", BlockBytes)!;
+        using var tracker = new IncomingRamTracker([block], [true], TimeSpan.FromMilliseconds(5), populateAheadBytes: 64L << 20);
+        tracker.OnPagesWritten(0, [0UL], normalPages: 1);
+        await Task.Delay(200); // time for a populator, were there one
+        Assert.Equal(0, tracker.PopulatedBytes);
+    }
 }
