@@ -19,8 +19,13 @@ namespace Migration.Devices.Ram;
 /// </summary>
 public sealed class RamPopulator : IDisposable
 {
-    /// <summary>Bytes per populate call: short, so the call never holds the mmap lock long (see AnonymousMapping.PopulateWrite).</summary>
-    public const long SliceBytes = 32L << 20;
+    /// <summary>
+    /// Bytes per populate call (4 huge pages): madvise holds the mmap lock for reading while it clears, and a writer
+    /// waiting for it (the GC's mmap/munmap, a new thread's stack) stalls every thread behind it; fresh pages cost up
+    /// to 1.2 ms per MiB here, so a call stays around 10 ms even then (AnonymousMapping.PopulateWrite uses 64 MiB
+    /// calls for a node that populates while idle).
+    /// </summary>
+    public const long SliceBytes = 8L << 20;
 
     private readonly IReadOnlyList<RamBlock> _blocks;
     private readonly bool[] _populate;
