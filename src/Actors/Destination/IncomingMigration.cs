@@ -97,7 +97,7 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
     private void OnAllocated(GuestVm guest)
     {
         _guest = guest;
-        _ramTracker = new IncomingRamTracker(guest.Blocks, guest.Blocks.Select(b => b.Recycled).ToArray(), IncomingRamTracker.DefaultInterval);
+        _ramTracker = new IncomingRamTracker(guest.Blocks, guest.Blocks.Select(b => b.Recycled).ToArray(), IncomingRamTracker.DefaultInterval, _settings.PopulateAhead);
         var devices = guest.Devices;
         _budget = new DeviceBufferBudget(_settings.DeviceBufferBudget);
         _limits = new ReceiveLimits(

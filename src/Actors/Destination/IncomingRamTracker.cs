@@ -10,7 +10,8 @@ namespace Migration.Actors.Destination;
 /// <item>Digests out of the downtime (issue 9 point 4): each written segment is marked (<see cref="SegmentDigests"/>),
 /// and a background loop hashes the segments that went quiet every <c>interval</c>, so a segment is hashed shortly
 /// after its pages arrived; once every channel ended, <see cref="FinishAsync"/> hashes only what is still marked
-/// (the last iteration's segments). The values equal a full recomputation.</item>
+/// (the last iteration's segments). Segments never written are not hashed at all: they start with the digest of zeros
+/// (<see cref="SegmentDigests.AssumeZero"/>), which the scrub below makes true. The values equal a full recomputation.</item>
 /// <item>No guest sees another's bytes: a block whose memory was reused (it may hold a former guest's bytes, see
 /// GuestMemoryPool) records every page a packet delivered; <see cref="FinishAsync"/> zeroes every page that never
 /// arrived before the digests are taken, so each page of the guest is either received or zero when it resumes.</item>
@@ -26,6 +27,7 @@ public sealed class IncomingRamTracker : IRamWriteObserver, IDisposable
     /// <summary>Per block: pages delivered by the stream, or null for fresh (known-zero) memory that needs no scrub.</summary>
     private readonly DirtyBitmap?[] _received;
     private readonly CancellationTokenSource _stop = new();
+    private readonly RamPopulator? _populator;
     private readonly Task _background;
     private long _scrubbedPages;
     private long _bytesWritten;
@@ -35,7 +37,11 @@ public sealed class IncomingRamTracker : IRamWriteObserver, IDisposable
 
     /// <param name="reused">Per block: true if its memory may hold bytes of a former guest.</param>
     /// <param name="interval">How often the background loop hashes the segments that went quiet.</param>
-    public IncomingRamTracker(IReadOnlyList<RamBlock> blocks, IReadOnlyList<bool> reused, TimeSpan interval)
+    /// <param name="populateAheadBytes">
+    /// How far ahead of the highest page received with content to keep fresh blocks populated (<see cref="RamPopulator"/>);
+    /// 0 = off (the receive loops fault fresh pages in themselves).
+    /// </param>
+    public IncomingRamTracker(IReadOnlyList<RamBlock> blocks, IReadOnlyList<bool> reused, TimeSpan interval, long populateAheadBytes = 0)
     {
         if (reused.Count != blocks.Count)
         {
@@ -44,7 +50,19 @@ public sealed class IncomingRamTracker : IRamWriteObserver, IDisposable
 
         _blocks = blocks;
         _digests = blocks.Select(b => new SegmentDigests(b)).ToArray();
+        foreach (var d in _digests)
+        {
+            // Every page is received (marked) or zero at the end (fresh memory, or scrubbed below): no need to hash
+            // the block before its pages arrive, so each received byte is hashed once.
+            d.AssumeZero();
+        }
+
         _received = blocks.Select((b, i) => reused[i] ? new DirtyBitmap(b.PageCount) : null).ToArray();
+        if (populateAheadBytes > 0 && reused.Contains(false))
+        {
+            _populator = new RamPopulator(blocks, reused.Select(r => !r).ToArray(), populateAheadBytes);
+        }
+
         var digests = _digests;
         var ct = _stop.Token;
         _background = Task.Run(async () =>
@@ -69,11 +87,20 @@ public sealed class IncomingRamTracker : IRamWriteObserver, IDisposable
     /// <summary>Segments hashed so far, all blocks.</summary>
     public long HashedSegments => _digests.Sum(d => d.HashedSegments);
 
-    public void OnPagesWritten(int blockIndex, ReadOnlySpan<ulong> pageOffsets)
+    /// <summary>Fresh bytes populated ahead of the receive loops so far (0 when populating ahead is off).</summary>
+    public long PopulatedBytes => _populator?.PopulatedBytes ?? 0;
+
+    /// <param name="normalPages">How many of the offsets (the first ones, ascending) carried content; the rest were zero pages.</param>
+    public void OnPagesWritten(int blockIndex, ReadOnlySpan<ulong> pageOffsets, int normalPages)
     {
         if (pageOffsets.IsEmpty)
         {
             return;
+        }
+
+        if (normalPages > 0)
+        {
+            _populator?.OnWritten(blockIndex, (long)(pageOffsets[normalPages - 1] >> RamBlock.PageShift));
         }
 
         var received = _received[blockIndex];
@@ -96,6 +123,7 @@ public sealed class IncomingRamTracker : IRamWriteObserver, IDisposable
     /// </summary>
     public Task<string[]> FinishAsync()
     {
+        _populator?.Dispose(); // every page has arrived: nothing left to populate
         _stop.Cancel();
         return _background.ContinueWith(_ =>
         {
@@ -144,6 +172,7 @@ public sealed class IncomingRamTracker : IRamWriteObserver, IDisposable
 
     public void Dispose()
     {
+        _populator?.Dispose();
         _stop.Cancel(); // not disposed: the background loop may still be reading its token as it winds down
     }
 }

@@ -29,6 +29,8 @@ public sealed record MigrationSettings
     public TimeSpan MinIterationTime { get; init; } = TimeSpan.FromMilliseconds(50);
     public int ChannelQueueDepth { get; init; } = 2;
     public bool PrefaultDestination { get; init; }
+    /// <summary>Fresh destination RAM kept populated this far ahead of the highest page received with content; 0 = off (RamPopulator).</summary>
+    public long PopulateAhead { get; init; } = 128L << 20;
     public TimeSpan PrepareTimeout { get; init; } = TimeSpan.FromSeconds(60);
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
     public TimeSpan ChannelIdleTimeout { get; init; } = TimeSpan.FromSeconds(30);
@@ -111,6 +113,7 @@ public sealed record MigrationSettings
             MinIterationTime = c.GetTimeSpan("min-iteration-time", d.MinIterationTime),
             ChannelQueueDepth = c.GetInt("channel-queue-depth", d.ChannelQueueDepth),
             PrefaultDestination = c.GetBoolean("prefault-destination", d.PrefaultDestination),
+            PopulateAhead = Size(c, "populate-ahead", d.PopulateAhead),
             PrepareTimeout = c.GetTimeSpan("prepare-timeout", d.PrepareTimeout),
             ConnectTimeout = c.GetTimeSpan("connect-timeout", d.ConnectTimeout),
             ChannelIdleTimeout = c.GetTimeSpan("channel-idle-timeout", d.ChannelIdleTimeout),
@@ -154,6 +157,7 @@ public sealed record MigrationSettings
         Check(Channels is >= 1 and <= 64, $"channels = {Channels}; expected 1..64");
         Check(PacketPages is >= 1 and <= 1024, $"packet-pages = {PacketPages}; expected 1..1024");
         Check(ChunkSize is >= 4096 and <= 64 << 20, $"chunk-size = {ChunkSize} bytes; expected 4 KiB..64 MiB");
+        Check(PopulateAhead >= 0, $"populate-ahead = {PopulateAhead} bytes; expected >= 0 (0 = off)");
         Check(DeviceBufferBudget >= ChunkSize,
             $"device-buffer-budget = {DeviceBufferBudget} bytes is smaller than chunk-size = {ChunkSize} bytes; a chunk must fit in the budget");
         Check(DeviceReadAhead is >= 1 and <= 1024, $"device-read-ahead = {DeviceReadAhead}; expected 1..1024");

@@ -252,6 +252,25 @@ public sealed unsafe class RamBlock : IDisposable
         other.GetAwaiter().GetResult();
     }
 
+    /// <summary>
+    /// Faults in pages [firstPage, firstPage+count) for writing without changing their content: anonymous memory with
+    /// madvise(MADV_POPULATE_WRITE) (the kernel allocates and clears them, huge pages where THP applies); otherwise, or
+    /// on a kernel without it, an atomic OR with 0 on each page's first int. Safe against concurrent writers. Any
+    /// thread; the caller keeps the block alive meanwhile (RamPopulator stops before its owner disposes the block).
+    /// </summary>
+    public void Populate(long firstPage, int count)
+    {
+        CheckRange(firstPage, count);
+        if (_view is null)
+        {
+            AnonymousMapping.PopulateWrite(_base + (firstPage << PageShift), (long)count << PageShift);
+            return;
+        }
+
+        for (long i = firstPage; i < firstPage + count; i++)
+            Interlocked.Or(ref *(int*)(_base + (i << PageShift)), 0);
+    }
+
     private void PrefaultRange(int first, int end)
     {
         for (long i = first; i < end; i++)

@@ -108,6 +108,41 @@ public sealed unsafe class SegmentDigests
         }
     }
 
+    /// <summary>
+    /// Takes every segment's digest as the digest of zeros, without reading memory, and clears every mark. For a
+    /// destination block, whose every page is either written (and marked) before <see cref="Compute"/> or zero:
+    /// fresh anonymous memory, or pooled memory whose unwritten pages are zeroed (and marked) before the end
+    /// (IncomingRamTracker). Without it the first refresh would hash the whole block before its pages arrive, and
+    /// every byte would be hashed twice. Call before any writer marks (a mark made before it is discarded).
+    /// </summary>
+    public void AssumeZero()
+    {
+        lock (_refresh)
+        {
+            for (var s = 0; s < _marks.Length; s++)
+            {
+                var length = Math.Min(SegmentBytes, _block.SizeBytes - (s * SegmentBytes));
+                _digests[s] = ZeroDigest(length);
+                Volatile.Write(ref _marks[s], 0);
+            }
+        }
+    }
+
+    /// <summary>The segment hash of <paramref name="length"/> zero bytes (equal to <see cref="HashSegment"/> of such a segment), cached per length.</summary>
+    public static UInt128 ZeroDigest(long length) => ZeroDigests.GetOrAdd(length, static l =>
+    {
+        var h = new XxHash128();
+        for (var done = 0L; done < l; done += ZeroChunk.Length)
+        {
+            h.Append(ZeroChunk.AsSpan(0, (int)Math.Min(ZeroChunk.Length, l - done)));
+        }
+
+        return h.GetCurrentHashAsUInt128();
+    });
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<long, UInt128> ZeroDigests = new();
+    private static readonly byte[] ZeroChunk = new byte[1 << 20]; // read-only: never written
+
     public void MarkAll()
     {
         var round = Volatile.Read(ref _round);

@@ -30,7 +30,7 @@ public static class BenchCommand
         };
         var json = new Option<string?>("--json") { Description = "Write {\"rows\": [...]} to this path" };
         var repeat = new Option<int>("--repeat") { Description = "Run the scenario list this many times", DefaultValueFactory = _ => 1 };
-        var noWarmup = new Option<bool>("--no-warmup") { Description = "Skip the 64 MiB warm-up migration (there and back) before each measured one" };
+        var noWarmup = new Option<bool>("--no-warmup") { Description = "Skip the warm-up (a 64 MiB guest migrated there and back twice) before each measured migration" };
         var prefault = new Option<string?>("--prefault-destination")
         {
             Description = "Diagnostic: on|off overrides migration.prefault-destination (default: the reference configuration, on)",

@@ -9,13 +9,14 @@ namespace Migration.Host.Bench;
 /// `bench --destination-memory fresh|warm`: how the destination node's memory for the guest starts.
 /// fresh (default): the destination's memory pool is off, so the guest lands in new anonymous memory that the kernel
 /// clears on first touch, as QEMU's "fresh anonymous destination". warm: the destination node populates its pool at
-/// start (migration.memory-pool.populate = guest RAM + the 64 MiB warm-up guest, MADV_POPULATE_WRITE) and the bench
+/// start (migration.memory-pool.populate = guest RAM + 64 MiB per warm-up round of the warm-up guest, MADV_POPULATE_WRITE) and the bench
 /// waits until it is ready, so the guest lands in pre-touched memory by the node's own mechanism, as QEMU's
 /// pre-touched destination. Populating is not timed (it happens before the migration starts).
 /// </summary>
 public sealed record DestinationMemory(IReadOnlyDictionary<string, string> NodeConfig, long ReadyBytes)
 {
-    private const long WarmupGuestBytes = 64L << 20;
+    /// <summary>Each warm-up round trip takes a 64 MiB range from the pool (what it returns is quarantined for 10 s).</summary>
+    private const long WarmupGuestBytes = BenchRunner.WarmupRounds * (64L << 20);
 
     public static DestinationMemory For(bool warm, long guestRamBytes) => warm
         ? new(new Dictionary<string, string> { ["memory-pool.populate"] = $"{guestRamBytes + WarmupGuestBytes}B" }, guestRamBytes + WarmupGuestBytes)

@@ -9,5 +9,6 @@ public interface IRamWriteObserver
 {
     /// <param name="blockIndex">The packet's block, validated against the migration's block table.</param>
     /// <param name="pageOffsets">The packet's page offsets in bytes, validated: aligned, inside the block, normal pages then zero pages, each list strictly ascending.</param>
-    void OnPagesWritten(int blockIndex, ReadOnlySpan<ulong> pageOffsets);
+    /// <param name="normalPages">How many of the offsets, the first ones, carried content (the rest were zero pages).</param>
+    void OnPagesWritten(int blockIndex, ReadOnlySpan<ulong> pageOffsets, int normalPages);
 }

@@ -178,7 +178,7 @@ public sealed class PacketReceiver : IDisposable
             }
         }
 
-        _written?.OnPagesWritten(ram.BlockIndex, _offsets.AsSpan(0, ram.PageCount));
+        _written?.OnPagesWritten(ram.BlockIndex, _offsets.AsSpan(0, ram.PageCount), normal);
         Interlocked.Add(ref _normalPages, normal);
         Interlocked.Add(ref _zeroPages, ram.ZeroPageCount);
     }

@@ -38,6 +38,35 @@ public sealed class SegmentDigestsTests
     }
 
     [Fact]
+    public void Assuming_zero_equals_full_recomputation_and_hashes_only_the_segments_written_after_it()
+    {
+        using var block = RamBlock.Create("seg", BlockBytes);
+        var digests = new SegmentDigests(block);
+        digests.AssumeZero();
+        Assert.Equal(0, digests.StaleSegments);
+        Assert.Equal(block.ComputeDigest(), digests.Compute()); // all zeros, nothing read
+        Assert.Equal(0, digests.HashedSegments);
+
+        var pagesPerSegment = SegmentDigests.SegmentBytes / RamBlock.PageSize;
+        block.Page(pagesPerSegment + 9).Fill(0x3C);
+        digests.MarkWritten(pagesPerSegment + 9, 1);
+        block.Page(block.PageCount - 1).Fill(0xC3); // the short last segment
+        digests.MarkWritten(block.PageCount - 1, 1);
+
+        Assert.Equal(block.ComputeDigest(), digests.Compute());
+        Assert.Equal(2, digests.HashedSegments);
+    }
+
+    [Fact]
+    public void The_digest_of_zeros_equals_hashing_zero_memory_for_full_and_short_segments()
+    {
+        using var block = RamBlock.Create("seg", BlockBytes);
+        Assert.Equal(SegmentDigests.HashSegment(block, 0), SegmentDigests.ZeroDigest(SegmentDigests.SegmentBytes));
+        Assert.Equal(SegmentDigests.HashSegment(block, 3), SegmentDigests.ZeroDigest(3 * RamBlock.PageSize));
+        Assert.NotEqual(SegmentDigests.ZeroDigest(RamBlock.PageSize), SegmentDigests.ZeroDigest(2 * RamBlock.PageSize));
+    }
+
+    [Fact]
     public void A_refresh_hashes_only_the_segments_written_since_the_last_one()
     {
         using var block = RamBlock.Create("seg", BlockBytes);
