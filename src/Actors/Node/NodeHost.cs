@@ -103,6 +103,7 @@ public sealed partial class NodeHost : IAsyncDisposable
         system.ActorOf(PeerTracker.Props(_peers), "peer-tracker");
         system.ActorOf(MembershipLog.Props(), "membership-log");
         SerializationWarmup.Run(system, system.DeadLetters);
+        DeviceCodeWarmup.Run();
         lock (_gate)
         {
             _system = system;

@@ -77,7 +77,7 @@ public sealed record MigrationSettings
     /// Stop-copy rate as a fraction of the measured precopy rate, used for the downtime estimate until this node has
     /// measured a stop-copy phase of its own (see docs/architecture.md "Downtime estimate").
     /// </summary>
-    public double StopCopyRateFactor { get; init; } = 0.5;
+    public double StopCopyRateFactor { get; init; } = 1.0;
 
     /// <summary>Reads the `migration` section; missing keys keep the defaults above.</summary>
     public static MigrationSettings FromConfig(Config config)

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using Akka.Actor;
 using Migration.Actors.Infrastructure;
 using Migration.Devices.Device;
@@ -46,6 +47,10 @@ public sealed class DeviceSaver : ReceiveActor, IWithTimers
     private long _bytes;
     private long _precopyBytes;
     private DeviceSaveInfo _info;
+    private long _readTicks;
+    private long _readBytes;
+    /// <summary>Cancels the read run in flight (if any); created per run on this actor's thread.</summary>
+    private CancellationTokenSource? _runCancel;
 
     private readonly ArrayPool<byte> _buffers;
 
@@ -67,6 +72,7 @@ public sealed class DeviceSaver : ReceiveActor, IWithTimers
         {
             _coordinator = Sender;
             _stopCopyRequested = true;
+            _runCancel?.Cancel(); // a precopy run in flight ends after its current chunk
             RunDeferred();
         });
         Receive<GrantChunks>(g =>
@@ -82,6 +88,7 @@ public sealed class DeviceSaver : ReceiveActor, IWithTimers
             ReadMore();
         });
         Receive<ReadDone>(OnReadDone);
+        Receive<ReadRunEnded>(OnRunEnded);
         Receive<Repoll>(_ =>
         {
             if (!_stopCopy)
@@ -107,6 +114,7 @@ public sealed class DeviceSaver : ReceiveActor, IWithTimers
         Receive<AbortSave>(_ =>
         {
             _aborted = true;
+            _runCancel?.Cancel();
             ReturnAll();
             if (_abortDone)
             {
@@ -182,70 +190,111 @@ public sealed class DeviceSaver : ReceiveActor, IWithTimers
             .PipeTo(Self, failure: e => new SaverOpFailed(TaskFailures.Unwrap(e)));
     }
 
+    /// <summary>
+    /// Starts one read run on the pool: up to as many chunks as the read-ahead has room for, read back to back by one
+    /// pool call (the device is driven by one thread at a time), each handed to this actor as soon as it is read
+    /// (<see cref="ReadDone"/>, sent from the pool thread; the run owns nothing of this actor's state), then
+    /// <see cref="ReadRunEnded"/>. One call per run instead of one per chunk: in the stop-copy phase the device's
+    /// stream is the downtime's critical path, and a hop through the pool and the dispatcher per chunk cost more than
+    /// the read itself on a loaded machine. A run stops early at the end of the state, when PRE_COPY has nothing
+    /// now, or when <see cref="_runCancel"/> is cancelled (abort, or the switch to STOP_COPY waiting for the run).
+    /// </summary>
     private void ReadMore()
     {
-        if (_busy || _aborted || _ended || _dry || _ready.Count >= _readAhead || (_stopCopyRequested && !_stopCopy))
+        var room = _readAhead - _ready.Count;
+        if (_busy || _aborted || _ended || _dry || room <= 0 || (_stopCopyRequested && !_stopCopy))
         {
             return;
         }
 
         _busy = true;
+        _runCancel = new CancellationTokenSource();
+        var cancel = _runCancel.Token;
         var stopCopy = _stopCopy;
         var device = _device;
-        var buffer = _buffers.Rent(_chunkSize);
+        var buffers = _buffers;
         var size = _chunkSize;
+        var self = Self;
         _pool.Run(() =>
             {
-                var span = buffer.AsSpan(0, size);
-                var n = stopCopy ? device.ReadStopCopy(span) : device.ReadPrecopy(span);
-                string? digest = null;
-                var last = false;
-                if (stopCopy && (n == 0 || device.StopCopyRemainingBytes == 0))
+                for (var i = 0; i < room && !cancel.IsCancellationRequested; i++)
                 {
-                    last = true;
-                    device.FinishStopCopy();
-                    digest = device.ComputeDigest().ToString("x32");
+                    // Owner: this run until the ReadDone is sent, then the saver (its _ready queue, then the SavedChunk).
+                    var buffer = buffers.Rent(size);
+                    int n;
+                    string? digest = null;
+                    var last = false;
+                    var started = Stopwatch.GetTimestamp();
+                    try
+                    {
+                        n = stopCopy ? device.ReadStopCopy(buffer.AsSpan(0, size)) : device.ReadPrecopy(buffer.AsSpan(0, size));
+                        if (stopCopy && (n == 0 || device.StopCopyRemainingBytes == 0))
+                        {
+                            last = true;
+                            device.FinishStopCopy();
+                            digest = device.ComputeDigest().ToString("x32");
+                        }
+                    }
+                    catch
+                    {
+                        buffers.Return(buffer);
+                        throw;
+                    }
+
+                    var ticks = Stopwatch.GetTimestamp() - started;
+                    if (n == 0 && !last)
+                    {
+                        // Nothing to read in PRE_COPY right now.
+                        buffers.Return(buffer);
+                        return new ReadRunEnded(Dry: true, InfoOf(device, stopCopy));
+                    }
+
+                    self.Tell(new ReadDone(buffer, n, stopCopy, last, digest, InfoOf(device, stopCopy), ticks));
+                    if (last)
+                    {
+                        break;
+                    }
                 }
 
-                var info = new DeviceSaveInfo(
-                    stopCopy ? 0 : device.QueryPrecopy().Total,
-                    device.StopCopyRemainingBytes,
-                    0);
-                return new ReadDone(buffer, n, stopCopy, last, digest, info);
+                return new ReadRunEnded(Dry: false, InfoOf(device, stopCopy));
             })
-            .PipeTo(Self, failure: e =>
-            {
-                _buffers.Return(buffer);
-                return new SaverOpFailed(TaskFailures.Unwrap(e));
-            });
+            .PipeTo(Self, failure: e => new SaverOpFailed(TaskFailures.Unwrap(e)));
+    }
+
+    private static DeviceSaveInfo InfoOf(IMigratableDevice device, bool stopCopy) =>
+        new(stopCopy ? 0 : device.QueryPrecopy().Total, device.StopCopyRemainingBytes, 0);
+
+    private void OnRunEnded(ReadRunEnded r)
+    {
+        _busy = false;
+        _runCancel = null;
+        if (!_ended)
+        {
+            _info = r.Info;
+        }
+
+        if (r.Dry && !_aborted && !_stopCopyRequested)
+        {
+            // Nothing to read in PRE_COPY right now; look again a little later (the device may dirty more).
+            _dry = true;
+            Timers.StartSingleTimer("repoll", Repoll.Instance, _repollDelay);
+        }
+
+        RunDeferred();
+        Serve();
     }
 
     private void OnReadDone(ReadDone r)
     {
-        _busy = false;
         _info = r.Info;
         if (_aborted)
         {
             _buffers.Return(r.Buffer);
-            RunDeferred();
             return;
         }
 
-        if (r.Length == 0 && !r.Last)
-        {
-            // Nothing to read in PRE_COPY right now; look again a little later (the device may dirty more).
-            _buffers.Return(r.Buffer);
-            if (!_stopCopyRequested)
-            {
-                _dry = true;
-                Timers.StartSingleTimer("repoll", Repoll.Instance, _repollDelay);
-            }
-
-            RunDeferred();
-            Serve();
-            return;
-        }
-
+        _readTicks += r.ReadTicks;
+        _readBytes += r.Length;
         byte[] buffer = r.Buffer;
         if (r.Length == 0)
         {
@@ -266,10 +315,13 @@ public sealed class DeviceSaver : ReceiveActor, IWithTimers
             _coordinator.Tell(new DeviceSaved(_deviceIndex, r.Digest!, _nextIndex, _bytes, _precopyBytes));
         }
 
-        RunDeferred();
         Serve();
-        ReadMore();
     }
+
+    /// <summary>Measured read throughput of this device (bytes per ms of time inside its read calls); 0 until measured.</summary>
+    private double ReadRate() => _readTicks <= 0 || _readBytes < MinRateSampleBytes ? 0 : _readBytes / (_readTicks * 1000.0 / Stopwatch.Frequency);
+
+    private const long MinRateSampleBytes = 1 << 20;
 
     /// <summary>Pushes read chunks while grants are outstanding; when the device is dry, gives every grant back at once.</summary>
     private void Serve()
@@ -277,12 +329,12 @@ public sealed class DeviceSaver : ReceiveActor, IWithTimers
         while (_wanted > 0 && _ready.Count > 0)
         {
             _wanted--;
-            _coordinator.Tell(new ChunkReady(_ready.Dequeue(), _info with { ReadAheadBytes = ReadAheadBytes() }));
+            _coordinator.Tell(new ChunkReady(_ready.Dequeue(), _info with { ReadAheadBytes = ReadAheadBytes(), ReadBytesPerMs = ReadRate() }));
         }
 
         if (_wanted > 0 && _ready.Count == 0 && _dry && !_stopCopy)
         {
-            _coordinator.Tell(new NoChunkNow(_deviceIndex, _info, _wanted));
+            _coordinator.Tell(new NoChunkNow(_deviceIndex, _info with { ReadBytesPerMs = ReadRate() }, _wanted));
             _wanted = 0;
         }
 
@@ -303,7 +355,11 @@ public sealed class DeviceSaver : ReceiveActor, IWithTimers
 
     private sealed record TransitionDone(DeviceSaveInfo Info) : INoSerializationVerificationNeeded;
 
-    private sealed record ReadDone(byte[] Buffer, int Length, bool StopCopy, bool Last, string? Digest, DeviceSaveInfo Info) : INoSerializationVerificationNeeded;
+    /// <summary>One chunk of a read run (sent by the pool thread); ReadTicks = Stopwatch ticks inside the device's read call.</summary>
+    private sealed record ReadDone(byte[] Buffer, int Length, bool StopCopy, bool Last, string? Digest, DeviceSaveInfo Info, long ReadTicks) : INoSerializationVerificationNeeded;
+
+    /// <summary>A read run ended (every ReadDone of it was sent before); Dry = PRE_COPY had nothing to read.</summary>
+    private sealed record ReadRunEnded(bool Dry, DeviceSaveInfo Info) : INoSerializationVerificationNeeded;
 
     private sealed record Repoll : INoSerializationVerificationNeeded
     {

@@ -139,10 +139,15 @@ public sealed partial class MigrationCoordinator
     {
         var t = _transfer!;
         var dirty = t.Scanner.CountLiveDirtyPages() * RamBlock.PageSize;
-        long device = t.ReadyBytes;
-        foreach (var info in t.Info)
+        var devices = new DeviceLeft[t.Info.Length];
+        long device = 0;
+        for (var d = 0; d < devices.Length; d++)
         {
-            device += info.PrecopyRemaining + info.StopCopyRemaining + info.ReadAheadBytes;
+            var info = t.Info[d];
+            // A device's stop-copy remainder includes its precopy remainder (both count what is not sent at its current
+            // version), so the larger one is what is left to read; read-ahead and queued chunks are read already.
+            devices[d] = new DeviceLeft(Math.Max(info.PrecopyRemaining, info.StopCopyRemaining), info.ReadAheadBytes + t.ReadyBytesOf(d), info.ReadBytesPerMs);
+            device += devices[d].TotalBytes;
         }
 
         var history = History;
@@ -154,7 +159,13 @@ public sealed partial class MigrationCoordinator
         // the ping of this one, whichever is longer (the ping is taken while the guest runs, the commit after the stop).
         var rtt = Math.Max(history.CommitRoundTripMs, _roundTripMs);
         return Estimator.Estimate(new DowntimeInputs(dirty, device, precopyRate, history.StopCopyRateBytesPerMs, _stats.LoadRateBytesPerMs(),
-            _guest.Blocks.Sum(b => b.SizeBytes), digestRate, rtt));
+            _guest.Blocks.Sum(b => b.SizeBytes), digestRate, rtt,
+            devices,
+            // Only segments written since their last hash are hashed after the stop, on both sides.
+            _segmentDigests?.BytesToHashAtStop(_guest.Blocks) ?? -1,
+            _settings.ChunkSize,
+            // The destination loads on min(devices, cores) threads (IncomingMigration's worker pool).
+            Math.Clamp(devices.Length, 1, Environment.ProcessorCount)));
     }
 
     /// <summary>Every channel has sent Sync(k): ask the policy whether to switch over and how hard to throttle.</summary>

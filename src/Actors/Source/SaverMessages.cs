@@ -54,5 +54,8 @@ public sealed record AbortSave : INoSerializationVerificationNeeded
 /// </summary>
 public sealed record SaveAborted(int DeviceIndex, string? Error) : INoSerializationVerificationNeeded;
 
-/// <summary>What a device still has to send, as last measured by its saver (for convergence estimates).</summary>
-public readonly record struct DeviceSaveInfo(long PrecopyRemaining, long StopCopyRemaining, long ReadAheadBytes);
+/// <summary>
+/// What a device still has to send, as last measured by its saver (for convergence estimates). ReadBytesPerMs: the
+/// device's measured read throughput (bytes per ms inside its read calls, one call at a time); 0 = not measured yet.
+/// </summary>
+public readonly record struct DeviceSaveInfo(long PrecopyRemaining, long StopCopyRemaining, long ReadAheadBytes, double ReadBytesPerMs = 0);

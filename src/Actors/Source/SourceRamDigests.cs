@@ -26,6 +26,21 @@ public sealed class SourceRamDigests
     /// <summary>Segments hashed so far, all blocks (for tests and reports).</summary>
     public long HashedSegments => _blocks.Sum(b => b.HashedSegments);
 
+    /// <summary>
+    /// RAM bytes the stop-time digest would hash if the guest stopped now (stale segments and segments with a page in
+    /// the live dirty bitmaps); for the downtime estimate. Coordinator thread.
+    /// </summary>
+    public long BytesToHashAtStop(IReadOnlyList<RamBlock> blocks)
+    {
+        long bytes = 0;
+        for (var i = 0; i < _blocks.Length; i++)
+        {
+            bytes += _blocks[i].BytesToHash(blocks[i].Dirty);
+        }
+
+        return bytes;
+    }
+
     /// <summary>The scanner just synced the dirty bitmaps: marks their segments and starts a refresh unless one runs.</summary>
     public void OnIterationFetched(RamScanner scanner)
     {

@@ -165,9 +165,11 @@ public sealed class TransferState
         _ready[d].Enqueue(chunk);
         if (chunk.Last)
         {
-            // The saver has nothing more for this device: stop granting, and free the grants it will not use.
+            // The saver has nothing more for this device: stop granting, free the grants it will not use, and let the
+            // devices still streaming share the budget without it.
             _saved[d] = true;
             ReleaseGrants(d, _granted[d]);
+            Credit.DeviceEnded(d);
         }
     }
 

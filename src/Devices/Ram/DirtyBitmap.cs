@@ -36,6 +36,24 @@ public sealed class DirtyBitmap
         Interlocked.Or(ref _words[page >> 6], 1UL << (int)(page & 63));
     }
 
+    /// <summary>
+    /// Whether any page of words [<paramref name="firstWord"/>, firstWord + count) (64 pages a word) is dirty now; the
+    /// range is clipped to the bitmap. A racy read for estimates: a concurrent Mark may or may not be seen.
+    /// </summary>
+    public bool AnyDirtyInWords(int firstWord, int count)
+    {
+        var end = (int)Math.Min((long)firstWord + Math.Max(0, count), _words.Length);
+        for (var w = Math.Max(0, firstWord); w < end; w++)
+        {
+            if (Volatile.Read(ref _words[w]) != 0)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     public bool IsDirty(long page)
     {
         CheckPage(page);

@@ -65,6 +65,27 @@ public sealed unsafe class SegmentDigests
         }
     }
 
+    /// <summary>
+    /// Bytes a <see cref="Compute"/> would hash if the writers stopped after dirtying what <paramref name="live"/> holds
+    /// now: every stale segment plus every segment with a dirty page in <paramref name="live"/> (the block's live dirty
+    /// bitmap, not yet fetched). For the downtime estimate; a racy snapshot.
+    /// </summary>
+    public long BytesToHash(DirtyBitmap live)
+    {
+        ArgumentNullException.ThrowIfNull(live);
+        const int wordsPerSegment = 1 << (PagesPerSegmentShift - 6);
+        long bytes = 0;
+        for (var s = 0; s < _marks.Length; s++)
+        {
+            if (Volatile.Read(ref _marks[s]) != 0 || live.AnyDirtyInWords(s * wordsPerSegment, wordsPerSegment))
+            {
+                bytes += Math.Min(SegmentBytes, _block.SizeBytes - (s * SegmentBytes));
+            }
+        }
+
+        return bytes;
+    }
+
     public static int SegmentCount(long sizeBytes) => (int)((sizeBytes + SegmentBytes - 1) / SegmentBytes);
 
     /// <summary>Pages [first, first+count) were written (call after the write). Any thread.</summary>

@@ -30,6 +30,39 @@ public sealed class DeviceCreditPoolTests
     }
 
     [Fact]
+    public void DeviceCreditPool_must_share_the_budget_among_the_devices_still_streaming_but_never_exceed_it()
+    {
+        // 900 / 3 = 300 each. Device 2 ends (its last chunk read) with 100 still in flight: the two left get 450 each.
+        var pool = new DeviceCreditPool(budgetBytes: 900, chunkSize: 100, devices: 3);
+        pool.ReserveChunk(2);
+        for (var i = 0; i < 3; i++)
+        {
+            pool.ReserveChunk(0);
+        }
+
+        Assert.False(pool.CanReserveChunk(0));
+        pool.DeviceEnded(2);
+        pool.DeviceEnded(2); // idempotent
+        Assert.Equal(450, pool.PerDeviceCap);
+        Assert.True(pool.CanReserveChunk(0));
+        pool.ReserveChunk(0);
+        Assert.False(pool.CanReserveChunk(0)); // 400 + 100 > 450
+
+        // Device 1 ends too: device 0 may use the whole budget, less what the ended devices still hold uncredited.
+        pool.DeviceEnded(1);
+        Assert.Equal(900, pool.PerDeviceCap);
+        for (var i = 0; i < 4; i++)
+        {
+            pool.ReserveChunk(0);
+        }
+
+        Assert.Equal(900, pool.InFlightBytes);
+        Assert.False(pool.CanReserveChunk(0)); // the budget, summed over all devices, is full
+        pool.Return(2, 100);
+        Assert.True(pool.CanReserveChunk(0));
+    }
+
+    [Fact]
     public void DeviceCreditPool_must_let_devices_take_turns_when_the_budget_is_one_chunk()
     {
         // budget / devices (37) is below one chunk: the cap is one chunk, and the total only allows one at a time.

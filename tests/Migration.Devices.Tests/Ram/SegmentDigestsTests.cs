@@ -67,6 +67,32 @@ public sealed class SegmentDigestsTests
     }
 
     [Fact]
+    public void BytesToHash_counts_the_stale_segments_and_those_with_a_live_dirty_page_as_the_final_digest_would_hash_them()
+    {
+        using var block = RamBlock.Create("seg", BlockBytes);
+        var digests = new SegmentDigests(block);
+        // Nothing hashed yet: every segment (the short fourth one at its length).
+        Assert.Equal(BlockBytes, digests.BytesToHash(block.Dirty));
+        digests.Refresh(settledOnly: false, parallel: false);
+        Assert.Equal(0, digests.BytesToHash(block.Dirty));
+
+        // A guest write not synced yet (live bitmap, segment 1) and a stale segment (written and marked, segment 3).
+        var pagesPerSegment = SegmentDigests.SegmentBytes / RamBlock.PageSize;
+        block.MarkDirty(pagesPerSegment + 3);
+        block.Page(block.PageCount - 1)[0] = 0x5A;
+        digests.MarkWritten(block.PageCount - 1, 1);
+        Assert.Equal(SegmentDigests.SegmentBytes + (3 * RamBlock.PageSize), digests.BytesToHash(block.Dirty));
+
+        // What Compute hashes once the live page is synced: exactly those two segments.
+        var snapshot = block.Dirty.CreateSnapshotBuffer();
+        block.Dirty.FetchAndClear(snapshot);
+        digests.MarkFetched(snapshot);
+        var before = digests.HashedSegments;
+        Assert.Equal(block.ComputeDigest(), digests.Compute());
+        Assert.Equal(2, digests.HashedSegments - before);
+    }
+
+    [Fact]
     public void A_refresh_hashes_only_the_segments_written_since_the_last_one()
     {
         using var block = RamBlock.Create("seg", BlockBytes);
