@@ -159,7 +159,7 @@ public sealed class ReorderGateViolationSpecs(ITestOutputHelper output) : Migrat
         owner.ExpectMsg<DeviceLoadFailed>(Patience);
 
         // Chunk 0 was loaded and credited; 1 was rejected, 2 and 3 were dropped from the loader's queue.
-        AwaitAssert(() => Assert.Equal(0, _budget.HeldBytes), TimeSpan.FromSeconds(1));
+        AwaitAssert(() => Assert.Equal(0, _budget.HeldBytes), TimeSpan.FromSeconds(20));
         Assert.Equal(0, Snapshot(gate).HeldBytes);
     }
 
@@ -174,6 +174,6 @@ public sealed class ReorderGateViolationSpecs(ITestOutputHelper output) : Migrat
 
         AwaitCondition(() => device.Attempted.Count > 0, Patience);
         StopAndAwait(gate);
-        AwaitAssert(() => Assert.Equal(0, _budget.HeldBytes), TimeSpan.FromSeconds(1));
+        AwaitAssert(() => Assert.Equal(0, _budget.HeldBytes), TimeSpan.FromSeconds(20));
     }
 }

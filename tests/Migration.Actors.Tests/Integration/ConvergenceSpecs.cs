@@ -79,20 +79,21 @@ public sealed class ConvergenceSpecs(TwoNodeCluster cluster, ITestOutputHelper o
     }
 
     [Fact]
-    public async Task A_bandwidth_limit_of_100MiB_per_second_holds_the_precopy_rate_within_15_percent()
+    public async Task A_bandwidth_limit_of_40MiB_per_second_holds_the_precopy_rate_within_15_percent()
     {
-        // 256 MiB of non-zero RAM, no dirtying: the precopy phase moves it all at the limit.
-        var spec = new GuestSpec("bandwidth", 256 * MiB, [], 0, Devices.Workload.RamFillPattern.Random, Seed: 3);
+        // 128 MiB of non-zero RAM, no dirtying: the precopy phase moves it all at the limit (about 3 s). The limit is
+        // low enough that a loaded 2-core CI host still reaches it (at 100 MiB/s a host at load 100 made only 41).
+        var spec = new GuestSpec("bandwidth", 128 * MiB, [], 0, Devices.Workload.RamFillPattern.Random, Seed: 3);
         await cluster.CreateGuestAsync(cluster.Source, spec);
-        var settings = TwoNodeCluster.Settings() with { MaxBandwidth = 100 * MiB };
+        var settings = TwoNodeCluster.Settings() with { MaxBandwidth = 40 * MiB };
         var (_, watcher) = await cluster.StartAsync(spec.Id, settings);
         var report = await watcher.Finished.WaitAsync(TimeSpan.FromMinutes(2));
         output.WriteLine($"precopy {report.PrecopyThroughputMiBps:0.0} MiB/s, overall {report.ThroughputMiBps:0.0} MiB/s, wire {report.WireBytes} bytes");
 
         Assert.Equal("completed", report.Status);
         Assert.True(report.Verified, report.Error);
-        Assert.Equal(100 * MiB, report.MaxBandwidth);
-        Assert.InRange(report.PrecopyThroughputMiBps, 85, 115);
+        Assert.Equal(40 * MiB, report.MaxBandwidth);
+        Assert.InRange(report.PrecopyThroughputMiBps, 34, 46);
     }
 
     [Fact]
