@@ -1,3 +1,4 @@
+using Migration.Actors.Messages;
 using Migration.Devices.Guest;
 
 namespace Migration.Actors.Node;
@@ -35,9 +36,45 @@ public sealed class GuestStore
     private readonly object _gate = new();
     private readonly Dictionary<string, StoredGuest> _guests = new(StringComparer.Ordinal);
 
+    // The reports of the node's last ended migrations, oldest first, so that `status ID` still answers after a rejoin
+    // (the incarnation that ran the migration kept them in its actor, gone with its ActorSystem). Reports are immutable.
+    private readonly LinkedList<(Guid Id, MigrationReport Report)> _reports = new();
+    private const int MaxReports = 100;
+
     public int Count
     {
         get { lock (_gate) return _guests.Count; }
+    }
+
+    /// <summary>Keeps the report of an ended migration (replacing an earlier one of the same id); the oldest beyond 100 go.</summary>
+    public void RememberReport(Guid migrationId, MigrationReport report)
+    {
+        lock (_gate)
+        {
+            for (var n = _reports.First; n is not null; n = n.Next)
+            {
+                if (n.Value.Id == migrationId)
+                {
+                    _reports.Remove(n);
+                    break;
+                }
+            }
+
+            _reports.AddLast((migrationId, report));
+            while (_reports.Count > MaxReports)
+            {
+                _reports.RemoveFirst();
+            }
+        }
+    }
+
+    /// <summary>The kept reports, oldest first (a new incarnation's history of ended migrations).</summary>
+    public IReadOnlyList<(Guid Id, MigrationReport Report)> Reports()
+    {
+        lock (_gate)
+        {
+            return _reports.ToArray();
+        }
     }
 
     /// <summary>A guest now runs here (created, or arrived by migration).</summary>

@@ -121,7 +121,7 @@ public sealed partial class HypervisorNode
             Error = reason,
         };
         _handovers.Ended(id, handedOver);
-        _finished[id] = report;
+        RecordFinished(id, report);
         _progress.Remove(id);
         if (_watchers.Remove(id, out var watchers))
         {

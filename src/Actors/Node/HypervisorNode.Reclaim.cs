@@ -200,7 +200,7 @@ public sealed partial class HypervisorNode : IWithTimers
             Status = handedOver ? "handed-over" : "failed",
             Error = reason,
         };
-        _finished[id] = report;
+        RecordFinished(id, report);
         _progress.Remove(id);
         if (_watchers.Remove(id, out var watchers))
         {

@@ -152,8 +152,22 @@ public sealed partial class HypervisorNode : ReceiveActor
         SubscribeCordon();
         _ = NodeMemoryPool.Get(Context.System); // created now: populates migration.memory-pool.populate in the background
         _log.Info("node {0}: channel listener on {1}:{2}", _nodeName, _defaults.ListenerHost, _listenerPort);
+        foreach (var (id, report) in _store.Reports())
+        {
+            // The previous incarnation's ended migrations: `status ID` and the migration list answer after a rejoin.
+            _started[id] = (report.VmId, report.Destination);
+            _finished[id] = report;
+        }
+
         AdoptStoredGuests();
         PublishMetrics();
+    }
+
+    /// <summary>An outgoing migration ended: its report answers status queries here and, kept in the store, in a later incarnation.</summary>
+    private void RecordFinished(Guid migrationId, MigrationReport report)
+    {
+        _finished[migrationId] = report;
+        _store.RememberReport(migrationId, report);
     }
 
     protected override void PostStop()
@@ -350,7 +364,7 @@ public sealed partial class HypervisorNode : ReceiveActor
         _outgoing.Remove(e.MigrationId);
         _watchers.Remove(e.MigrationId);
         _handovers.Ended(e.MigrationId, e.HandedOver);
-        _finished[e.MigrationId] = e.Report;
+        RecordFinished(e.MigrationId, e.Report);
         _progress.Remove(e.MigrationId);
         PruneHistory();
         if (_handedOver.Remove(e.MigrationId, out var gone) && !e.HandedOver)

@@ -44,7 +44,8 @@ public sealed class RejoinOwnershipTests(ITestOutputHelper log)
         var list = await FaultDrill.WaitForAsync(all, $"vm list {all}", o => IsOnlyOn(o, "B"), "the guest exactly once, on B", Bound);
         Assert.Equal([("B", "running")], FaultDrill.Rows(list));
         // How A let go of its copy depends on timing and is not asserted: the rejoined incarnation's claim finds the record
-        // naming B ("the ownership record says"), or the old incarnation learnt B's resume before it was downed (CI run).
+        // naming B ("the ownership record says"), or the old incarnation learnt B's resume before it was downed (CI run;
+        // its migration then completed and the new incarnation still reports it from the GuestStore's kept reports).
         log.WriteLine(nodes.Output(a).Contains("the ownership record says", StringComparison.Ordinal) ? "A discarded by the record" : "A let go before its rejoin");
 
         var status = await FaultDrill.WaitForAsync(all, $"status {all} {id}", o => o.Contains(" handed-over ", StringComparison.Ordinal) ||
