@@ -90,7 +90,8 @@ public static class CliCommands
         var list = new Command("list", "List every guest with its owner node and state") { listSeeds };
         list.SetAction((r, _) => Run(r, listSeeds, async client =>
         {
-            var guests = await client.GuestsAsync();
+            var listings = await client.ListingsAsync();
+            var guests = ClusterClient.Guests(listings);
             var recorded = await client.OwnersAsync();
             var table = new Table().AddColumns("VM", "NODE", "STATE", "RAM", "DEVICES", "MIGRATION", "CLUSTER RECORD");
             foreach (var (node, g) in guests)
@@ -101,7 +102,12 @@ public static class CliCommands
             }
 
             AnsiConsole.Write(table);
-            PoolPrinter.Print(await client.PoolsAsync());
+            foreach (var line in ClusterClient.MissingListings(listings))
+            {
+                AnsiConsole.MarkupLine($"[yellow]{Markup.Escape(line)}[/]");
+            }
+
+            PoolPrinter.Print(ClusterClient.Pools(listings));
             return ExitCodes.Ok;
         }));
         vm.Subcommands.Add(list);

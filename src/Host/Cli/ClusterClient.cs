@@ -155,43 +155,51 @@ public sealed class ClusterClient : IAsyncDisposable
         return new Dictionary<string, string>();
     }
 
-    /// <summary>Every reachable node's guests.</summary>
-    public async Task<IReadOnlyList<(NodeInfo Node, GuestInfo Guest)>> GuestsAsync()
+    /// <summary>
+    /// Every Up node's guest list, asked of all reachable ones at once (one round, at most one request timeout).
+    /// A node the cluster marks unreachable, or one that does not answer in time (hung, before the failure detector
+    /// notices), is returned with the reason instead of silently missing, so a listing can say whose guests it could
+    /// not show.
+    /// </summary>
+    public async Task<IReadOnlyList<NodeListing>> ListingsAsync()
     {
         var nodes = await NodesAsync();
-        var lists = await Task.WhenAll(nodes.Where(n => n.Reachable && n.Status == "Up").Select(async n =>
+        var listings = await Task.WhenAll(nodes.Where(n => n.Status == "Up").Select(async n =>
         {
+            if (!n.Reachable)
+            {
+                return new NodeListing(n, null, "unreachable for the cluster");
+            }
+
             try
             {
-                var list = await AskAsync<GuestList>(n.Address, ListGuests.Instance);
-                return list.Guests.Select(g => (n, g)).ToArray();
+                return new NodeListing(n, await AskAsync<GuestList>(n.Address, ListGuests.Instance), null);
             }
-            catch (CliException)
+            catch (CliException e)
             {
-                return [];
+                return new NodeListing(n, null, e.Message);
             }
         }));
-        return lists.SelectMany(x => x).OrderBy(x => x.g.VmId, StringComparer.Ordinal).ToArray();
+        return listings.OrderBy(l => l.Node.Name, StringComparer.Ordinal).ToArray();
     }
 
-    /// <summary>Every reachable node's memory pool (nodes that report none are left out).</summary>
-    public async Task<IReadOnlyList<(NodeInfo Node, MemoryPoolInfo Pool)>> PoolsAsync()
-    {
-        var nodes = await NodesAsync();
-        var pools = await Task.WhenAll(nodes.Where(n => n.Reachable && n.Status == "Up").Select(async n =>
-        {
-            try
-            {
-                var list = await AskAsync<GuestList>(n.Address, ListGuests.Instance);
-                return list.Pool is { } pool ? new[] { (n, pool) } : [];
-            }
-            catch (CliException)
-            {
-                return [];
-            }
-        }));
-        return pools.SelectMany(x => x).OrderBy(x => x.n.Name, StringComparer.Ordinal).ToArray();
-    }
+    /// <summary>Every reachable node's guests (nodes that did not answer are left out; see <see cref="ListingsAsync"/>).</summary>
+    public async Task<IReadOnlyList<(NodeInfo Node, GuestInfo Guest)>> GuestsAsync() => Guests(await ListingsAsync());
+
+    public static IReadOnlyList<(NodeInfo Node, GuestInfo Guest)> Guests(IReadOnlyList<NodeListing> listings) =>
+        listings.Where(l => l.List is not null).SelectMany(l => l.List!.Guests.Select(g => (l.Node, g)))
+            .OrderBy(x => x.g.VmId, StringComparer.Ordinal).ToArray();
+
+    /// <summary>
+    /// One line per member whose guests a listing could not show (unreachable, or no answer in time: a hung node), so
+    /// that a table without them does not read as "it runs none".
+    /// </summary>
+    public static IEnumerable<string> MissingListings(IReadOnlyList<NodeListing> listings) =>
+        listings.Where(l => l.Error is not null).Select(l => $"node {l.Node.Name}: {l.Error}; its guests are not listed");
+
+    /// <summary>The memory pools in these listings (nodes that report none are left out).</summary>
+    public static IReadOnlyList<(NodeInfo Node, MemoryPoolInfo Pool)> Pools(IReadOnlyList<NodeListing> listings) =>
+        listings.Where(l => l.List?.Pool is not null).Select(l => (l.Node, l.List!.Pool!)).ToArray();
 
     public async Task<(NodeInfo Node, GuestInfo Guest)> FindGuestAsync(string vmId)
     {
@@ -247,3 +255,7 @@ public static class ExitCodes
         _ => Failed,
     };
 }
+
+/// <summary>One node's answer to ListGuests: its list, or why there is none (<see cref="Error"/>, e.g. no answer in time).</summary>
+public sealed record NodeListing(NodeInfo Node, GuestList? List, string? Error);
+
