@@ -42,20 +42,23 @@ public sealed partial class MigrationCoordinator
 
     private StopPhaseHistory History => StopPhaseHistory.Get(Context.System);
 
-    /// <summary>Handlers of the convergence commands and measurements, shared by every pre-commit state.</summary>
-    private void ConvergenceHandlers()
+    /// <summary>
+    /// Handlers of the convergence commands and measurements, shared by every pre-commit state; the state says whether
+    /// a switchover may still be requested and whether the parameters may still change (each gets a too-late reply otherwise).
+    /// </summary>
+    private void ConvergenceHandlers(bool switchoverOpen, bool parametersOpen)
     {
-        Receive<SetMigrationParameters>(OnSetParameters);
+        Receive<SetMigrationParameters>(p => OnSetParameters(p, parametersOpen));
         Receive<ForceSwitchover>(f =>
         {
-            if (_phase is not ("setup" or "connecting" or "precopy"))
+            if (!switchoverOpen)
             {
-                Sender.Tell(new CommandFailed($"migration {_id} is in phase {_phase}; the switchover has already begun", "too-late"));
+                Sender.Tell(new CommandFailed($"migration {_id} is in phase {PhaseName}; the switchover has already begun", "too-late"));
                 return;
             }
 
             Policy.RequestSwitchover();
-            Sender.Tell(new SwitchoverAccepted(_id, _phase));
+            Sender.Tell(new SwitchoverAccepted(_id, PhaseName));
         });
         Receive<PaceTick>(_ =>
         {
@@ -81,11 +84,12 @@ public sealed partial class MigrationCoordinator
     /// <summary>Answers of the states after the stop: too late to change anything.</summary>
     private void LateConvergenceHandlers(string code)
     {
-        Receive<SetMigrationParameters>(_ => Sender.Tell(new CommandFailed($"migration {_id} is {_phase}; too late to change it", code)));
-        Receive<ForceSwitchover>(_ => Sender.Tell(new CommandFailed($"migration {_id} is {_phase}; the switchover has already happened", code)));
+        Receive<SetMigrationParameters>(_ => Sender.Tell(new CommandFailed($"migration {_id} is {PhaseName}; too late to change it", code)));
+        Receive<ForceSwitchover>(_ => Sender.Tell(new CommandFailed($"migration {_id} is {PhaseName}; the switchover has already happened", code)));
     }
 
-    private void OnSetParameters(SetMigrationParameters p)
+    /// <summary>Validates the change, then applies it if the state allows (<paramref name="open"/>: before the stop).</summary>
+    private void OnSetParameters(SetMigrationParameters p, bool open)
     {
         // Validate everything before changing anything.
         if (p.DowntimeLimitMs is { } limit && !(limit > 0 && double.IsFinite(limit)))
@@ -100,9 +104,9 @@ public sealed partial class MigrationCoordinator
             return;
         }
 
-        if (_phase is not ("setup" or "connecting" or "precopy" or "switchover-ack"))
+        if (!open)
         {
-            Sender.Tell(new CommandFailed($"migration {_id} is in phase {_phase}; too late to change it", "too-late"));
+            Sender.Tell(new CommandFailed($"migration {_id} is in phase {PhaseName}; too late to change it", "too-late"));
             return;
         }
 
@@ -126,7 +130,7 @@ public sealed partial class MigrationCoordinator
 
         _log.Info("migration {0}: parameters changed by operator: downtime limit {1:0} ms, max bandwidth {2} B/s, auto-converge {3}",
             _id, DowntimeLimitMs, _maxBandwidth, AutoConvergeOn ? "on" : "off");
-        Sender.Tell(new MigrationParametersChanged(_id, DowntimeLimitMs, _maxBandwidth, AutoConvergeOn, _phase));
+        Sender.Tell(new MigrationParametersChanged(_id, DowntimeLimitMs, _maxBandwidth, AutoConvergeOn, PhaseName));
         Pump();
     }
 

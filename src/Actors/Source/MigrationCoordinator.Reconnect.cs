@@ -17,11 +17,12 @@ public sealed partial class MigrationCoordinator
     /// A connection broke. Before the guest stops this is recoverable: the channel leaves the rotation and reconnects;
     /// the destination's ChannelResume for that connection says what it delivered, from which the pages it may have
     /// lost are marked dirty again and the chunks it lost are resent. After the stop, or with reconnect off, it fails the
-    /// migration (the guest resumes here).
+    /// migration (the guest resumes here). Only Precopy and SwitchoverAck handle it; in the other states a lost
+    /// connection is a failed channel (Common).
     /// </summary>
     private void OnChannelLost(ChannelLost l)
     {
-        if (!_settings.ReconnectEnabled || _stopMs >= 0 || _phase is not ("precopy" or "switchover-ack") || _channelFailure is not null)
+        if (!_settings.ReconnectEnabled || _channelFailure is not null)
         {
             OnChannelFailed(l.Index, l.Reason);
             return;

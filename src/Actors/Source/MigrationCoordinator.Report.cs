@@ -15,7 +15,7 @@ public sealed partial class MigrationCoordinator
     {
         long remaining = 0;
         double expected = _stats.LastExpectedDowntimeMs;
-        if (_transfer is not null && _phase is "precopy" or "switchover-ack" or "stop-copy")
+        if (_transfer is not null && _phase.SendsRam())
         {
             var e = Estimate();
             remaining = e.RemainingBytes;
@@ -26,11 +26,11 @@ public sealed partial class MigrationCoordinator
         var elapsed = _clock.Elapsed.TotalMilliseconds;
         var bytesPerMs = _setupMs > 0 ? _stats.TransferRateBytesPerMs(elapsed - _setupMs) : 0;
         var figures = _progressTracker.Next(sent, remaining, bytesPerMs, expected,
-            ended: _phase is "completed" or "failed" or "cancelled" or "handed-over", completed: _phase == "completed");
+            ended: _phase == SourcePhase.Ended, completed: _phase == SourcePhase.Ended && _endStatus == "completed");
         _percent = figures.Percent;
         var rate = bytesPerMs * 1000 / (1 << 20);
         _lastProgress = new MigrationProgress(
-            _id, _guest.Id, _phase, (int)_iteration, sent, _stats.RamWireBytes, _stats.DeviceBytes, rate,
+            _id, _guest.Id, PhaseName, (int)_iteration, sent, _stats.RamWireBytes, _stats.DeviceBytes, rate,
             remaining, expected, _stats.DestinationBufferedBytes, _ack?.DeviceBufferBudget ?? _settings.DeviceBufferBudget,
             _percent, elapsed, figures.EtaMs, ThrottlePercent)
         {

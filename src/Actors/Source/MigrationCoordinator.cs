@@ -13,8 +13,9 @@ namespace Migration.Actors.Source;
 
 /// <summary>
 /// The source side of one migration: the phase state machine
-/// Preparing -> Connecting -> Precopy(1..k) -> SwitchoverAck -> StopCopy -> Verifying -> Committing -> Completed,
-/// or Failed/Cancelled from any phase before commit, in which case the guest keeps running here.
+/// Preparing -> Connecting -> Precopy(1..k) -> SwitchoverAck -> StopCopy -> Verifying -> Committing -> Ended(completed),
+/// or Ended(failed/cancelled) from any phase before commit, in which case the guest keeps running here. Each phase is
+/// one Become state, entered only through <see cref="Enter"/> (<see cref="SourcePhase"/>).
 /// Owns everything below it: the send channels, the device savers, the migration's worker pool, the RAM scanner.
 /// Every state answers CancelMigration and failures the same way (<see cref="Abort"/>).
 /// All state is touched only on this actor's thread.
@@ -44,7 +45,8 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
     private string[]? _ramDigests;
     private string[] _deviceDigests = [];
     private DeviceSaved?[] _saved = [];
-    private string _phase = "setup";
+    private SourcePhase _phase = SourcePhase.Setup;
+    private string _endStatus = "";
     private uint _iteration;
     private double _iterationStartMs;
     private double _setupMs;
@@ -71,6 +73,27 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         Become(Preparing);
     }
 
+    /// <summary>The phase's user-visible name (progress, reports, replies): the state's, never compared.</summary>
+    private string PhaseName => _phase.Name(_endStatus);
+
+    /// <summary>Enters a phase: sets it and becomes its state together (the only place either changes for a phase).</summary>
+    private void Enter(SourcePhase phase)
+    {
+        _phase = phase;
+        Become(phase switch
+        {
+            SourcePhase.Setup => Preparing,
+            SourcePhase.Connecting => Connecting,
+            SourcePhase.Precopy => Precopy,
+            SourcePhase.SwitchoverAck => SwitchoverAck,
+            SourcePhase.StopCopy => StopCopy,
+            SourcePhase.Verifying => Verifying,
+            SourcePhase.Committing => Committing,
+            SourcePhase.Ended => Ended,
+            _ => throw new ArgumentOutOfRangeException(nameof(phase), phase, "not a source phase"),
+        });
+    }
+
     public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(Guid id, GuestVm guest, string destinationNode, string sourceNode, MigrationSettings settings, IActorRef? subscriber,
@@ -93,7 +116,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         Receive<PrepareAck>(OnPrepared);
         Receive<PrepareRefused>(r => Abort($"destination refused: {r.Reason}", cancelled: false));
         Receive<CommandFailed>(r => Abort($"destination refused: {r.Reason}", cancelled: false));
-        Common();
+        Common(switchoverOpen: true, parametersOpen: true);
     }
 
     private void Connecting()
@@ -107,14 +130,45 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
                 StartPrecopy();
             }
         });
-        Common();
+        Common(switchoverOpen: true, parametersOpen: true);
     }
 
-    private void Transferring()
+    /// <summary>Iterations of precopy: the guest runs, RAM and device precopy data stream; a lost connection is recovered.</summary>
+    private void Precopy()
+    {
+        Receive<ChannelLost>(OnChannelLost);
+        Receive<NextIteration>(_ => BeginIteration());
+        TransferHandlers();
+        Common(switchoverOpen: true, parametersOpen: true);
+    }
+
+    /// <summary>Waiting until every device chunk sent is loaded (credited back); a lost connection is still recovered.</summary>
+    private void SwitchoverAck()
+    {
+        Receive<ChannelLost>(OnChannelLost);
+        TransferHandlers();
+        Common(switchoverOpen: false, parametersOpen: true);
+    }
+
+    /// <summary>The guest is paused: the final RAM and device state go out, then End; a lost connection fails (Common).</summary>
+    private void StopCopy()
+    {
+        Receive<RamDigestsReady>(d =>
+        {
+            Mark("ram digests");
+            OnSourceDigestDone();
+            _ramDigests = d.Digests;
+            TrySendDigests();
+        });
+        TransferHandlers();
+        Common(switchoverOpen: false, parametersOpen: false);
+    }
+
+    /// <summary>Handlers of the three phases that move data (Precopy, SwitchoverAck, StopCopy), before Common's.</summary>
+    private void TransferHandlers()
     {
         Receive<JobDone>(OnJobDone);
         Receive<ChannelReady>(OnChannelBack);
-        Receive<ChannelLost>(OnChannelLost);
         Receive<ChannelResume>(OnChannelResume);
         Receive<IterationReceived>(i =>
         {
@@ -149,15 +203,6 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
             _deviceDigests[s.DeviceIndex] = s.Digest;
             Pump();
         });
-        Receive<NextIteration>(_ => BeginIteration());
-        Receive<RamDigestsReady>(d =>
-        {
-            Mark("ram digests");
-            OnSourceDigestDone();
-            _ramDigests = d.Digests;
-            TrySendDigests();
-        });
-        Common();
     }
 
     private void Verifying()
@@ -169,7 +214,6 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
             // Release ownership first: from here on the guest belongs to the destination.
             Context.Parent.Tell(new GuestHandedOver(_guest.Id, _id));
             _commitSent = true;
-            _phase = "committing";
             if (_settings.Inject.Any(f => f.Kind == FaultInjection.DropCommit))
             {
                 // The destination must learn the hand-over by asking this node (QueryHandover).
@@ -189,11 +233,11 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
             // The destination waits commit-timeout for CommitMigration, then asks this node every second (a lost
             // commit): twice the timeout leaves it time to resume through that path and still confirm.
             Timers.StartSingleTimer("phase", new PhaseTimeout("commit"), _settings.CommitTimeout * 2);
-            Become(Committing);
+            Enter(SourcePhase.Committing);
         });
         Receive<JobDone>(_ => { });
         Receive<RamDigestsReady>(_ => { });
-        Common();
+        Common(switchoverOpen: false, parametersOpen: false);
     }
 
     private void Committing()
@@ -219,10 +263,14 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         ReceiveAny(_ => { });
     }
 
-    /// <summary>Handlers every pre-commit state shares.</summary>
-    private void Common()
+    /// <summary>
+    /// Handlers every pre-commit state shares, after its own. <paramref name="switchoverOpen"/>: ForceSwitchover is
+    /// accepted (before the switchover began); <paramref name="parametersOpen"/>: SetMigrationParameters applies (before
+    /// the stop). Otherwise each gets an explicit too-late reply.
+    /// </summary>
+    private void Common(bool switchoverOpen, bool parametersOpen)
     {
-        ConvergenceHandlers();
+        ConvergenceHandlers(switchoverOpen, parametersOpen);
         Receive<CancelMigration>(c =>
         {
             Sender.Tell(new CancelAccepted(_id));
@@ -230,10 +278,10 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         });
         Receive<ChannelFailed>(f => OnChannelFailed(f.Index, f.Reason));
         Receive<ChannelFailureGrace>(_ => Abort(_channelFailure!, cancelled: false));
-        // Outside precopy a lost connection is a failed channel (Transferring handles the recoverable case first).
+        // Outside precopy a lost connection is a failed channel (Precopy and SwitchoverAck handle the recoverable case first).
         Receive<ChannelLost>(l => OnChannelFailed(l.Index, l.Reason));
         // The destination lost a channel outside precopy (before it, or after the stop): the migration cannot complete.
-        Receive<ChannelResume>(r => Abort($"destination lost channel {r.Channel} in phase {_phase}", cancelled: false));
+        Receive<ChannelResume>(r => Abort($"destination lost channel {r.Channel} in phase {PhaseName}", cancelled: false));
         Receive<DeviceSaveFailed>(f => Abort($"device save failed: {f.Reason}", cancelled: false));
         Receive<IncomingFailed>(f =>
         {
@@ -259,7 +307,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         Receive<RamDigestsReady>(_ => { });
         Receive<GuestResumed>(_ => { });
         Receive<IterationReceived>(_ => { });
-        ReceiveAny(m => _log.Debug("migration {0}: ignored {1} in phase {2}", _id, m.GetType().Name, _phase));
+        ReceiveAny(m => _log.Debug("migration {0}: ignored {1} in phase {2}", _id, m.GetType().Name, PhaseName));
     }
 
     /// <summary>
@@ -313,7 +361,6 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         _ack = ack;
         _incoming = ack.Incoming;
         WatchDestination(ack.Incoming);
-        _phase = "connecting";
         _channels = new IActorRef[_settings.Channels];
         _links = new ChannelLinks(_channels.Length);
         for (var i = 0; i < _channels.Length; i++)
@@ -325,7 +372,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         }
 
         Timers.StartSingleTimer("phase", new PhaseTimeout("connect"), _settings.ConnectTimeout + TimeSpan.FromSeconds(5));
-        Become(Connecting);
+        Enter(SourcePhase.Connecting);
     }
 
     private void StartPrecopy()
@@ -353,15 +400,15 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         }
 
         scanner.MarkAllDirty();
-        _phase = "precopy";
-        Become(Transferring);
+        Enter(SourcePhase.Precopy);
         OnPrecopyStarting();
+        // The precopy faults fire once, before iteration 1's first job reaches a channel.
+        InjectFaults("precopy");
         BeginIteration();
     }
 
     // ---------------------------------------------------------------- precopy
 
-    /// <summary>The spec the destination builds its empty guest from (with any injected slow-load devices).</summary>
     /// <summary>Fires the injected faults of a phase ("precopy" at iteration 1, "stopcopy" after the stop).</summary>
     private void InjectFaults(string phase)
     {
@@ -376,11 +423,6 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
     private void BeginIteration()
     {
         _iteration++;
-        if (_iteration == 1 && _phase == "precopy")
-        {
-            InjectFaults("precopy");
-        }
-
         _iterationStartMs = _clock.Elapsed.TotalMilliseconds;
         _timeline.IterationStarted(_iterationStartMs, (int)_iteration);
         _syncedChannels.Clear();
@@ -391,15 +433,25 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         Pump();
     }
 
+    /// <summary>
+    /// Hands out jobs, then does what the transfer's progress means in the current phase: in precopy an iteration's
+    /// RAM handed out is followed by Sync on every channel; in stop-copy the final RAM and every device's last chunk
+    /// are followed by End; in switchover-ack the drained credit stops the guest. Nothing to pump before precopy.
+    /// </summary>
     private void Pump()
     {
-        var t = _transfer!;
+        if (_transfer is not { } t)
+        {
+            return;
+        }
+
         t.Pump();
         SchedulePacing();
+        var stopCopy = _phase == SourcePhase.StopCopy;
         if (t.RamActive && t.Scanner.Exhausted)
         {
             t.RamActive = false;
-            if (_phase == "stop-copy")
+            if (stopCopy)
             {
                 Mark("final RAM handed out");
                 _ramFinalDone = true;
@@ -412,7 +464,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
             t.Pump();
         }
 
-        if (_phase == "stop-copy" && _ramFinalDone && !_endQueued && t.AllDevicesSent)
+        if (stopCopy && _ramFinalDone && !_endQueued && t.AllDevicesSent)
         {
             _endQueued = true;
             Mark("end queued");
@@ -420,7 +472,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
             t.Pump();
         }
 
-        if (_phase == "switchover-ack" && t.Credit.InFlightBytes == 0 && t.DeviceQueuesEmpty && t.AllChannelsUp)
+        if (_phase == SourcePhase.SwitchoverAck && t.Credit.InFlightBytes == 0 && t.DeviceQueuesEmpty && t.AllChannelsUp)
         {
             StopGuest();
         }
@@ -508,7 +560,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
     {
         // Stop asking for precopy chunks; wait until every chunk sent so far is loaded (credited back):
         // the destination's credits are its switchover acknowledgement.
-        _phase = "switchover-ack";
+        Enter(SourcePhase.SwitchoverAck);
         _transfer!.DeviceRequestsEnabled = false;
         Timers.StartSingleTimer("phase", new PhaseTimeout("switchover-ack"), _settings.VerifyTimeout);
         Pump();
@@ -522,7 +574,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         RecordTimelineSample(RemainingDirtyBytes(), force: true);
         _timeline.Stopped(_stopMs);
         OnGuestStopping();
-        _phase = "stop-copy";
+        Enter(SourcePhase.StopCopy);
         foreach (var s in _savers)
         {
             s.Tell(BeginStopCopySave.Instance);
@@ -548,17 +600,18 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
 
     private void TrySendDigests()
     {
-        if (_endedChannels.Count < _channels.Length || _ramDigests is null || _saved.Any(s => s is null) || _phase != "stop-copy")
+        // Called only in StopCopy (its RamDigestsReady, and the End JobDones that come only after the stop); once the
+        // digests are sent the state is Verifying, which ignores both.
+        if (_endedChannels.Count < _channels.Length || _ramDigests is null || _saved.Any(s => s is null))
         {
             return;
         }
 
         Mark("digests sent");
-        _phase = "verifying";
         var cpu = _guest.Workload.Position;
         _incoming.Tell(new SourceDigests(_id, _ramDigests, _deviceDigests, _saved.Select(s => s!.Chunks).ToArray(), cpu.Block, cpu.Page));
         Timers.StartSingleTimer("phase", new PhaseTimeout("verify"), _settings.VerifyTimeout);
-        Become(Verifying);
+        Enter(SourcePhase.Verifying);
     }
 
     // ---------------------------------------------------------------- end
@@ -597,7 +650,8 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         RecordTimelineSample(0, force: true);
         LiftThrottle();
         var report = BuildReport(status, error, downtimeMs);
-        _phase = status;
+        _endStatus = status;
+        Enter(SourcePhase.Ended);
         PublishProgress();
         // The node first: a subscriber that queries the node after MigrationFinished then sees the updated registry.
         Context.Parent.Tell(new MigrationEnded(_guest.Id, _id, report, HandedOver: _commitSent));
@@ -614,8 +668,6 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         {
             Context.Stop(s);
         }
-
-        Become(Ended);
     }
 
     private void Ended()
