@@ -60,13 +60,7 @@ public sealed partial class MigrationCoordinator
             Policy.RequestSwitchover();
             Sender.Tell(new SwitchoverAccepted(_id, PhaseName));
         });
-        Receive<PaceTick>(_ =>
-        {
-            if (_transfer is not null)
-            {
-                Pump();
-            }
-        });
+        Receive<PaceTick>(_ => Pump());
         Receive<DigestProbed>(d =>
         {
             _probing = false;
@@ -142,17 +136,8 @@ public sealed partial class MigrationCoordinator
     private DowntimeEstimate CurrentEstimate()
     {
         var t = _transfer!;
-        var dirty = t.Scanner.CountLiveDirtyPages() * RamBlock.PageSize;
-        var devices = new DeviceLeft[t.Info.Length];
-        long device = 0;
-        for (var d = 0; d < devices.Length; d++)
-        {
-            var info = t.Info[d];
-            // A device's stop-copy remainder includes its precopy remainder (both count what is not sent at its current
-            // version), so the larger one is what is left to read; read-ahead and queued chunks are read already.
-            devices[d] = new DeviceLeft(Math.Max(info.PrecopyRemaining, info.StopCopyRemaining), info.ReadAheadBytes + t.ReadyBytesOf(d), info.ReadBytesPerMs);
-            device += devices[d].TotalBytes;
-        }
+        var dirty = t.DirtyBytes;
+        var devices = t.DevicesLeft(out var device);
 
         var history = History;
         var precopyRate = _stats.TransferRateBytesPerMs(_clock.Elapsed.TotalMilliseconds - _setupMs);
@@ -179,13 +164,13 @@ public sealed partial class MigrationCoordinator
         _stats.LastExpectedDowntimeMs = estimate.TotalMs;
         Ping();
         ProbeDigestRate();
-        var decision = Policy.OnIterationEnd(_iteration, estimate.RemainingBytes, estimate.TotalMs, DowntimeLimitMs);
+        var decision = Policy.OnIterationEnd(Iteration, estimate.RemainingBytes, estimate.TotalMs, DowntimeLimitMs);
         _log.Debug("migration {0}: iteration {1} took {2:0} ms; remaining {3} bytes; expected downtime {4}; throttle {5} %",
-            _id, _iteration, iterationMs, estimate.RemainingBytes, estimate, decision.ThrottlePercent);
+            _id, Iteration, iterationMs, estimate.RemainingBytes, estimate, decision.ThrottlePercent);
         if (decision.ThrottleChanged)
         {
             _log.Info("migration {0}: iteration {1} did not converge (expected downtime {2:0} ms > {3:0} ms): guest throttled to {4} %",
-                _id, _iteration, estimate.TotalMs, DowntimeLimitMs, decision.ThrottlePercent);
+                _id, Iteration, estimate.TotalMs, DowntimeLimitMs, decision.ThrottlePercent);
             _guest.Workload.SetThrottle(decision.ThrottlePercent);
             RecordThrottle(decision.ThrottlePercent);
         }
@@ -198,7 +183,7 @@ public sealed partial class MigrationCoordinator
             if (_forced)
             {
                 _log.Info("migration {0}: switching over after {1} iterations ({2}); expected downtime {3} > limit {4:0} ms",
-                    _id, _iteration, decision.Reason, estimate, DowntimeLimitMs);
+                    _id, Iteration, decision.Reason, estimate, DowntimeLimitMs);
             }
 
             BeginSwitchover();
@@ -249,16 +234,6 @@ public sealed partial class MigrationCoordinator
     private readonly Queue<double> _probeResults = new();
     private bool _probing;
     private double _lastProbeMs = -1;
-
-    /// <summary>After a Pump: if the bandwidth limit holds jobs back, pump again when the bucket has refilled.</summary>
-    private void SchedulePacing()
-    {
-        var wait = _transfer!.Pacer.Wait();
-        if (wait > TimeSpan.Zero && !Timers.IsTimerActive("pace"))
-        {
-            Timers.StartSingleTimer("pace", PaceTick.Instance, wait);
-        }
-    }
 
     /// <summary>The guest stops: the stop-copy phase runs at full speed; remember where its measurements start.</summary>
     private void OnGuestStopping()
@@ -338,11 +313,6 @@ public sealed partial class MigrationCoordinator
         var bytes = _precopyEndMs > 0 ? _precopyWireBytes : _stats.WireBytes;
         var ms = end - _setupMs;
         return ms <= 0 || _setupMs <= 0 ? 0 : bytes / (1024.0 * 1024.0) / (ms / 1000.0);
-    }
-
-    private sealed record PaceTick : INoSerializationVerificationNeeded
-    {
-        public static readonly PaceTick Instance = new();
     }
 
     private sealed record DigestProbed(double BytesPerMs) : INoSerializationVerificationNeeded;

@@ -30,12 +30,12 @@ public sealed partial class MigrationCoordinator
         _percent = figures.Percent;
         var rate = bytesPerMs * 1000 / (1 << 20);
         _lastProgress = new MigrationProgress(
-            _id, _guest.Id, PhaseName, (int)_iteration, sent, _stats.RamWireBytes, _stats.DeviceBytes, rate,
+            _id, _guest.Id, PhaseName, (int)Iteration, sent, _stats.RamWireBytes, _stats.DeviceBytes, rate,
             remaining, expected, _stats.DestinationBufferedBytes, _ack?.DeviceBufferBudget ?? _settings.DeviceBufferBudget,
             _percent, elapsed, figures.EtaMs, ThrottlePercent)
         {
             RemainingDirtyBytes = RemainingDirtyBytes(),
-            ChannelReconnects = _reconnects,
+            ChannelReconnects = _transfer?.Recovery.Reconnects ?? 0,
         };
         RecordTimelineSample(_lastProgress.RemainingDirtyBytes);
         foreach (var s in _subscribers)
@@ -81,7 +81,7 @@ public sealed partial class MigrationCoordinator
             TotalMs = total,
             SetupMs = _setupMs,
             DowntimeMs = downtimeMs,
-            Iterations = (int)_iteration,
+            Iterations = (int)Iteration,
             ForcedSwitchover = _forced,
             SwitchoverReason = _switchoverReason,
             ExpectedDowntimeMs = _switchoverEstimate?.TotalMs ?? 0,
@@ -99,9 +99,9 @@ public sealed partial class MigrationCoordinator
             DeviceBufferBudgetBytes = _ack?.DeviceBufferBudget ?? _settings.DeviceBufferBudget,
             PeakDeviceBufferBytes = incoming?.PeakDeviceBufferBytes ?? 0,
             OutOfOrderChunks = incoming?.OutOfOrderChunks ?? 0,
-            ChannelReconnects = _reconnects,
-            ResentPages = _resentPages,
-            ResentDeviceChunks = _resentChunks,
+            ChannelReconnects = _transfer?.Recovery.Reconnects ?? 0,
+            ResentPages = _transfer?.Recovery.ResentPages ?? 0,
+            ResentDeviceChunks = _transfer?.Recovery.ResentChunks ?? 0,
             DowntimeLimitMs = _settings.DowntimeLimit.TotalMilliseconds,
             DestinationAllocatedBytes = incoming?.AllocatedBytes,
             DestinationSteadyAllocMiBPerGiB = incoming?.SteadyAllocMiBPerGiB,

@@ -20,7 +20,7 @@ namespace Migration.Actors.Source;
 /// Every state answers CancelMigration and failures the same way (<see cref="Abort"/>).
 /// All state is touched only on this actor's thread.
 /// </summary>
-public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
+public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers, ISourceTransferEvents
 {
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Guid _id;
@@ -35,19 +35,17 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
     private IActorRef _incoming = ActorRefs.Nobody;
     private PrepareAck? _ack;
     private WorkerPool? _pool;
-    private TransferState? _transfer;
+    private SourceTransfer? _transfer;
+    private ChannelLinks _links = new(0);
     private SourceRamDigests? _segmentDigests;
     private IActorRef[] _channels = [];
     private IActorRef[] _savers = [];
     private readonly HashSet<int> _readyChannels = [];
-    private readonly HashSet<int> _syncedChannels = [];
-    private readonly HashSet<int> _endedChannels = [];
     private string[]? _ramDigests;
     private string[] _deviceDigests = [];
     private DeviceSaved?[] _saved = [];
     private SourcePhase _phase = SourcePhase.Setup;
     private string _endStatus = "";
-    private uint _iteration;
     private double _iterationStartMs;
     private double _setupMs;
     private double _stopMs = -1;
@@ -75,6 +73,9 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
 
     /// <summary>The phase's user-visible name (progress, reports, replies): the state's, never compared.</summary>
     private string PhaseName => _phase.Name(_endStatus);
+
+    /// <summary>The iteration being sent (0 before precopy).</summary>
+    private uint Iteration => _transfer?.Iteration ?? 0;
 
     /// <summary>Enters a phase: sets it and becomes its state together (the only place either changes for a phase).</summary>
     private void Enter(SourcePhase phase)
@@ -167,35 +168,16 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
     /// <summary>Handlers of the three phases that move data (Precopy, SwitchoverAck, StopCopy), before Common's.</summary>
     private void TransferHandlers()
     {
-        Receive<JobDone>(OnJobDone);
-        Receive<ChannelReady>(OnChannelBack);
-        Receive<ChannelResume>(OnChannelResume);
-        Receive<IterationReceived>(i =>
-        {
-            if (i.MigrationId == _id)
-            {
-                _transfer!.Log.Confirm(i.Iteration);
-            }
-        });
+        Receive<JobDone>(d => _transfer!.OnJobDone(d));
+        Receive<ChannelReady>(r => _transfer!.Recovery.OnBack(r));
+        Receive<ChannelResume>(r => _transfer!.Recovery.OnResume(r));
+        Receive<IterationReceived>(i => _transfer!.OnIterationReceived(i));
         Receive<ReconnectTimedOut>(t => Abort(
             $"channel {t.Channel} lost its connection and did not come back within {_settings.ChannelReconnectTimeout.TotalSeconds:0.#} s (channel-reconnect-timeout)",
             cancelled: false));
-        Receive<ChunkReady>(r =>
-        {
-            _transfer!.OnChunkReady(r.Chunk, r.Info);
-            Pump();
-        });
-        Receive<NoChunkNow>(n =>
-        {
-            _transfer!.OnNoChunk(n.DeviceIndex, n.Info, n.Returned);
-            Timers.StartSingleTimer("repoll", RepollDevices.Instance, TimeSpan.FromMilliseconds(20));
-            Pump();
-        });
-        Receive<RepollDevices>(_ =>
-        {
-            _transfer!.ClearDry();
-            Pump();
-        });
+        Receive<ChunkReady>(r => _transfer!.OnChunkReady(r));
+        Receive<NoChunkNow>(n => _transfer!.OnNoChunk(n));
+        Receive<RepollDevices>(_ => _transfer!.OnRepoll());
         Receive<DeviceSaved>(s =>
         {
             _saved[s.DeviceIndex] = s;
@@ -292,7 +274,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         // The destination's node left the cluster or its incoming migration stopped: end now, not at a channel timeout.
         Receive<PeerLost>(OnPeerLost);
         Receive<PeerGraceOver>(g => Abort(g.Why, cancelled: false));
-        Receive<DeviceCredit>(OnCredit);
+        Receive<DeviceCredit>(c => _transfer?.OnCredit(c));
         Receive<ProgressTick>(_ => PublishProgress());
         Receive<SubscribeMigration>(OnSubscribe);
         Receive<InjectChannelKill>(k =>
@@ -333,6 +315,21 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
                 s.Tell(AbortSave.Instance);
             }
         }
+    }
+
+    /// <summary>
+    /// Precopy and SwitchoverAck: a lost connection is recovered (<see cref="ChannelRecovery"/>) unless reconnect is off
+    /// or a channel has already failed; in the other states it is a failed channel (Common).
+    /// </summary>
+    private void OnChannelLost(ChannelLost l)
+    {
+        if (!_settings.ReconnectEnabled || _channelFailure is not null)
+        {
+            OnChannelFailed(l.Index, l.Reason);
+            return;
+        }
+
+        _transfer!.Recovery.OnLost(l);
     }
 
     // ---------------------------------------------------------------- setup
@@ -390,10 +387,11 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         var scanner = new RamScanner(_guest.Blocks, _settings.PacketPages);
         _segmentDigests = new SourceRamDigests(_guest.Blocks);
         var credit = new DeviceCreditPool(_ack!.DeviceBufferBudget, _settings.ChunkSize, devices.Count);
-        _transfer = new TransferState(_channels, _savers, devices, scanner, credit, _settings.ChannelQueueDepth, _settings.DeviceReadAhead)
+        var state = new TransferState(_channels, _savers, devices, scanner, credit, _settings.ChannelQueueDepth, _settings.DeviceReadAhead)
         {
             DeviceRequestsEnabled = true,
         };
+        _transfer = new SourceTransfer(_id, state, _links, _channels, _settings, _stats, Timers, _log, this);
         foreach (var s in _savers)
         {
             s.Tell(BeginPrecopySave.Instance);
@@ -422,131 +420,41 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
 
     private void BeginIteration()
     {
-        _iteration++;
         _iterationStartMs = _clock.Elapsed.TotalMilliseconds;
-        _timeline.IterationStarted(_iterationStartMs, (int)_iteration);
-        _syncedChannels.Clear();
-        _transfer!.Scanner.BeginIteration(_iteration);
+        var iteration = _transfer!.BeginIteration();
+        _timeline.IterationStarted(_iterationStartMs, (int)iteration);
         _segmentDigests!.OnIterationFetched(_transfer.Scanner);
-        _transfer.RamActive = true;
-        _transfer.ClearDry();
+        _transfer.StartRam();
         Pump();
     }
 
-    /// <summary>
-    /// Hands out jobs, then does what the transfer's progress means in the current phase: in precopy an iteration's
-    /// RAM handed out is followed by Sync on every channel; in stop-copy the final RAM and every device's last chunk
-    /// are followed by End; in switchover-ack the drained credit stops the guest. Nothing to pump before precopy.
-    /// </summary>
-    private void Pump()
-    {
-        if (_transfer is not { } t)
-        {
-            return;
-        }
+    /// <summary>Hands out jobs (the transfer engine raises what follows in its stage); nothing to pump before precopy.</summary>
+    private void Pump() => _transfer?.Pump();
 
-        t.Pump();
-        SchedulePacing();
-        var stopCopy = _phase == SourcePhase.StopCopy;
-        if (t.RamActive && t.Scanner.Exhausted)
-        {
-            t.RamActive = false;
-            if (stopCopy)
-            {
-                Mark("final RAM handed out");
-                _ramFinalDone = true;
-            }
-            else
-            {
-                t.EnqueueOnAllChannels(new SyncJob(_iteration));
-            }
-
-            t.Pump();
-        }
-
-        if (stopCopy && _ramFinalDone && !_endQueued && t.AllDevicesSent)
-        {
-            _endQueued = true;
-            Mark("end queued");
-            t.EnqueueOnAllChannels(EndJob.Instance);
-            t.Pump();
-        }
-
-        if (_phase == SourcePhase.SwitchoverAck && t.Credit.InFlightBytes == 0 && t.DeviceQueuesEmpty && t.AllChannelsUp)
-        {
-            StopGuest();
-        }
-    }
-
-    private bool _ramFinalDone;
-    private bool _endQueued;
-
-    private void OnJobDone(JobDone d)
-    {
-        _transfer!.OnJobDone(d.Channel);
-        _stats.Add(d);
-        // The pacer charged the job's payload; the limit is on what the wire carried.
-        _transfer.Pacer.Refund(d.Kind switch
-        {
-            JobKind.Ram => ((long)(d.NormalPages + d.ZeroPages) * RamBlock.PageSize) - d.WireBytes,
-            JobKind.Device => d.DeviceBytes - d.WireBytes,
-            _ => 0,
-        });
-        switch (d.Kind)
-        {
-            case JobKind.Sync when d.Iteration == _iteration:
-                _syncedChannels.Add(d.Channel);
-                if (_syncedChannels.Count == _channels.Length)
-                {
-                    OnIterationSynced();
-                }
-
-                break;
-            case JobKind.End:
-                _endedChannels.Add(d.Channel);
-                Mark($"end sent on {d.Channel}");
-                if (_endedChannels.Count == _channels.Length)
-                {
-                    OnStopCopySent();
-                }
-
-                TrySendDigests();
-                break;
-        }
-
-        Pump();
-    }
-
-    private void OnCredit(DeviceCredit c)
-    {
-        if (c.MigrationId != _id || _transfer is null)
-        {
-            return;
-        }
-
-        if (c.DeviceIndex < 0 || c.DeviceIndex >= _guest.Devices.Count)
-        {
-            Abort($"destination protocol violation: credit for device {c.DeviceIndex}; the guest has {_guest.Devices.Count} devices", cancelled: false);
-            return;
-        }
-
-        try
-        {
-            _transfer.Ledger.Credited(c.DeviceIndex, c.ChunkIndex, c.Chunks, c.Bytes);
-            _transfer.Credit.Return(c.DeviceIndex, c.Bytes);
-        }
-        catch (InvalidOperationException e)
-        {
-            Abort($"destination protocol violation: {e.Message}", cancelled: false);
-            return;
-        }
-
-        _stats.OnCredit(c);
-        Pump();
-    }
+    // ---------------------------------------------------------------- transfer events (SourceTransfer, on this thread)
 
     /// <summary>Every channel has sent Sync(k): decide whether to switch over (MigrationCoordinator.Convergence.cs).</summary>
-    private void OnIterationSynced() => DecideAtIterationEnd(_clock.Elapsed.TotalMilliseconds - _iterationStartMs);
+    void ISourceTransferEvents.IterationSynced() => DecideAtIterationEnd(_clock.Elapsed.TotalMilliseconds - _iterationStartMs);
+
+    void ISourceTransferEvents.EndSent(int channel, bool everyChannel)
+    {
+        Mark($"end sent on {channel}");
+        if (everyChannel)
+        {
+            OnStopCopySent();
+        }
+
+        TrySendDigests();
+    }
+
+    /// <summary>Switchover acknowledged (every chunk sent is loaded, every channel up): stop the guest.</summary>
+    void ISourceTransferEvents.DrainedForSwitchover() => StopGuest();
+
+    void ISourceTransferEvents.ProtocolViolation(string what) => Abort($"destination protocol violation: {what}", cancelled: false);
+
+    void ISourceTransferEvents.ChannelReconnecting(int channel, string reason) => _timeline.Reconnect(_clock.Elapsed.TotalMilliseconds, channel, reason);
+
+    void ISourceTransferEvents.Mark(string what) => Mark(what);
 
     private (long RemainingBytes, double DowntimeMs) Estimate()
     {
@@ -561,7 +469,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
         // Stop asking for precopy chunks; wait until every chunk sent so far is loaded (credited back):
         // the destination's credits are its switchover acknowledgement.
         Enter(SourcePhase.SwitchoverAck);
-        _transfer!.DeviceRequestsEnabled = false;
+        _transfer!.BeginSwitchoverDrain();
         Timers.StartSingleTimer("phase", new PhaseTimeout("switchover-ack"), _settings.VerifyTimeout);
         Pump();
     }
@@ -580,7 +488,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
             s.Tell(BeginStopCopySave.Instance);
         }
 
-        _transfer!.DeviceRequestsEnabled = true;
+        _transfer!.BeginFinal();
         Timers.StartSingleTimer("phase", new PhaseTimeout("stop-copy"), _settings.VerifyTimeout);
         BeginIteration();
         // After the final bitmap sync of the paused guest: only the segments it marked are hashed now.
@@ -602,7 +510,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
     {
         // Called only in StopCopy (its RamDigestsReady, and the End JobDones that come only after the stop); once the
         // digests are sent the state is Verifying, which ignores both.
-        if (_endedChannels.Count < _channels.Length || _ramDigests is null || _saved.Any(s => s is null))
+        if (!_transfer!.AllEnded || _ramDigests is null || _saved.Any(s => s is null))
         {
             return;
         }
@@ -705,11 +613,6 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers
     private sealed record NextIteration : INoSerializationVerificationNeeded
     {
         public static readonly NextIteration Instance = new();
-    }
-
-    private sealed record RepollDevices : INoSerializationVerificationNeeded
-    {
-        public static readonly RepollDevices Instance = new();
     }
 
     private sealed record RamDigestsReady(string[] Digests) : INoSerializationVerificationNeeded;
