@@ -5,6 +5,7 @@ using Migration.Actors.Cluster;
 using Migration.Actors.Infrastructure;
 using Migration.Actors.Messages;
 using Migration.Actors.Settings;
+using Migration.Actors.Source.Convergence;
 using Migration.Devices.Guest;
 using Migration.Devices.Ram;
 using Migration.Transport.Codecs;
@@ -29,9 +30,10 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers, IS
     private readonly string _destinationNode;
     private readonly string _sourceNode;
     private readonly Transport.Channels.ChannelTls? _tls;
-    private readonly List<IActorRef> _subscribers = [];
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly MigrationStats _stats = new();
+    private readonly SourceReporting _reporting;
+    private readonly SourceConvergence _convergence;
     private IActorRef _incoming = ActorRefs.Nobody;
     private PrepareAck? _ack;
     private WorkerPool? _pool;
@@ -49,9 +51,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers, IS
     private double _iterationStartMs;
     private double _setupMs;
     private double _stopMs = -1;
-    private bool _forced;
     private bool _commitSent;
-    private MigrationProgress? _lastProgress;
     private string? _channelFailure;
 
     public MigrationCoordinator(Guid id, GuestVm guest, string destinationNode, string sourceNode, MigrationSettings settings, IActorRef? subscriber,
@@ -63,9 +63,11 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers, IS
         _destinationNode = destinationNode;
         _sourceNode = sourceNode;
         _settings = settings;
+        _reporting = new SourceReporting(id, guest, settings, _stats, _clock);
+        _convergence = new SourceConvergence(id, guest, settings, _stats, _clock, StopPhaseHistory.Get(Context.System), _reporting.Timeline, _log, Self);
         if (subscriber is not null)
         {
-            _subscribers.Add(subscriber);
+            _reporting.Subscribe(subscriber);
         }
 
         Become(Preparing);
@@ -157,7 +159,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers, IS
         Receive<RamDigestsReady>(d =>
         {
             Mark("ram digests");
-            OnSourceDigestDone();
+            _convergence.OnSourceDigestDone();
             _ramDigests = d.Digests;
             TrySendDigests();
         });
@@ -209,7 +211,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers, IS
             else
             {
                 _incoming.Tell(new CommitMigration(_id));
-                OnCommitSent();
+                _convergence.OnCommitSent();
             }
 
             // The destination waits commit-timeout for CommitMigration, then asks this node every second (a lost
@@ -227,9 +229,9 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers, IS
         Receive<GuestResumed>(r =>
         {
             Mark("resumed");
-            OnResumeConfirmed();
+            _convergence.OnResumeConfirmed();
             var downtime = _clock.Elapsed.TotalMilliseconds - _stopMs;
-            _timeline.Resumed(_stopMs + downtime);
+            _reporting.Timeline.Resumed(_stopMs + downtime);
             Finish("completed", null, downtime);
         });
         Receive<CancelMigration>(c => Sender.Tell(new CommandFailed($"migration {_id} is committing; too late to cancel", "too-late")));
@@ -399,7 +401,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers, IS
 
         scanner.MarkAllDirty();
         Enter(SourcePhase.Precopy);
-        OnPrecopyStarting();
+        _convergence.OnPrecopyStarting(_transfer, _incoming);
         // The precopy faults fire once, before iteration 1's first job reaches a channel.
         InjectFaults("precopy");
         BeginIteration();
@@ -422,7 +424,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers, IS
     {
         _iterationStartMs = _clock.Elapsed.TotalMilliseconds;
         var iteration = _transfer!.BeginIteration();
-        _timeline.IterationStarted(_iterationStartMs, (int)iteration);
+        _reporting.Timeline.IterationStarted(_iterationStartMs, (int)iteration);
         _segmentDigests!.OnIterationFetched(_transfer.Scanner);
         _transfer.StartRam();
         Pump();
@@ -433,7 +435,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers, IS
 
     // ---------------------------------------------------------------- transfer events (SourceTransfer, on this thread)
 
-    /// <summary>Every channel has sent Sync(k): decide whether to switch over (MigrationCoordinator.Convergence.cs).</summary>
+    /// <summary>Every channel has sent Sync(k): decide whether to switch over (SourceConvergence).</summary>
     void ISourceTransferEvents.IterationSynced() => DecideAtIterationEnd(_clock.Elapsed.TotalMilliseconds - _iterationStartMs);
 
     void ISourceTransferEvents.EndSent(int channel, bool everyChannel)
@@ -441,7 +443,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers, IS
         Mark($"end sent on {channel}");
         if (everyChannel)
         {
-            OnStopCopySent();
+            _convergence.OnStopCopySent(_stopMs);
         }
 
         TrySendDigests();
@@ -452,14 +454,74 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers, IS
 
     void ISourceTransferEvents.ProtocolViolation(string what) => Abort($"destination protocol violation: {what}", cancelled: false);
 
-    void ISourceTransferEvents.ChannelReconnecting(int channel, string reason) => _timeline.Reconnect(_clock.Elapsed.TotalMilliseconds, channel, reason);
+    void ISourceTransferEvents.ChannelReconnecting(int channel, string reason) => _reporting.Timeline.Reconnect(_clock.Elapsed.TotalMilliseconds, channel, reason);
 
     void ISourceTransferEvents.Mark(string what) => Mark(what);
 
     private (long RemainingBytes, double DowntimeMs) Estimate()
     {
-        var e = CurrentEstimate();
+        var e = _convergence.Estimate(_transfer!, _segmentDigests, _setupMs);
         return (e.RemainingBytes, e.TotalMs);
+    }
+
+    /// <summary>Every channel has sent Sync(k): switch over, or run the next iteration (after min-iteration-time).</summary>
+    private void DecideAtIterationEnd(double iterationMs)
+    {
+        var estimate = _convergence.Estimate(_transfer!, _segmentDigests, _setupMs);
+        if (_convergence.SwitchOverAtIterationEnd(Iteration, iterationMs, estimate, _incoming))
+        {
+            BeginSwitchover();
+            return;
+        }
+
+        var wait = _settings.MinIterationTime.TotalMilliseconds - iterationMs;
+        if (wait > 1)
+        {
+            Timers.StartSingleTimer("next-iteration", NextIteration.Instance, TimeSpan.FromMilliseconds(wait));
+        }
+        else
+        {
+            BeginIteration();
+        }
+    }
+
+    // ---------------------------------------------------------------- convergence commands (SourceConvergence)
+
+    /// <summary>
+    /// Handlers of the convergence commands and measurements, shared by every pre-commit state; the state says whether
+    /// a switchover may still be requested and whether the parameters may still change (each gets a too-late reply otherwise).
+    /// </summary>
+    private void ConvergenceHandlers(bool switchoverOpen, bool parametersOpen)
+    {
+        Receive<SetMigrationParameters>(p =>
+        {
+            Sender.Tell(_convergence.SetParameters(p, parametersOpen, PhaseName, _transfer, out var applied));
+            if (applied)
+            {
+                Pump();
+            }
+        });
+        Receive<ForceSwitchover>(f =>
+        {
+            if (!switchoverOpen)
+            {
+                Sender.Tell(new CommandFailed($"migration {_id} is in phase {PhaseName}; the switchover has already begun", "too-late"));
+                return;
+            }
+
+            _convergence.RequestSwitchover();
+            Sender.Tell(new SwitchoverAccepted(_id, PhaseName));
+        });
+        Receive<PaceTick>(_ => Pump());
+        Receive<DigestProbed>(_convergence.OnDigestProbed);
+        Receive<ActorIdentity>(_convergence.OnPong);
+    }
+
+    /// <summary>Answers of the states after the stop: too late to change anything.</summary>
+    private void LateConvergenceHandlers(string code)
+    {
+        Receive<SetMigrationParameters>(_ => Sender.Tell(new CommandFailed($"migration {_id} is {PhaseName}; too late to change it", code)));
+        Receive<ForceSwitchover>(_ => Sender.Tell(new CommandFailed($"migration {_id} is {PhaseName}; the switchover has already happened", code)));
     }
 
     // ---------------------------------------------------------------- switchover
@@ -480,8 +542,8 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers, IS
         _guest.Workload.Pause();
         _stopMs = _clock.Elapsed.TotalMilliseconds;
         RecordTimelineSample(RemainingDirtyBytes(), force: true);
-        _timeline.Stopped(_stopMs);
-        OnGuestStopping();
+        _reporting.Timeline.Stopped(_stopMs);
+        _convergence.OnGuestStopping(_transfer!);
         Enter(SourcePhase.StopCopy);
         foreach (var s in _savers)
         {
@@ -556,14 +618,17 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers, IS
     {
         Timers.CancelAll();
         RecordTimelineSample(0, force: true);
-        LiftThrottle();
-        var report = BuildReport(status, error, downtimeMs);
+        _convergence.LiftThrottle();
+        var report = _reporting.Report(Now(), new SourceOutcome(status, error, downtimeMs, _sourceNode, _destinationNode, _saved, _ramDigests,
+            _convergence.Forced, _convergence.SwitchoverReason, _convergence.SwitchoverEstimate, _convergence.MaxThrottlePercent,
+            _convergence.PrecopyThroughputMiBps(_setupMs), _convergence.MaxBandwidth,
+            _transfer?.Recovery.ResentPages ?? 0, _transfer?.Recovery.ResentChunks ?? 0));
         _endStatus = status;
         Enter(SourcePhase.Ended);
         PublishProgress();
         // The node first: a subscriber that queries the node after MigrationFinished then sees the updated registry.
         Context.Parent.Tell(new MigrationEnded(_guest.Id, _id, report, HandedOver: _commitSent));
-        foreach (var s in _subscribers)
+        foreach (var s in _reporting.Subscribers)
         {
             s.Tell(new MigrationFinished(report));
         }
@@ -594,14 +659,34 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers, IS
         ReturnDevicesOnceDrained();
     }
 
-    private void OnSubscribe(SubscribeMigration s)
+    private void OnSubscribe(SubscribeMigration s) => _reporting.Subscribe(s.Subscriber);
+
+    // ---------------------------------------------------------------- progress and the timeline (SourceReporting)
+
+    /// <summary>The figures of the moment for progress, the timeline and the report.</summary>
+    private SourceNow Now() => new(PhaseName, _phase == SourcePhase.Ended, _phase == SourcePhase.Ended && _endStatus == "completed",
+        (int)Iteration, _setupMs, _ack?.DeviceBufferBudget ?? _settings.DeviceBufferBudget, _convergence.ThrottlePercent,
+        _transfer?.Recovery.Reconnects ?? 0);
+
+    private void PublishProgress()
     {
-        _subscribers.Add(s.Subscriber);
-        if (_lastProgress is not null)
+        long remaining = 0;
+        var expected = _stats.LastExpectedDowntimeMs;
+        if (_transfer is not null && _phase.SendsRam())
         {
-            s.Subscriber.Tell(_lastProgress);
+            var e = Estimate();
+            remaining = e.RemainingBytes;
+            expected = e.DowntimeMs;
         }
+
+        _reporting.Publish(Now(), remaining, expected, RemainingDirtyBytes());
     }
+
+    /// <summary>Dirty guest RAM not yet sent, in bytes; 0 outside the phases that send RAM.</summary>
+    private long RemainingDirtyBytes() => _transfer is not null && _phase.SendsRam() ? _transfer.DirtyBytes : 0;
+
+    /// <summary>Samples the transfer now (every progress tick; forced at the stop and at the end so they are never thinned out).</summary>
+    private void RecordTimelineSample(long remainingDirtyBytes, bool force = false) => _reporting.Sample(Now(), remainingDirtyBytes, force);
 
     private sealed record PhaseTimeout(string Phase) : INoSerializationVerificationNeeded;
 
