@@ -34,6 +34,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers, IS
     private readonly MigrationStats _stats = new();
     private readonly SourceReporting _reporting;
     private readonly SourceConvergence _convergence;
+    private readonly DeviceAbortWait _aborts = new();
     private IActorRef _incoming = ActorRefs.Nobody;
     private PrepareAck? _ack;
     private WorkerPool? _pool;
@@ -656,10 +657,70 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers, IS
     {
         // Savers run their last device calls on the pool; Dispose lets queued items finish, then threads exit.
         _pool?.Dispose();
-        ReturnDevicesOnceDrained();
+        // Not after the hand-over: the guest then belongs to the destination.
+        if (_pool is not null && !_commitSent)
+        {
+            _aborts.ReturnOnceDrained(_pool, _guest.Devices, _log, _id);
+        }
     }
 
     private void OnSubscribe(SubscribeMigration s) => _reporting.Subscribe(s.Subscriber);
+
+    // ---------------------------------------------------------------- the end of an aborted migration (DeviceAbortWait)
+
+    /// <summary>
+    /// Contract: an aborted migration reports its end (MigrationEnded, which frees the guest for a new migration on the
+    /// node) only after every device saver answered SaveAborted, that is after each device's call in flight ended and
+    /// its device is back in RUNNING, or after migration.device-abort-timeout, in which case the report names the
+    /// devices that did not confirm. The savers are stopped only then (Finish): a Stop would overtake the AbortSave.
+    /// AbortSave was already sent to every saver (<see cref="Abort"/>).
+    /// </summary>
+    private void EndAfterDeviceAborts(string status, string reason)
+    {
+        // The guest was paused until Abort resumed it (just before this): that is the downtime it experienced.
+        _aborts.Begin(status, reason, PausedMs);
+        if (_savers.Length == 0)
+        {
+            Finish(status, reason, _aborts.DowntimeMs);
+            return;
+        }
+
+        Timers.CancelAll();
+        Timers.StartSingleTimer("device-abort", DeviceAbortTimedOut.Instance, _settings.DeviceAbortTimeout);
+        Become(AwaitingDeviceAborts);
+    }
+
+    /// <summary>Ending (not a phase: progress keeps the phase it was entered from): waits for the devices' SaveAborted.</summary>
+    private void AwaitingDeviceAborts()
+    {
+        Receive<SaveAborted>(a =>
+        {
+            if (!_aborts.Confirm(a.DeviceIndex, _savers.Length, a.Error))
+            {
+                return; // a confirmation of an earlier AbortSave (OnChannelFailed) counts once
+            }
+
+            if (a.Error is not null)
+            {
+                _log.Error("migration {0} of {1}: {2}", _id, _guest.Id, a.Error);
+            }
+
+            if (_aborts.Confirmed == _savers.Length)
+            {
+                Finish(_aborts.Status, _aborts.ReasonWithDeviceErrors, _aborts.DowntimeMs);
+            }
+        });
+        Receive<DeviceAbortTimedOut>(_ =>
+        {
+            var error = _aborts.TimedOut(_guest.Devices, _savers.Length, _settings.DeviceAbortTimeout);
+            _log.Error("migration {0} of {1}: {2}", _id, _guest.Id, error);
+            Finish(_aborts.Status, _aborts.ReasonWithDeviceErrors, _aborts.DowntimeMs);
+        });
+        Receive<CancelMigration>(_ => Sender.Tell(new CommandFailed($"migration {_id} is ending ({_aborts.Status}); its devices are returning to running", "ended")));
+        Receive<SubscribeMigration>(OnSubscribe);
+        Receive<ChunkReady>(r => r.Chunk.ReturnBuffer());
+        ReceiveAny(_ => { });
+    }
 
     // ---------------------------------------------------------------- progress and the timeline (SourceReporting)
 
@@ -711,6 +772,11 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers, IS
     private sealed record HoldCommitOver : INoSerializationVerificationNeeded
     {
         public static readonly HoldCommitOver Instance = new();
+    }
+
+    private sealed record DeviceAbortTimedOut : INoSerializationVerificationNeeded
+    {
+        public static readonly DeviceAbortTimedOut Instance = new();
     }
 }
 
