@@ -4,6 +4,7 @@ using Akka.Event;
 using Migration.Actors.Cluster;
 using Migration.Actors.Infrastructure;
 using Migration.Actors.Messages;
+using Migration.Actors.Ownership;
 using Migration.Actors.Settings;
 using Migration.Actors.Source.Convergence;
 using Migration.Devices.Guest;
@@ -21,7 +22,7 @@ namespace Migration.Actors.Source;
 /// Every state answers CancelMigration and failures the same way (<see cref="Abort"/>).
 /// All state is touched only on this actor's thread.
 /// </summary>
-public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers, ISourceTransferEvents
+public sealed class MigrationCoordinator : ReceiveActor, IWithTimers, ISourceTransferEvents
 {
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Guid _id;
@@ -35,6 +36,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers, IS
     private readonly SourceReporting _reporting;
     private readonly SourceConvergence _convergence;
     private readonly DeviceAbortWait _aborts = new();
+    private readonly SourceOwnership _ownership;
     private IActorRef _incoming = ActorRefs.Nobody;
     private PrepareAck? _ack;
     private WorkerPool? _pool;
@@ -65,6 +67,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers, IS
         _sourceNode = sourceNode;
         _settings = settings;
         _reporting = new SourceReporting(id, guest, settings, _stats, _clock);
+        _ownership = new SourceOwnership(Context, guest.Id, sourceNode, destinationNode, OwnershipSettings.From(Context.System.Settings.Config).MajorityTimeout);
         _convergence = new SourceConvergence(id, guest, settings, _stats, _clock, StopPhaseHistory.Get(Context.System), _reporting.Timeline, _log, Self);
         if (subscriber is not null)
         {
@@ -110,7 +113,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers, IS
         node.Tell(new PrepareIncoming(_id, _guest.Spec, MigrationParameters.From(_settings), Self));
         Timers.StartSingleTimer("phase", new PhaseTimeout("prepare"), _settings.PrepareTimeout);
         Timers.StartPeriodicTimer("progress", ProgressTick.Instance, _settings.ProgressInterval);
-        WatchDestinationNode();
+        _ownership.WatchDestinationNode();
     }
 
     // ---------------------------------------------------------------- states
@@ -237,12 +240,12 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers, IS
         });
         Receive<CancelMigration>(c => Sender.Tell(new CommandFailed($"migration {_id} is committing; too late to cancel", "too-late")));
         LateConvergenceHandlers("too-late");
-        // The stopped guest stays here until the record decides (MigrationCoordinator.Ownership.cs): the destination resumes
+        // The stopped guest stays here until the record decides (OnCommitRecord): the destination resumes
         // it only after a majority confirmed its epoch; if the destination is gone first, this side takes it back.
         Receive<PeerLost>(OnPeerLostCommitting);
-        Receive<Ownership.ClaimResult>(OnCommitRecord);
+        Receive<ClaimResult>(OnCommitRecord);
         Receive<HoldCommitOver>(_ => _incoming.Tell(new CommitMigration(_id)));
-        Receive<PhaseTimeout>(_ => StartClaim(Ownership.ClaimKind.Read));
+        Receive<PhaseTimeout>(_ => _ownership.StartClaim(ClaimKind.Read));
         Receive<ProgressTick>(_ => PublishProgress());
         Receive<SubscribeMigration>(OnSubscribe);
         ReceiveAny(_ => { });
@@ -360,7 +363,7 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers, IS
 
         _ack = ack;
         _incoming = ack.Incoming;
-        WatchDestination(ack.Incoming);
+        _ownership.WatchDestination(ack.Incoming);
         _channels = new IActorRef[_settings.Channels];
         _links = new ChannelLinks(_channels.Length);
         for (var i = 0; i < _channels.Length; i++)
@@ -653,6 +656,124 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers, IS
         ReceiveAny(_ => { });
     }
 
+    // ---------------------------------------------------------------- ownership of the stopped guest (SourceOwnership)
+
+    // docs/architecture.md, "Ownership rules". Once the guest is paused for stop-copy, the source runs it again only
+    // after a majority confirmed its take-back in the ownership record; after DestinationVerified it keeps the stopped
+    // guest (never disposes it) until the destination confirms its resume, or the record says the destination holds
+    // it, or the destination is gone and the source took it back.
+
+    /// <summary>How long the guest has been paused (0 before the stop): the report's downtime, also on failure.</summary>
+    private double PausedMs => _stopMs >= 0 ? _clock.Elapsed.TotalMilliseconds - _stopMs : 0;
+
+    /// <summary>
+    /// Before the commit: the destination's node is gone (end now), or only its incoming migration stopped: that one
+    /// usually says why (IncomingFailed, from it or its node), so give that a second to arrive before failing with
+    /// the bare loss.
+    /// </summary>
+    private void OnPeerLost(PeerLost lost)
+    {
+        if (lost.NodeRemoved)
+        {
+            Abort(lost.Why, cancelled: false, destinationKnowsAlready: true);
+        }
+        else
+        {
+            Timers.StartSingleTimer("peer-grace", new PeerGraceOver(lost.Why), TimeSpan.FromSeconds(1));
+        }
+    }
+
+    /// <summary>The stopped guest cannot be handed over: take it back through the record, then resume it and finish.</summary>
+    private void TakeBack(string reason, bool cancelled)
+    {
+        if (_commitSent && _ownership.TakeBackReason is null)
+        {
+            // Committing: the savers left the devices stopped (Abort already told them otherwise): back to running state.
+            foreach (var s in _savers)
+            {
+                s.Tell(AbortSave.Instance);
+            }
+        }
+
+        _ownership.NoteTakeBack(reason, cancelled);
+        _ownership.StartClaim(ClaimKind.TakeBack);
+        Become(TakingBack);
+    }
+
+    /// <summary>Ending (not a phase: progress keeps the phase it was entered from): the take-back claim until it wins.</summary>
+    private void TakingBack()
+    {
+        Receive<ClaimResult>(r =>
+        {
+            _ownership.ClaimAnswered();
+            if (r.Outcome == ClaimOutcome.Won)
+            {
+                _commitSent = false; // the guest is ours again: the node puts it back in its registry
+                _guest.Workload.Resume();
+                _log.Warning("migration {0} of {1}: {2}; took the guest back ({3}) and resumed it on {4}", _id, _guest.Id, _ownership.TakeBackReason, r.Current, _sourceNode);
+                // Devices back to running before the node frees the guest for a new migration (EndAfterDeviceAborts);
+                // AbortSave again: a take-back after the verification never sent it, and a saver confirms a repeat once more.
+                foreach (var s in _savers)
+                {
+                    s.Tell(AbortSave.Instance);
+                }
+
+                EndAfterDeviceAborts(_ownership.TakeBackCancelled ? "cancelled" : "failed",
+                    $"{_ownership.TakeBackReason}; the guest resumed on {_sourceNode} (ownership {r.Current})");
+                return;
+            }
+
+            _log.Error("migration {0} of {1}: {2}; cannot take the stopped guest back yet ({3}); it stays paused here and the claim is retried",
+                _id, _guest.Id, _ownership.TakeBackReason, r.Detail);
+            Timers.StartSingleTimer("claim", RetryClaim.Instance, TimeSpan.FromSeconds(1));
+        });
+        Receive<RetryClaim>(_ => _ownership.StartClaim(ClaimKind.TakeBack));
+        Receive<CancelMigration>(_ => Sender.Tell(new CommandFailed($"migration {_id} is already ending: {_ownership.TakeBackReason}", "ending")));
+        Receive<ProgressTick>(_ => PublishProgress());
+        Receive<SubscribeMigration>(OnSubscribe);
+        Receive<ChunkReady>(r => r.Chunk.ReturnBuffer());
+        ReceiveAny(_ => { });
+    }
+
+    /// <summary>
+    /// Committing, the destination is gone before it confirmed the resume (its node removed, or its incoming migration
+    /// stopped). If its node is alive and the record names it, it runs the guest: done. Otherwise take the guest back.
+    /// </summary>
+    private void OnPeerLostCommitting(PeerLost lost)
+    {
+        if (lost.NodeRemoved)
+        {
+            TakeBack($"{lost.Why} after it verified the guest, before it confirmed the resume", cancelled: false);
+            return;
+        }
+
+        _ownership.PendingPeerLoss = lost;
+        _ownership.StartClaim(ClaimKind.Read);
+    }
+
+    /// <summary>A read of the record while committing (the destination's actor stopped, or the commit timed out).</summary>
+    private void OnCommitRecord(ClaimResult r)
+    {
+        _ownership.ClaimAnswered();
+        if (_ownership.NamesDestination(r))
+        {
+            Mark("record names the destination");
+            Finish("completed", null, PausedMs);
+            return;
+        }
+
+        if (_ownership.PendingPeerLoss is { } lost && r.Outcome == ClaimOutcome.Won)
+        {
+            TakeBack($"{lost.Why} without resuming the guest (the record is {r.Current})", cancelled: false);
+            return;
+        }
+
+        // No majority, or the destination is alive and has not claimed yet: keep the stopped guest and wait.
+        _log.Warning("migration {0} of {1}: destination has not confirmed the resume; record: {2} ({3}); keeping the stopped guest and waiting",
+            _id, _guest.Id, r.Current, r.Detail);
+        Timers.StartSingleTimer("phase", new PhaseTimeout("commit"), _settings.CommitTimeout);
+    }
+
     protected override void PostStop()
     {
         // Savers run their last device calls on the pool; Dispose lets queued items finish, then threads exit.
@@ -772,6 +893,13 @@ public sealed partial class MigrationCoordinator : ReceiveActor, IWithTimers, IS
     private sealed record HoldCommitOver : INoSerializationVerificationNeeded
     {
         public static readonly HoldCommitOver Instance = new();
+    }
+
+    private sealed record PeerGraceOver(string Why) : INoSerializationVerificationNeeded;
+
+    private sealed record RetryClaim : INoSerializationVerificationNeeded
+    {
+        public static readonly RetryClaim Instance = new();
     }
 
     private sealed record DeviceAbortTimedOut : INoSerializationVerificationNeeded
