@@ -152,8 +152,8 @@ public static class FaultDrill
         .Select(c => (c[2], c[3]))
         .ToList();
 
-    public static async Task WaitForMembersAsync(string seeds, int count) =>
-        await WaitForAsync(seeds, $"nodes {seeds}", o => o.Split('\n').Count(l => l.Contains(" Up ", StringComparison.Ordinal)) >= count, $"{count} nodes up");
+    /// <summary>Waits until <paramref name="count"/> members are Up: the one cluster-up poll of the process tests (<see cref="NodeProcesses.WaitForUpAsync"/>).</summary>
+    public static async Task WaitForMembersAsync(string seeds, int count) => await NodeProcesses.WaitForUpAsync(seeds, count);
 
     /// <summary>Runs a CLI command until its output satisfies <paramref name="done"/> (bounded); returns that output.</summary>
     public static async Task<string> WaitForAsync(string seeds, string command, Func<string, bool> done, string what, TimeSpan? timeout = null)
