@@ -135,6 +135,7 @@ public sealed partial class HypervisorNode : ReceiveActor
             }
         });
         ReceiveReclaims();
+        ReceiveCustody();
         ReceiveCordon();
     }
 

@@ -88,6 +88,11 @@ public static class FaultDrill
                                                                          (expectedNode is null || Rows(o)[0].Node == expectedNode && Rows(o)[0].State == "running"),
             $"drill guest on {expectedNode ?? "no node"}", TimeSpan.FromSeconds(90));
         var settled = faultAt.Elapsed;
+        if (Environment.GetEnvironmentVariable("MIGRATION_DRILL_LOG") is { Length: > 0 } drillLog)
+        {
+            // Figures for docs/architecture.md ("Ownership rules", time line): how long after the fault `vm list` settled.
+            File.AppendAllText(drillLog, $"{target} {fault} {phase}: settled {settled.TotalSeconds:0.0} s after the fault{Environment.NewLine}");
+        }
 
         if (fault == DrillFault.Stop)
         {
