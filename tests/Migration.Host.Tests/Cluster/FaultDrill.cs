@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text;
 using Xunit;
 
 namespace Migration.Host.Tests.Cluster;
@@ -48,12 +49,45 @@ public static class FaultDrill
     public static async Task RunAsync(DrillTarget target, DrillFault fault, string phase)
     {
         await using var nodes = new NodeProcesses();
+        var started = new List<(string Name, Process Process)>();
+        try
+        {
+            await RunAsync(nodes, started, target, fault, phase);
+        }
+        catch (Exception e) when (KeepLogs(nodes, started, $"{target} {fault} {phase}", e))
+        {
+            throw; // not reached: KeepLogs returns false
+        }
+    }
+
+    /// <summary>With MIGRATION_DRILL_LOG set, a failed drill appends its node processes' output to that file plus ".nodes".</summary>
+    private static bool KeepLogs(NodeProcesses nodes, List<(string Name, Process Process)> started, string drill, Exception e)
+    {
+        if (Environment.GetEnvironmentVariable("MIGRATION_DRILL_LOG") is { Length: > 0 } drillLog)
+        {
+            var text = new StringBuilder($"==== {drill} FAILED: {e.Message}{Environment.NewLine}");
+            foreach (var (name, process) in started)
+            {
+                text.Append($"---- node {name}{Environment.NewLine}{nodes.Output(process)}{Environment.NewLine}");
+            }
+
+            File.AppendAllText(drillLog + ".nodes", text.ToString());
+        }
+
+        return false;
+    }
+
+    private static async Task RunAsync(NodeProcesses nodes, List<(string Name, Process Process)> processes, DrillTarget target, DrillFault fault, string phase)
+    {
         var (pa, pb, pc) = (NodeProcesses.FreePort(), NodeProcesses.FreePort(), NodeProcesses.FreePort());
         // B can hold one drill guest (64 MiB) and not two: after the drill it must have freed the incoming copy.
         var small = new Dictionary<string, string> { ["MIGRATION_NODE_MEMORY_CAPACITY"] = "100MiB" };
         var a = await nodes.StartNodeAsync("A", pa, null);
+        processes.Add(("A", a));
         var bc = await Task.WhenAll(nodes.StartNodeAsync("B", pb, pa, environment: small), nodes.StartNodeAsync("C", pc, pa));
         var b = bc[0];
+        processes.Add(("B", b));
+        processes.Add(("C", bc[1]));
         var all = $"--seed 127.0.0.1:{pa} --seed 127.0.0.1:{pb} --seed 127.0.0.1:{pc}";
         var survivors = target == DrillTarget.Source ? $"--seed 127.0.0.1:{pb} --seed 127.0.0.1:{pc}" : $"--seed 127.0.0.1:{pa} --seed 127.0.0.1:{pc}";
         await WaitForMembersAsync(all, 3);
