@@ -39,8 +39,9 @@ public static class FaultDrill
         "setup" => "--inject hold:setup=40000",
         // Device precopy data trickles through credit with a slowly loading device; the guest never converges.
         "precopy" => "--downtime-limit 0.001 --max-iterations 10000 --inject slow-load:gpu0=300",
-        // All device state is stop-copy and loads at 300 ms/MiB: ~10 s of stop-copy.
-        "stop-copy" => "--max-iterations 3 --inject slow-load:gpu0=300",
+        // All device state is stop-copy and loads at 600 ms/MiB: ~19 s of stop-copy. (300 ms/MiB gave ~10 s, and at load 35
+        // a status poll took about that long: a kill aimed at stop-copy landed once after the migration had completed.)
+        "stop-copy" => "--max-iterations 3 --inject slow-load:gpu0=600",
         "verifying" => "--max-iterations 3 --inject hold:verify=40000",
         "committing" => "--max-iterations 3 --inject hold:commit=40000",
         _ => throw new ArgumentOutOfRangeException(nameof(phase), phase, "not a drill phase"),
