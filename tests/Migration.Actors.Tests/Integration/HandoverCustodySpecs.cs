@@ -38,11 +38,25 @@ public sealed class HandoverCustodySpecs(TwoNodeCluster cluster) : IClassFixture
         return TwoNodeCluster.Settings() with { Inject = [commit, resume], MaxIterations = 1, CommitTimeout = TimeSpan.FromSeconds(60) };
     }
 
+    /// <summary>A majority read of the guest's entry, asked again while no majority answers (a member rejoining, a loaded host).</summary>
     internal static async Task<GuestEpoch> ReadAsync(NodeHost on, string vm)
     {
-        var reply = await DistributedData.Get(on.System).Replicator.Ask<IGetResponse>(
-            Dsl.Get(OwnershipRecord.Key, new ReadMajority(TimeSpan.FromSeconds(5))), Patience);
-        return reply is GetSuccess g ? OwnershipRecord.Of(g.Get(OwnershipRecord.Key), vm) : GuestEpoch.None;
+        var deadline = DateTime.UtcNow + Patience;
+        while (true)
+        {
+            var reply = await DistributedData.Get(on.System).Replicator.Ask<IGetResponse>(
+                Dsl.Get(OwnershipRecord.Key, new ReadMajority(TimeSpan.FromSeconds(5))), Patience);
+            switch (reply)
+            {
+                case GetSuccess g:
+                    return OwnershipRecord.Of(g.Get(OwnershipRecord.Key), vm);
+                case NotFound:
+                    return GuestEpoch.None;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"no majority read of the ownership record on {on.Address}: {reply}");
+            await Task.Delay(500);
+        }
     }
 
     /// <summary>Polls <paramref name="on"/>'s guest list until the guest shows <paramref name="state"/> (bounded).</summary>
@@ -121,5 +135,61 @@ public sealed class HandoverCustodySpecs(TwoNodeCluster cluster) : IClassFixture
         Assert.True(second.Status == "completed" && second.Verified, $"{second.Status}: {second.Error}");
         Assert.DoesNotContain((await TwoNodeCluster.ListAsync(cluster.Source)).Guests, g => g.VmId == spec.Id);
         Assert.Single((await TwoNodeCluster.ListAsync(cluster.Destination)).Guests, g => g.VmId == spec.Id);
+    }
+}
+
+/// <summary>
+/// As <see cref="HandoverCustodySpecs"/>, with the destination's node removed from the cluster (downed) while its claim is
+/// held: the source's custody sees the removal and takes the guest back. A cluster of its own (the destination is downed
+/// and rejoins as a new incarnation without the copy, which went with its old ActorSystem).
+/// </summary>
+public sealed class HandoverCustodyRemovalSpecs
+{
+    private static readonly Akka.Configuration.Config TestConfig = Akka.Configuration.ConfigurationFactory.ParseString("""
+        akka.actor.serialize-messages = on
+        akka.loglevel = WARNING
+        migration.prefault-destination = off
+        # A loaded machine's pause must not look like a hang: only the spec downs the destination.
+        akka.cluster.failure-detector.acceptable-heartbeat-pause = 10s
+        """);
+
+    [Fact]
+    public async Task A_coordinator_that_dies_after_the_hand_over_resumes_the_guest_once_when_the_destination_node_is_removed_before_its_resume()
+    {
+        var a = NodeHost.Start("127.0.0.1", 0, [], TestConfig);
+        await a.WaitUpAsync(1, TimeSpan.FromSeconds(30));
+        var b = NodeHost.Start("127.0.0.1", 0, [a.Address], TestConfig);
+        try
+        {
+            await b.WaitUpAsync(2, TimeSpan.FromSeconds(30));
+            await a.WaitUpAsync(2, TimeSpan.FromSeconds(30));
+            var spec = new GuestSpec("custody-removed", 32L << 20, [new DeviceSpec("gpu0", DeviceKind.Vfio, 0, 4 << 20, 0, Seed: 5)], 8L << 20);
+            Assert.IsType<GuestCreated>(await a.Node.Ask<object>(new CreateGuest(spec), TimeSpan.FromSeconds(30)));
+            var start = await HandoverCustodySpecs.ReadAsync(a, spec.Id);
+            FaultInjection.TryParse("hold:commit=60000", out var commit, out _);
+            FaultInjection.TryParse("hold:resume=600000", out var resume, out _);
+            var settings = TwoNodeCluster.Settings() with { Inject = [commit, resume], MaxIterations = 1, CommitTimeout = TimeSpan.FromSeconds(60) };
+            var watcher = new ReportWatcher(a.System);
+            var started = Assert.IsType<MigrationStarted>(await a.Node.Ask<object>(new StartMigration(spec.Id, b.Address, settings, watcher.Actor), TimeSpan.FromSeconds(10)));
+            await watcher.WaitForAsync(p => p.Phase == "committing", TimeSpan.FromSeconds(60));
+
+            a.System.ActorSelection($"/user/node/migration-{started.MigrationId:N}").Tell(Kill.Instance);
+            await HandoverCustodySpecs.WaitForStateAsync(b, spec.Id, "in-doubt"); // b asked, heard HandedOver, holds its claim
+            Akka.Cluster.Cluster.Get(a.System).Down(Akka.Cluster.Cluster.Get(b.System).SelfAddress);
+            var report = await watcher.Finished.WaitAsync(TimeSpan.FromSeconds(60));
+
+            Assert.Equal("failed", report.Status);
+            Assert.Contains("taken back", report.Error);
+            var onA = Assert.Single((await TwoNodeCluster.ListAsync(a)).Guests, g => g.VmId == spec.Id);
+            Assert.Equal("running", onA.State);
+            var now = await HandoverCustodySpecs.ReadAsync(a, spec.Id);
+            Assert.Equal(a.Address, now.Owner);
+            Assert.True(now.Epoch >= start.Epoch + 2, $"started at {start}, now {now}");
+        }
+        finally
+        {
+            await b.DisposeAsync();
+            await a.DisposeAsync();
+        }
     }
 }
