@@ -26,6 +26,19 @@ public sealed partial class HypervisorNode
             OwnershipSettings.From(Context.System.Settings.Config).MajorityTimeout, CustodyPoll, reason), $"custody-{id:N}");
     }
 
+    /// <summary>A command for a migration whose stopped copy is in custody: a subscriber hears the end; anything else is too late.</summary>
+    private void AnswerInCustody(Guid id, object message)
+    {
+        if (message is SubscribeMigration s)
+        {
+            RememberWatcher(id, s.Subscriber);
+            return;
+        }
+
+        Sender.Tell(new CommandFailed($"migration {id} is ending: its coordinator stopped after the hand-over, and the ownership record " +
+                                      "decides whether the destination or this node runs the guest", "ending"));
+    }
+
     private void OnCustodyEnded(CustodyEnded c)
     {
         if (!_handedOver.Remove(c.MigrationId, out var guest))

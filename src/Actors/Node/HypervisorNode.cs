@@ -395,6 +395,10 @@ public sealed partial class HypervisorNode : ReceiveActor
         {
             c.Forward(message);
         }
+        else if (_handedOver.ContainsKey(migrationId))
+        {
+            AnswerInCustody(migrationId, message); // its coordinator died after the hand-over (HypervisorNode.Custody.cs)
+        }
         else if (_finished.ContainsKey(migrationId))
         {
             Sender.Tell(new CommandFailed($"migration {migrationId} has ended", "ended"));

@@ -110,6 +110,8 @@ public sealed class HandoverCustodySpecs(TwoNodeCluster cluster) : IClassFixture
         // The destination learnt of the death and asked the source node (in doubt), which answered HandedOver: it holds its claim.
         await WaitForStateAsync(cluster.Destination, spec.Id, "in-doubt");
         Assert.Contains(cluster.Source.Guests.Snapshot(), g => g.Guest.Id == spec.Id && g.State == GuestHandoverState.Released); // kept, stopped
+        var late = new ReportWatcher(cluster.Source.System); // `status --watch` while the copy is in custody hears the end too
+        cluster.Source.Node.Tell(new SubscribeMigration(id, late.Actor));
         var incoming = await cluster.Destination.System.ActorSelection($"/user/node/incoming-{id:N}").Ask<ActorIdentity>(new Identify(0), TimeSpan.FromSeconds(10));
         Assert.NotNull(incoming.Subject);
         incoming.Subject.Tell(Kill.Instance);
@@ -118,6 +120,7 @@ public sealed class HandoverCustodySpecs(TwoNodeCluster cluster) : IClassFixture
 
         Assert.Equal("failed", report.Status);
         Assert.Contains("taken back", report.Error);
+        Assert.Equal("failed", (await late.Finished.WaitAsync(Patience)).Status);
         var now = await ReadAsync(cluster.Source, spec.Id);
         Assert.Equal(cluster.Source.Address, now.Owner);
         Assert.True(now.Epoch >= start.Epoch + 2, $"started at {start}, now {now}");
