@@ -103,6 +103,12 @@ public sealed class PeerWatch : ReceiveActor
         }
     }
 
+    /// <summary>
+    /// Tells the parent once. A node removal is a warning here. A peer actor that stopped is only logged at Info: a
+    /// peer stops as well when it ended its side normally (the destination's incoming migration after the resume, just
+    /// as the source's coordinator completes), which must not warn after every successful migration; when the stop is
+    /// a real loss, the parent's reaction logs it (the failed migration's error or the take-back names this reason).
+    /// </summary>
     private void Report(string why, bool nodeRemoved)
     {
         if (_reported || _shuttingDown || _cluster.IsTerminated)
@@ -111,7 +117,15 @@ public sealed class PeerWatch : ReceiveActor
         }
 
         _reported = true;
-        _log.Warning("{0}", why);
+        if (nodeRemoved)
+        {
+            _log.Warning("{0}", why);
+        }
+        else
+        {
+            _log.Info("{0}; the migration decides whether that ended it", why);
+        }
+
         Context.Parent.Tell(new PeerLost(why, nodeRemoved));
     }
 }

@@ -54,6 +54,7 @@ public sealed partial class IncomingMigration
         Receive<Cluster.PeerLost>(OnSourceLostAfterVerify);
         Receive<Ownership.ClaimResult>(OnResumeClaim);
         Receive<RetryOwnership>(_ => ClaimThenResume(_claimWhy));
+        Receive<HoldResumeOver>(_ => OnHoldResumeOver());
         Receive<ChannelAccepted>(c => c.Io.Dispose()); // a late reconnect: everything has arrived
         Receive<AbortIncoming>(a => Discard($"aborted by source: {a.Reason}", tellSource: false));
         Receive<Timeout>(_ => BeginResolving());

@@ -47,8 +47,13 @@ public sealed partial class IncomingMigration
     }
 
     /// <summary>Receiving: the source is gone before the guest was verified. It never released it: discard and free the copy.</summary>
-    private void OnSourceLostBeforeVerify(PeerLost lost) =>
-        Discard($"{lost.Why} before the guest was verified here; discarding the incoming copy", tellSource: false);
+    private void OnSourceLostBeforeVerify(PeerLost lost)
+    {
+        // The warning of the loss is this one (PeerWatch logs a stopped peer actor at Info: it also stops on a normal end).
+        var reason = $"{lost.Why} before the guest was verified here; discarding the incoming copy";
+        _log.Warning("incoming migration {0} of {1}: {2}", Id, _request.Spec.Id, reason);
+        Discard(reason, tellSource: false);
+    }
 
     /// <summary>Answers the prepare (after an injected hold:setup, which keeps the source in setup for fault drills).</summary>
     private void AckPrepare(PrepareAck ack)
@@ -87,6 +92,7 @@ public sealed partial class IncomingMigration
     }
 
     private bool _holdDone;
+    private bool _resumeHoldDone;
 
     /// <summary>Verified: the source released the guest, or is gone. Resume only once a majority confirmed start epoch + 1 here.</summary>
     private void ClaimThenResume(string why)
@@ -98,6 +104,16 @@ public sealed partial class IncomingMigration
         }
 
         _claimPending = true;
+        if (_settings.Inject.FirstOrDefault(f => f.Kind == FaultInjection.Hold && f.Phase == "resume") is { } hold && !_resumeHoldDone)
+        {
+            // Widens the window between the decision to resume and the claim for fault drills: _claimPending stays set,
+            // so the source's repeated answers do not claim meanwhile; HoldResumeOver claims.
+            _resumeHoldDone = true;
+            _log.Warning("incoming migration {0}: injecting hold:resume={1}", Id, hold.Value);
+            Timers.StartSingleTimer("hold-resume", HoldResumeOver.Instance, TimeSpan.FromMilliseconds(hold.Value));
+            return;
+        }
+
         Context.ActorOf(OwnershipClaim.Props(_request.Spec.Id, ClaimKind.IfUnchanged, _startEpoch!.Value, _nodeName, _majorityTimeout));
     }
 
@@ -143,6 +159,18 @@ public sealed partial class IncomingMigration
     private sealed record RetryOwnership : INoSerializationVerificationNeeded
     {
         public static readonly RetryOwnership Instance = new();
+    }
+
+    /// <summary>Verified: the injected hold:resume is over: claim now.</summary>
+    private void OnHoldResumeOver()
+    {
+        _claimPending = false;
+        ClaimThenResume(_claimWhy);
+    }
+
+    private sealed record HoldResumeOver : INoSerializationVerificationNeeded
+    {
+        public static readonly HoldResumeOver Instance = new();
     }
 
     private sealed record HoldVerifyOver(IncomingStats Stats) : INoSerializationVerificationNeeded;

@@ -75,41 +75,38 @@ public sealed partial class HypervisorNode
     /// dead coordinator), so a stopped guest resumes only through the record (<see cref="BeginReclaim"/>: run if a majority
     /// confirms a new epoch naming this node, discard if the record names the destination, paused while undecided); the
     /// report and the destination's AbortIncoming follow that decision. A guest still running (precopy: never stopped)
-    /// keeps running at once: no destination can have verified a guest that never stopped. After the handover it belongs
-    /// to the destination, which resolves the missing commit by asking this node (HandedOver).
+    /// keeps running at once: no destination can have verified a guest that never stopped. After the handover the
+    /// destination resolves the missing commit by asking this node (HandedOver), and this node keeps the stopped copy
+    /// until <see cref="HandoverCustody"/> says the destination runs it or is gone without it (then it resumes here).
     /// </summary>
     private void OnCoordinatorDied(Guid id, string why)
     {
         var (vmId, destination) = _started.TryGetValue(id, out var s) ? s : ("?", "");
-        var handedOver = _handedOver.Remove(id, out var gone);
         var reason = $"migration {id} of {vmId}: the coordinator ended without a result ({why})";
         _outgoing.Remove(id);
-        if (!handedOver && _guests.TryGetValue(vmId, out var stopped) && stopped.MigrationId == id && !stopped.Guest.Workload.IsRunning)
+        if (_handedOver.ContainsKey(id))
+        {
+            BeginCustody(id, vmId, destination, reason);
+            return;
+        }
+
+        if (_guests.TryGetValue(vmId, out var stopped) && stopped.MigrationId == id && !stopped.Guest.Workload.IsRunning)
         {
             _log.Error("{0}; the stopped guest stays paused on {1} until the ownership record says who runs it", reason, _nodeName);
             BeginReclaim(stopped.Guest, id, destination, afterRestart: false, reason);
             return;
         }
 
-        if (handedOver)
+        if (_guests.TryGetValue(vmId, out var entry) && entry.MigrationId == id)
         {
-            _store.Remove(gone!);
-            gone!.Release(NodeMemoryPool.Get(Context.System).Pool);
-            _log.Error("{0}; the guest was already handed over to {1}", reason, destination);
+            entry.Guest.Workload.Resume();
+            _store.MigrationEnded(vmId, id);
+            entry.MigrationId = null;
+            entry.State = "running";
         }
-        else
-        {
-            if (_guests.TryGetValue(vmId, out var entry) && entry.MigrationId == id)
-            {
-                entry.Guest.Workload.Resume();
-                _store.MigrationEnded(vmId, id);
-                entry.MigrationId = null;
-                entry.State = "running";
-            }
 
-            Context.ActorSelection($"{destination.TrimEnd('/')}/user/node").Tell(new AbortIncoming(id, reason));
-            _log.Error("{0}; the guest keeps running on {1}", reason, _nodeName);
-        }
+        Context.ActorSelection($"{destination.TrimEnd('/')}/user/node").Tell(new AbortIncoming(id, reason));
+        _log.Error("{0}; the guest keeps running on {1}", reason, _nodeName);
 
         var report = new MigrationReport
         {
@@ -117,10 +114,10 @@ public sealed partial class HypervisorNode
             VmId = vmId,
             Source = _nodeName,
             Destination = destination,
-            Status = handedOver ? "handed-over" : "failed",
+            Status = "failed",
             Error = reason,
         };
-        _handovers.Ended(id, handedOver);
+        _handovers.Ended(id, handedOver: false);
         RecordFinished(id, report);
         _progress.Remove(id);
         if (_watchers.Remove(id, out var watchers))

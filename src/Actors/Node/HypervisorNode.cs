@@ -135,6 +135,7 @@ public sealed partial class HypervisorNode : ReceiveActor
             }
         });
         ReceiveReclaims();
+        ReceiveCustody();
         ReceiveCordon();
     }
 
@@ -393,6 +394,10 @@ public sealed partial class HypervisorNode : ReceiveActor
         if (_outgoing.TryGetValue(migrationId, out var c))
         {
             c.Forward(message);
+        }
+        else if (_handedOver.ContainsKey(migrationId))
+        {
+            AnswerInCustody(migrationId, message); // its coordinator died after the hand-over (HypervisorNode.Custody.cs)
         }
         else if (_finished.ContainsKey(migrationId))
         {

@@ -14,8 +14,10 @@ namespace Migration.Actors.Settings;
 /// <c>hold:setup=MS</c> makes the destination wait MS ms before it acknowledges the prepare (the source stays in setup;
 /// keep it below connect-timeout + 10 s, the destination's wait for channels),
 /// <c>hold:verify=MS</c> makes the destination wait MS ms, verified, before it answers DestinationVerified (the source
-/// stays in verifying), and <c>hold:commit=MS</c> makes the source wait MS ms before it sends CommitMigration (both
-/// sides in committing): they widen those windows for fault drills (kill or stop a node inside them).
+/// stays in verifying), <c>hold:commit=MS</c> makes the source wait MS ms before it sends CommitMigration (both
+/// sides in committing), and <c>hold:resume=MS</c> makes the destination wait MS ms, once, after it decided to resume
+/// the verified guest (commit received, or the source's answer or removal) before it claims it in the ownership record:
+/// they widen those windows for fault drills (kill or stop a node inside them).
 /// Faults in precopy fire at the start of iteration 1; faults in stop-copy right after the guest stops.
 /// </summary>
 public sealed record FaultInjection(string Kind, string Phase, int Channel, string? Device, double Value)
@@ -49,10 +51,10 @@ public sealed record FaultInjection(string Kind, string Phase, int Channel, stri
         if (kind == Hold)
         {
             var hv = head.Length == 2 ? head[1].Split('=', 2) : [];
-            if (at.Length != 1 || hv.Length != 2 || hv[0] is not ("setup" or "verify" or "commit") ||
+            if (at.Length != 1 || hv.Length != 2 || hv[0] is not ("setup" or "verify" or "commit" or "resume") ||
                 !double.TryParse(hv[1], NumberStyles.Float, CultureInfo.InvariantCulture, out var holdMs) || holdMs < 0 || holdMs > 600_000)
             {
-                error = $"--inject '{text}': expected hold:setup=MS, hold:verify=MS or hold:commit=MS (0..600000 ms)";
+                error = $"--inject '{text}': expected hold:setup=MS, hold:verify=MS, hold:commit=MS or hold:resume=MS (0..600000 ms)";
                 return false;
             }
 

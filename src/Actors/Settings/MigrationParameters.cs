@@ -40,6 +40,10 @@ public sealed record MigrationParameters
     /// the prepare (the source stays in setup: a window for fault drills); 0 = none. For this migration only.</summary>
     public double HoldSetupMs { get; init; }
 
+    /// <summary>Fault injection `hold:resume=MS`: the destination waits that long, once, after it decided to resume the
+    /// verified guest and before it claims it (a window for fault drills); 0 = none. For this migration only.</summary>
+    public double HoldResumeMs { get; init; }
+
     public const double MaxHoldMs = 600_000;
 
     public static readonly TimeSpan MaxTimeout = TimeSpan.FromHours(1);
@@ -63,6 +67,7 @@ public sealed record MigrationParameters
         SlowLoads = s.Inject.Where(f => f.Kind == FaultInjection.SlowLoad).Select(f => new SlowLoad(f.Device ?? "", f.Value)).ToArray(),
         HoldVerifyMs = s.Inject.LastOrDefault(f => f.Kind == FaultInjection.Hold && f.Phase == "verify")?.Value ?? 0,
         HoldSetupMs = s.Inject.LastOrDefault(f => f.Kind == FaultInjection.Hold && f.Phase == "setup")?.Value ?? 0,
+        HoldResumeMs = s.Inject.LastOrDefault(f => f.Kind == FaultInjection.Hold && f.Phase == "resume")?.Value ?? 0,
     };
 
     /// <summary>Null when every field is within range, else what arrived and what was expected (first bad field).</summary>
@@ -139,6 +144,11 @@ public sealed record MigrationParameters
             return $"hold:setup = {HoldSetupMs} ms; expected 0..{MaxHoldMs}";
         }
 
+        if (!double.IsFinite(HoldResumeMs) || HoldResumeMs is < 0 or > MaxHoldMs)
+        {
+            return $"hold:resume = {HoldResumeMs} ms; expected 0..{MaxHoldMs}";
+        }
+
         return null;
     }
 
@@ -173,6 +183,7 @@ public sealed record MigrationParameters
             Inject = SlowLoads.Select(s => new FaultInjection(FaultInjection.SlowLoad, "load", 0, s.Device, s.MsPerMiB))
                 .Concat(HoldVerifyMs > 0 ? [new FaultInjection(FaultInjection.Hold, "verify", 0, null, HoldVerifyMs)] : [])
                 .Concat(HoldSetupMs > 0 ? [new FaultInjection(FaultInjection.Hold, "setup", 0, null, HoldSetupMs)] : [])
+                .Concat(HoldResumeMs > 0 ? [new FaultInjection(FaultInjection.Hold, "resume", 0, null, HoldResumeMs)] : [])
                 .ToArray(),
         };
     }

@@ -31,7 +31,7 @@ public sealed class MigrationOptions
     {
         Description = "Inject a fault: drop-channel:N@precopy|stopcopy, corrupt-packet@precopy|stopcopy, slow-load:DEVICE[=MS], " +
                       "drop-commit (the source skips CommitMigration; the destination resolves it by asking the source), " +
-                      "hold:setup|verify|commit=MS (widen the setup, verifying or committing window for fault drills) (repeatable)",
+                      "hold:setup|verify|commit|resume=MS (widen the setup, verifying, committing or destination-resume window for fault drills) (repeatable)",
     };
 
     public void AddTo(Command command)

@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Akka.Configuration;
+using Akka.Event;
 using Migration.Actors.Cluster;
 using Migration.Actors.Node;
 using Xunit;
@@ -42,6 +43,8 @@ public sealed class PeerWatchSpecs : Akka.TestKit.Xunit2.TestKit
         // The peer's node is this node (as in single-node specs): only DeathWatch applies, no membership to follow.
         var peer = Sys.ActorOf(Props.Create(() => new Idle()), "incoming-peer");
         ChildActorOf(PeerWatch.Props(peer, "destination"));
+        var warnings = CreateTestProbe();
+        Sys.EventStream.Subscribe(warnings.Ref, typeof(Warning));
 
         Sys.Stop(peer);
 
@@ -50,6 +53,10 @@ public sealed class PeerWatchSpecs : Akka.TestKit.Xunit2.TestKit
         Assert.Contains("the destination's migration actor", lost.Why);
         Assert.Contains("stopped", lost.Why);
         ExpectNoMsg(TimeSpan.FromMilliseconds(500));
+        // A peer actor also stops when its side ended normally (after every completed migration): no warning from the
+        // watch (it logs before it tells the parent, so a warning would be here by now); the parent logs a real loss.
+        var logged = warnings.ReceiveWhile(TimeSpan.FromMilliseconds(300), o => (Warning)o);
+        Assert.DoesNotContain(logged, w => w.Message.ToString()!.Contains("migration actor", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -65,10 +72,14 @@ public sealed class PeerWatchSpecs : Akka.TestKit.Xunit2.TestKit
         AwaitCondition(() => _cluster.State.Members.Count(m => m.Status == Akka.Cluster.MemberStatus.Up) == 2, Patience);
         ExpectNoMsg(TimeSpan.FromMilliseconds(300)); // a member that is Up is not lost
 
+        var warnings = CreateTestProbe();
+        Sys.EventStream.Subscribe(warnings.Ref, typeof(Warning));
         _cluster.Down(peerAddress);
 
         var lost = ExpectMsg<PeerLost>(Patience);
         Assert.True(lost.NodeRemoved);
+        // A node removal is always a loss: the watch warns.
+        warnings.FishForMessage<Warning>(w => w.Message.ToString()!.Contains($"source node {peerAddress}", StringComparison.Ordinal), Patience);
         Assert.Contains($"source node {peerAddress}", lost.Why);
         Assert.Matches("downed by|removed from", lost.Why);
         ExpectNoMsg(TimeSpan.FromMilliseconds(500));

@@ -32,6 +32,7 @@ public sealed class MigrationParametersRoundTripTests
                 new FaultInjection(FaultInjection.SlowLoad, "load", 0, "gpu0", 12.5),
                 new FaultInjection(FaultInjection.Hold, "verify", 0, null, 1500),
                 new FaultInjection(FaultInjection.Hold, "setup", 0, null, 2500),
+                new FaultInjection(FaultInjection.Hold, "resume", 0, null, 3500),
             ],
         };
         var parameters = MigrationParameters.From(source);
@@ -45,7 +46,7 @@ public sealed class MigrationParametersRoundTripTests
         {
             if (!settingsProperties.TryGetValue(p.Name, out var s))
             {
-                continue; // SlowLoads, HoldVerifyMs, HoldSetupMs: carried in Inject, checked below
+                continue; // SlowLoads, HoldVerifyMs, HoldSetupMs, HoldResumeMs: carried in Inject, checked below
             }
 
             Assert.True(Equals(s.GetValue(source), s.GetValue(effective)), $"{p.Name}: source {s.GetValue(source)}, destination {s.GetValue(effective)}");
@@ -57,5 +58,6 @@ public sealed class MigrationParametersRoundTripTests
         Assert.Equal(12.5, MigrationParameters.LoadDelays(effective!)["gpu0"]);
         Assert.Contains(effective!.Inject, f => f.Kind == FaultInjection.Hold && f.Phase == "verify" && f.Value == 1500);
         Assert.Contains(effective.Inject, f => f.Kind == FaultInjection.Hold && f.Phase == "setup" && f.Value == 2500);
+        Assert.Contains(effective.Inject, f => f.Kind == FaultInjection.Hold && f.Phase == "resume" && f.Value == 3500);
     }
 }

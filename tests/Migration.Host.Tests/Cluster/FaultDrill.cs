@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text;
 using Xunit;
 
 namespace Migration.Host.Tests.Cluster;
@@ -38,8 +39,9 @@ public static class FaultDrill
         "setup" => "--inject hold:setup=40000",
         // Device precopy data trickles through credit with a slowly loading device; the guest never converges.
         "precopy" => "--downtime-limit 0.001 --max-iterations 10000 --inject slow-load:gpu0=300",
-        // All device state is stop-copy and loads at 300 ms/MiB: ~10 s of stop-copy.
-        "stop-copy" => "--max-iterations 3 --inject slow-load:gpu0=300",
+        // All device state is stop-copy and loads at 600 ms/MiB: ~19 s of stop-copy. (300 ms/MiB gave ~10 s, and at load 35
+        // a status poll took about that long: a kill aimed at stop-copy landed once after the migration had completed.)
+        "stop-copy" => "--max-iterations 3 --inject slow-load:gpu0=600",
         "verifying" => "--max-iterations 3 --inject hold:verify=40000",
         "committing" => "--max-iterations 3 --inject hold:commit=40000",
         _ => throw new ArgumentOutOfRangeException(nameof(phase), phase, "not a drill phase"),
@@ -48,12 +50,45 @@ public static class FaultDrill
     public static async Task RunAsync(DrillTarget target, DrillFault fault, string phase)
     {
         await using var nodes = new NodeProcesses();
+        var started = new List<(string Name, Process Process)>();
+        try
+        {
+            await RunAsync(nodes, started, target, fault, phase);
+        }
+        catch (Exception e) when (KeepLogs(nodes, started, $"{target} {fault} {phase}", e))
+        {
+            throw; // not reached: KeepLogs returns false
+        }
+    }
+
+    /// <summary>With MIGRATION_DRILL_LOG set, a failed drill appends its node processes' output to that file plus ".nodes".</summary>
+    private static bool KeepLogs(NodeProcesses nodes, List<(string Name, Process Process)> started, string drill, Exception e)
+    {
+        if (Environment.GetEnvironmentVariable("MIGRATION_DRILL_LOG") is { Length: > 0 } drillLog)
+        {
+            var text = new StringBuilder($"==== {drill} FAILED: {e.Message}{Environment.NewLine}");
+            foreach (var (name, process) in started)
+            {
+                text.Append($"---- node {name}{Environment.NewLine}{nodes.Output(process)}{Environment.NewLine}");
+            }
+
+            File.AppendAllText(drillLog + ".nodes", text.ToString());
+        }
+
+        return false;
+    }
+
+    private static async Task RunAsync(NodeProcesses nodes, List<(string Name, Process Process)> processes, DrillTarget target, DrillFault fault, string phase)
+    {
         var (pa, pb, pc) = (NodeProcesses.FreePort(), NodeProcesses.FreePort(), NodeProcesses.FreePort());
         // B can hold one drill guest (64 MiB) and not two: after the drill it must have freed the incoming copy.
         var small = new Dictionary<string, string> { ["MIGRATION_NODE_MEMORY_CAPACITY"] = "100MiB" };
         var a = await nodes.StartNodeAsync("A", pa, null);
+        processes.Add(("A", a));
         var bc = await Task.WhenAll(nodes.StartNodeAsync("B", pb, pa, environment: small), nodes.StartNodeAsync("C", pc, pa));
         var b = bc[0];
+        processes.Add(("B", b));
+        processes.Add(("C", bc[1]));
         var all = $"--seed 127.0.0.1:{pa} --seed 127.0.0.1:{pb} --seed 127.0.0.1:{pc}";
         var survivors = target == DrillTarget.Source ? $"--seed 127.0.0.1:{pb} --seed 127.0.0.1:{pc}" : $"--seed 127.0.0.1:{pa} --seed 127.0.0.1:{pc}";
         await WaitForMembersAsync(all, 3);
@@ -88,6 +123,11 @@ public static class FaultDrill
                                                                          (expectedNode is null || Rows(o)[0].Node == expectedNode && Rows(o)[0].State == "running"),
             $"drill guest on {expectedNode ?? "no node"}", TimeSpan.FromSeconds(90));
         var settled = faultAt.Elapsed;
+        if (Environment.GetEnvironmentVariable("MIGRATION_DRILL_LOG") is { Length: > 0 } drillLog)
+        {
+            // Figures for docs/architecture.md ("Ownership rules", time line): how long after the fault `vm list` settled.
+            File.AppendAllText(drillLog, $"{target} {fault} {phase}: settled {settled.TotalSeconds:0.0} s after the fault{Environment.NewLine}");
+        }
 
         if (fault == DrillFault.Stop)
         {
@@ -152,8 +192,8 @@ public static class FaultDrill
         .Select(c => (c[2], c[3]))
         .ToList();
 
-    public static async Task WaitForMembersAsync(string seeds, int count) =>
-        await WaitForAsync(seeds, $"nodes {seeds}", o => o.Split('\n').Count(l => l.Contains(" Up ", StringComparison.Ordinal)) >= count, $"{count} nodes up");
+    /// <summary>Waits until <paramref name="count"/> members are Up: the one cluster-up poll of the process tests (<see cref="NodeProcesses.WaitForUpAsync"/>).</summary>
+    public static async Task WaitForMembersAsync(string seeds, int count) => await NodeProcesses.WaitForUpAsync(seeds, count);
 
     /// <summary>Runs a CLI command until its output satisfies <paramref name="done"/> (bounded); returns that output.</summary>
     public static async Task<string> WaitForAsync(string seeds, string command, Func<string, bool> done, string what, TimeSpan? timeout = null)

@@ -125,22 +125,33 @@ public sealed class NodeProcesses : IAsyncDisposable
 
     /// <summary>
     /// Polls `migration nodes <paramref name="cliArguments"/>` (the --seed and, with TLS, --config of the cluster) until
-    /// at least <paramref name="count"/> members are Up, for at most 60 s; returns that listing, else throws naming the last one.
+    /// at least <paramref name="count"/> members are Up, for at most 90 s; returns that listing, else throws naming the last one.
     /// </summary>
     public static async Task<string> WaitForUpAsync(string cliArguments, int count)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
+        // 90 s, and a CLI run that times out is one more try: on a loaded machine a `nodes` run may take that long.
+        var deadline = DateTime.UtcNow.AddSeconds(90);
         while (true)
         {
-            var r = await CliAsync($"nodes {cliArguments}", TimeSpan.FromSeconds(30));
-            if (r.Code == 0 && r.Out.Split('\n').Count(l => l.Contains(" Up ", StringComparison.Ordinal)) >= count)
+            string last;
+            try
             {
-                return r.Out;
+                var r = await CliAsync($"nodes {cliArguments}", TimeSpan.FromSeconds(30));
+                if (r.Code == 0 && r.Out.Split('\n').Count(l => l.Contains(" Up ", StringComparison.Ordinal)) >= count)
+                {
+                    return r.Out;
+                }
+
+                last = r.Out + r.Err;
+            }
+            catch (TimeoutException e)
+            {
+                last = e.Message;
             }
 
             if (DateTime.UtcNow > deadline)
             {
-                throw new TimeoutException($"cluster of {count} not up within 60 s: {r.Out}{r.Err}");
+                throw new TimeoutException($"cluster of {count} not up within 90 s: {last}");
             }
 
             await Task.Delay(500);
