@@ -72,6 +72,13 @@ public static class NodeCommand
                 await Console.Error.WriteLineAsync("error: " + e.Message);
                 return 2;
             }
+            catch (InvalidOperationException e)
+            {
+                // The ActorSystem already ended (a join the seeds refused, e.g. a foreign certificate): same answer as a
+                // join that times out below, not an unhandled exception (TlsClusterTests' intruder node, at load 100).
+                await Console.Error.WriteLineAsync(JoinFailed(node, e));
+                return 1;
+            }
 
             var stop = new TaskCompletionSource();
             using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c =>
@@ -94,13 +101,8 @@ public static class NodeCommand
             }
             catch (Exception e) when (e is TimeoutException or InvalidOperationException)
             {
-                // With TLS on, the usual cause is a certificate the seeds refuse (their log names it). InvalidOperation:
-                // the ActorSystem ended while joining (seen once in CI with a refused certificate, printed as an unhandled
-                // exception without the hint).
-                var hint = node.Settings.TlsEnabled
-                    ? $"; the cluster refuses a node whose certificate does not chain to its CA: is {node.Settings.TlsCertificate} signed by the cluster's CA?"
-                    : "";
-                await Console.Error.WriteLineAsync("error: " + e.Message + hint);
+                // InvalidOperation: the ActorSystem ended while joining (seen once in CI with a refused certificate).
+                await Console.Error.WriteLineAsync(JoinFailed(node, e));
                 return 1;
             }
 
@@ -110,5 +112,17 @@ public static class NodeCommand
             return 0;
         });
         return command;
+    }
+
+    /// <summary>
+    /// The error line of a node that did not become a member. With TLS on, the usual cause is a certificate the seeds
+    /// refuse (their log names it), so the line says what to check.
+    /// </summary>
+    private static string JoinFailed(NodeHost node, Exception e)
+    {
+        var hint = node.Settings.TlsEnabled
+            ? $"; the cluster refuses a node whose certificate does not chain to its CA: is {node.Settings.TlsCertificate} signed by the cluster's CA?"
+            : "";
+        return "error: " + e.Message + hint;
     }
 }
