@@ -11,7 +11,8 @@ namespace Migration.Actors.Destination;
 /// and a background loop hashes the segments that went quiet every <c>interval</c>, so a segment is hashed shortly
 /// after its pages arrived; once every channel ended, <see cref="FinishAsync"/> hashes only what is still marked
 /// (the last iteration's segments). Segments never written are not hashed at all: they start with the digest of zeros
-/// (<see cref="SegmentDigests.AssumeZero"/>), which the scrub below makes true. The values equal a full recomputation.</item>
+/// (<see cref="SegmentDigests.AssumeZero"/>), which the scrub below makes true; a segment that only received zero pages
+/// stays known zero and is not read either. The values equal a full recomputation.</item>
 /// <item>No guest sees another's bytes: a block whose memory was reused (it may hold a former guest's bytes, see
 /// GuestMemoryPool) records every page a packet delivered; <see cref="FinishAsync"/> zeroes every page that never
 /// arrived before the digests are taken, so each page of the guest is either received or zero when it resumes.</item>
@@ -87,6 +88,9 @@ public sealed class IncomingRamTracker : IRamWriteObserver, IDisposable
     /// <summary>Segments hashed so far, all blocks.</summary>
     public long HashedSegments => _digests.Sum(d => d.HashedSegments);
 
+    /// <summary>Segments given the digest of zeros without reading them (only zero pages or scrubbed pages written), all blocks.</summary>
+    public long ZeroSegments => _digests.Sum(d => d.ZeroSegments);
+
     /// <summary>Fresh bytes populated ahead of the receive loops so far (0 when populating ahead is off).</summary>
     public long PopulatedBytes => _populator?.PopulatedBytes ?? 0;
 
@@ -104,16 +108,37 @@ public sealed class IncomingRamTracker : IRamWriteObserver, IDisposable
         }
 
         var received = _received[blockIndex];
-        long first = long.MaxValue, last = -1;
-        foreach (var offset in pageOffsets)
+        // Pages with content and zero pages are marked apart: a segment that only ever got zero pages stays known
+        // zero (SegmentDigests.MarkZeroWritten), so its digest is that of zeros without reading it (zero-heavy guests).
+        long first = long.MaxValue, last = -1, firstZero = long.MaxValue, lastZero = -1;
+        for (var i = 0; i < pageOffsets.Length; i++)
         {
-            var page = (long)(offset >> RamBlock.PageShift);
-            first = Math.Min(first, page);
-            last = Math.Max(last, page);
+            var page = (long)(pageOffsets[i] >> RamBlock.PageShift);
+            if (i < normalPages)
+            {
+                first = Math.Min(first, page);
+                last = Math.Max(last, page);
+            }
+            else
+            {
+                firstZero = Math.Min(firstZero, page);
+                lastZero = Math.Max(lastZero, page);
+            }
+
             received?.Mark(page);
         }
 
-        _digests[blockIndex].MarkWritten(first, last - first + 1);
+        var digests = _digests[blockIndex];
+        if (last >= 0)
+        {
+            digests.MarkWritten(first, last - first + 1);
+        }
+
+        if (lastZero >= 0)
+        {
+            digests.MarkZeroWritten(firstZero, lastZero - firstZero + 1);
+        }
+
         Interlocked.Add(ref _bytesWritten, (long)pageOffsets.Length << RamBlock.PageShift);
     }
 
@@ -161,7 +186,7 @@ public sealed class IncomingRamTracker : IRamWriteObserver, IDisposable
                 if (!ZeroPageDetector.IsAllZero(bytes))
                 {
                     bytes.Clear();
-                    _digests[blockIndex].MarkWritten(page, 1);
+                    _digests[blockIndex].MarkZeroWritten(page, 1);
                     scrubbed++;
                 }
             }

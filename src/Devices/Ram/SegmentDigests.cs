@@ -18,6 +18,11 @@ namespace Migration.Devices.Ram;
 /// Marks carry the refresh round they were made in, so a refresh may skip segments still being written
 /// (<c>settledOnly</c>: marked since the previous refresh) and hash them once they went quiet: a destination
 /// then hashes each segment shortly after its pages arrived, not once per packet.
+/// Known-zero segments (destination): after <see cref="AssumeZero"/>, a segment written only through
+/// <see cref="MarkZeroWritten"/> (zero pages, scrubbed pages) is all zeros at the end, so a refresh takes the digest of
+/// zeros without reading it; the first <see cref="MarkWritten"/> (content) makes it a segment that is hashed from then on.
+/// A writer sets the content flag before its mark, and a refresh reads the flag after clearing the mark, so a segment
+/// that gets content during a refresh is marked again and hashed by the next one.
 /// Threading: marks from any number of threads; refreshes are serialized by a lock.
 /// </summary>
 public sealed unsafe class SegmentDigests
@@ -31,9 +36,12 @@ public sealed unsafe class SegmentDigests
     private readonly UInt128[] _digests;
     /// <summary>Per segment: 0 = stored digest is current; otherwise the refresh round (1-based) of the last mark.</summary>
     private readonly long[] _marks;
+    /// <summary>Per segment: 1 = may hold non-zero bytes (hash it), 0 = all zero since <see cref="AssumeZero"/>.</summary>
+    private readonly int[] _content;
     private readonly object _refresh = new();
     private long _round = 1;
     private long _hashedSegments;
+    private long _zeroSegments;
 
     /// <summary>Starts with every segment marked: nothing has been hashed yet.</summary>
     public SegmentDigests(RamBlock block)
@@ -42,6 +50,7 @@ public sealed unsafe class SegmentDigests
         var count = SegmentCount(block.SizeBytes);
         _digests = new UInt128[count];
         _marks = new long[count];
+        _content = new int[count];
         MarkAll();
     }
 
@@ -49,6 +58,9 @@ public sealed unsafe class SegmentDigests
 
     /// <summary>Segments hashed so far by refreshes (for tests and reports).</summary>
     public long HashedSegments => Interlocked.Read(ref _hashedSegments);
+
+    /// <summary>Segments refreshed to the digest of zeros without reading them (known zero, see <see cref="MarkZeroWritten"/>).</summary>
+    public long ZeroSegments => Interlocked.Read(ref _zeroSegments);
 
     /// <summary>Segments whose digest is stale now (racy snapshot).</summary>
     public int StaleSegments
@@ -88,8 +100,16 @@ public sealed unsafe class SegmentDigests
 
     public static int SegmentCount(long sizeBytes) => (int)((sizeBytes + SegmentBytes - 1) / SegmentBytes);
 
-    /// <summary>Pages [first, first+count) were written (call after the write). Any thread.</summary>
-    public void MarkWritten(long firstPage, long count)
+    /// <summary>Pages [first, first+count) were written, with any content (call after the write). Any thread.</summary>
+    public void MarkWritten(long firstPage, long count) => Mark(firstPage, count, content: true);
+
+    /// <summary>
+    /// Pages [first, first+count) were written with zeros or zeroed (call after the write): their segments are marked,
+    /// but a segment that never got content since <see cref="AssumeZero"/> stays known zero and is not read. Any thread.
+    /// </summary>
+    public void MarkZeroWritten(long firstPage, long count) => Mark(firstPage, count, content: false);
+
+    private void Mark(long firstPage, long count, bool content)
     {
         if (count <= 0)
         {
@@ -105,6 +125,11 @@ public sealed unsafe class SegmentDigests
         var last = (int)((firstPage + count - 1) >> PagesPerSegmentShift);
         for (var s = (int)(firstPage >> PagesPerSegmentShift); s <= last; s++)
         {
+            if (content && Volatile.Read(ref _content[s]) == 0)
+            {
+                Volatile.Write(ref _content[s], 1); // before the mark: a refresh that clears the mark then sees it
+            }
+
             Volatile.Write(ref _marks[s], round);
         }
     }
@@ -124,6 +149,7 @@ public sealed unsafe class SegmentDigests
 
             if (snapshot.Slice(start, Math.Min(wordsPerSegment, snapshot.Length - start)).IndexOfAnyExcept(0UL) >= 0)
             {
+                Volatile.Write(ref _content[s], 1);
                 Volatile.Write(ref _marks[s], round);
             }
         }
@@ -134,7 +160,8 @@ public sealed unsafe class SegmentDigests
     /// destination block, whose every page is either written (and marked) before <see cref="Compute"/> or zero:
     /// fresh anonymous memory, or pooled memory whose unwritten pages are zeroed (and marked) before the end
     /// (IncomingRamTracker). Without it the first refresh would hash the whole block before its pages arrive, and
-    /// every byte would be hashed twice. Call before any writer marks (a mark made before it is discarded).
+    /// every byte would be hashed twice. Every segment is known zero until a <see cref="MarkWritten"/> gives it content.
+    /// Call before any writer marks (a mark made before it is discarded).
     /// </summary>
     public void AssumeZero()
     {
@@ -144,6 +171,7 @@ public sealed unsafe class SegmentDigests
             {
                 var length = Math.Min(SegmentBytes, _block.SizeBytes - (s * SegmentBytes));
                 _digests[s] = ZeroDigest(length);
+                Volatile.Write(ref _content[s], 0);
                 Volatile.Write(ref _marks[s], 0);
             }
         }
@@ -169,6 +197,7 @@ public sealed unsafe class SegmentDigests
         var round = Volatile.Read(ref _round);
         for (var s = 0; s < _marks.Length; s++)
         {
+            Volatile.Write(ref _content[s], 1);
             Volatile.Write(ref _marks[s], round);
         }
     }
@@ -206,8 +235,7 @@ public sealed unsafe class SegmentDigests
                 {
                     if (TakeForHashing(s, round, settledOnly))
                     {
-                        _digests[s] = HashSegment(_block, s);
-                        Interlocked.Increment(ref _hashedSegments);
+                        _digests[s] = DigestOf(s);
                         Interlocked.Increment(ref hashed);
                     }
                 });
@@ -224,8 +252,7 @@ public sealed unsafe class SegmentDigests
 
                 if (TakeForHashing(s, round, settledOnly))
                 {
-                    _digests[s] = HashSegment(_block, s);
-                    Interlocked.Increment(ref _hashedSegments);
+                    _digests[s] = DigestOf(s);
                     count++;
                 }
             }
@@ -254,6 +281,22 @@ public sealed unsafe class SegmentDigests
                 return true;
             }
         }
+    }
+
+    /// <summary>
+    /// The current digest of segment <paramref name="s"/>, whose mark was just cleared: the digest of zeros if it is known
+    /// zero (the flag is read after the mark was cleared, see the class contract), else a hash of its bytes.
+    /// </summary>
+    private UInt128 DigestOf(int s)
+    {
+        if (Volatile.Read(ref _content[s]) == 0)
+        {
+            Interlocked.Increment(ref _zeroSegments);
+            return ZeroDigest(Math.Min(SegmentBytes, _block.SizeBytes - (s * SegmentBytes)));
+        }
+
+        Interlocked.Increment(ref _hashedSegments);
+        return HashSegment(_block, s);
     }
 
     /// <summary>The block digest: refreshes every marked segment (in parallel), then combines. Exact once writers stopped.</summary>

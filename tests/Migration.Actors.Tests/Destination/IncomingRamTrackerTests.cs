@@ -94,6 +94,46 @@ public sealed class IncomingRamTrackerTests
     }
 
     [Fact]
+    public async Task Segments_that_receive_only_zero_pages_are_not_hashed_and_the_digest_equals_a_full_recomputation()
+    {
+        using var block = RamBlock.Create("ram0", BlockBytes);
+        using var tracker = new IncomingRamTracker([block], [false], TimeSpan.FromMilliseconds(5));
+        var pagesPerSegment = SegmentDigests.SegmentBytes / RamBlock.PageSize;
+        // Segment 0: zero pages only. Segment 1: zero pages and one page with content, in the same packet.
+        tracker.OnPagesWritten(0, [0UL, 1UL << RamBlock.PageShift, 2UL << RamBlock.PageShift], normalPages: 0);
+        block.Page(pagesPerSegment + 1).Fill(3);
+        tracker.OnPagesWritten(0, [(ulong)(pagesPerSegment + 1) << RamBlock.PageShift, (ulong)(pagesPerSegment + 2) << RamBlock.PageShift], normalPages: 1);
+
+        var digests = await tracker.FinishAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(block.ComputeDigest().ToString("x32"), Assert.Single(digests));
+        Assert.Equal(1, tracker.HashedSegments); // segment 1 only
+        Assert.True(tracker.ZeroSegments >= 1, "segment 0 got the digest of zeros without a read");
+    }
+
+    [Fact]
+    public async Task A_recycled_block_that_receives_zero_pages_over_former_bytes_ends_all_zero_without_hashing()
+    {
+        using var pool = new GuestMemoryPool(1L << 30, TimeSpan.Zero);
+        var former = RamBlock.Create("former", BlockBytes);
+        former.Pages(0, former.PageCount).Fill(0xAB);
+        pool.Return(former);
+        using var block = pool.TryTake("ram0", BlockBytes)!;
+        Assert.True(block.Recycled);
+        using var zeros = RamBlock.Create("zeros", BlockBytes);
+
+        using var tracker = new IncomingRamTracker([block], [true], TimeSpan.FromMilliseconds(5));
+        // The receive loop clears a zero page that finds former bytes, then reports it; the rest is scrubbed.
+        block.Page(7).Clear();
+        block.Page(8).Clear();
+        tracker.OnPagesWritten(0, [7UL << RamBlock.PageShift, 8UL << RamBlock.PageShift], normalPages: 0);
+        var digests = await tracker.FinishAsync().WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.True(ZeroPageDetector.IsAllZero(block.Pages(0, block.PageCount)));
+        Assert.Equal(zeros.ComputeDigest().ToString("x32"), Assert.Single(digests));
+        Assert.Equal(0, tracker.HashedSegments);
+    }
+
+    [Fact]
     public async Task A_recycled_block_that_receives_nothing_is_zeroed_and_its_digest_is_that_of_zeros()
     {
         using var pool = new GuestMemoryPool(1L << 30, TimeSpan.Zero);

@@ -191,6 +191,79 @@ public sealed class SegmentDigestsTests
     }
 
     [Fact]
+    public void Segments_written_only_with_zeros_stay_known_zero_and_are_not_read_until_they_get_content()
+    {
+        using var block = RamBlock.Create("seg", BlockBytes);
+        var digests = new SegmentDigests(block);
+        digests.AssumeZero();
+        var pagesPerSegment = SegmentDigests.SegmentBytes / RamBlock.PageSize;
+        digests.MarkZeroWritten(0, 2 * pagesPerSegment); // zero pages over segments 0 and 1
+        digests.MarkZeroWritten(block.PageCount - 1, 1); // and the short last segment
+        Assert.Equal(3, digests.StaleSegments);
+
+        // Not read: bytes that are there now (a recycled block before its scrub) do not enter the digest.
+        block.Page(5).Fill(0x5A);
+        var zeros = digests.Compute();
+        block.Page(5).Clear();
+        Assert.Equal(block.ComputeDigest(), zeros);
+        Assert.Equal(0, digests.HashedSegments);
+        Assert.Equal(3, digests.ZeroSegments);
+
+        // Content in segment 1 makes it a hashed segment from then on, zero pages after it included.
+        block.Page(pagesPerSegment + 3).Fill(0x77);
+        digests.MarkWritten(pagesPerSegment + 3, 1);
+        Assert.Equal(block.ComputeDigest(), digests.Compute());
+        Assert.Equal(1, digests.HashedSegments);
+        block.Page(pagesPerSegment + 4).Fill(0x11);
+        block.Page(pagesPerSegment + 3).Clear();
+        digests.MarkZeroWritten(pagesPerSegment + 3, 1);
+        digests.MarkWritten(pagesPerSegment + 4, 1);
+        Assert.Equal(block.ComputeDigest(), digests.Compute());
+        Assert.Equal(2, digests.HashedSegments);
+    }
+
+    [Fact]
+    public async Task Zero_and_content_writes_concurrent_with_background_refreshes_equal_a_full_recomputation()
+    {
+        using var block = RamBlock.Create("seg", BlockBytes);
+        var digests = new SegmentDigests(block);
+        digests.AssumeZero(); // fresh memory: all zero
+        using var stop = new CancellationTokenSource();
+        var refresher = Task.Run(() =>
+        {
+            var r = new Random(3);
+            while (!stop.IsCancellationRequested)
+            {
+                digests.Refresh(settledOnly: r.Next(2) == 0, parallel: false);
+            }
+        });
+
+        // Pages land as content or as zero pages (cleared), write-then-mark, as the receive loops do; segment 2 only
+        // ever gets zero pages.
+        var random = new Random(8);
+        var pagesPerSegment = SegmentDigests.SegmentBytes / RamBlock.PageSize;
+        for (var i = 0; i < 20_000; i++)
+        {
+            var page = random.NextInt64(block.PageCount);
+            if (page / pagesPerSegment == 2 || random.Next(3) == 0)
+            {
+                block.Page(page).Clear();
+                digests.MarkZeroWritten(page, 1);
+            }
+            else
+            {
+                block.Page(page)[random.Next(RamBlock.PageSize)] = (byte)random.Next(1, 256);
+                digests.MarkWritten(page, 1);
+            }
+        }
+
+        stop.Cancel();
+        await refresher;
+        Assert.Equal(block.ComputeDigest(), digests.Compute());
+        Assert.True(digests.ZeroSegments > 0, "segment 2 received only zero pages and is known zero");
+    }
+
+    [Fact]
     public void MarkWritten_rejects_pages_beyond_the_block()
     {
         using var block = RamBlock.Create("seg", 16 * RamBlock.PageSize);
