@@ -14,8 +14,8 @@ namespace Migration.Actors.Destination;
 /// After the last chunk it validates the device (FinishResuming) and computes its digest.
 /// State (queue, busy flag) is touched only on this actor's thread; write results come back as messages.
 /// The queue holds only chunks whose bytes are reserved in the budget, so it is bounded by the budget.
-/// A chunk dropped here (after a device failure, or on stop) has its buffer returned and its budget bytes
-/// released by this actor: whoever drops a chunk frees it.
+/// A chunk dropped here after a device failure has its buffer returned and its budget bytes released by this actor:
+/// whoever drops a chunk frees it. On stop the gate releases the budget of everything it handed over (see PostStop).
 /// </summary>
 public sealed class DeviceLoader : ReceiveActor
 {
@@ -174,14 +174,17 @@ public sealed class DeviceLoader : ReceiveActor
         }
     }
 
+    /// <summary>
+    /// Stopped with its gate: returns the buffers of the chunks not yet written. Their budget bytes are released by the
+    /// gate (ReorderGate.PostStop counts every chunk it handed over and that was not reported loaded, including those
+    /// still in this mailbox), so nothing is released here. A chunk still being written on the pool keeps its buffer
+    /// (the write may still read it; the GC takes it).
+    /// </summary>
     protected override void PostStop()
     {
-        DrainPending();
-        foreach (var w in _writing)
+        while (_pending.TryDequeue(out var c))
         {
-            // Still being written on the pool: release its budget now; its buffer is not returned (the write may
-            // still read it) and is left to the GC.
-            _budget.Release(w.Length);
+            ReturnBuffer(c);
         }
     }
 

@@ -192,7 +192,22 @@ public sealed class ReorderGate : ReceiveActor, IWithTimers
         _held.Clear();
     }
 
-    protected override void PostStop() => DropHeld();
+    /// <summary>
+    /// Stopped (the migration ended): frees the held chunks, and releases the budget of every chunk it handed to its
+    /// loader that was not reported loaded. The gate, not the loader, releases those: a LoadChunk still in the loader's
+    /// mailbox when it stops goes to dead letters (the loader never sees it), and a ChunkLoaded still in this mailbox is
+    /// never processed, so only this count covers both without a double release. The loader returns the buffers it
+    /// holds and releases nothing when stopped (DeviceLoader.PostStop).
+    /// </summary>
+    protected override void PostStop()
+    {
+        DropHeld();
+        if (_bufferedBytes > 0)
+        {
+            _budget.Release(_bufferedBytes);
+            _bufferedBytes = 0;
+        }
+    }
 
     /// <summary>Timer: the batched credit waited its interval without a further load.</summary>
     private sealed record CreditDue : INoSerializationVerificationNeeded

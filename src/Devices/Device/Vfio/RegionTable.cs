@@ -7,7 +7,7 @@ namespace Migration.Devices.Device.Vfio;
 /// <summary>
 /// The simulated device's state: N regions, each identified by its current version; region bytes are never
 /// stored but generated on demand as SplitMix64 stream <c>Key(seed, region, version)</c>. Also caches the
-/// XxHash64 of each region's bytes at a given version (filled from bytes streamed out on the source and
+/// XxHash3 (64-bit) of each region's bytes at a given version (filled from bytes streamed out on the source and
 /// bytes verified on the destination, else computed on demand).
 /// Threading: owned by one <see cref="SimulatedVfioDevice"/>, used under its lock.
 /// </summary>
@@ -79,13 +79,13 @@ internal sealed class RegionTable
         Array.Clear(_hashValid);
     }
 
-    /// <summary>XxHash64 of the region's bytes at its current version (cached).</summary>
+    /// <summary>XxHash3 (64-bit) of the region's bytes at its current version (cached).</summary>
     public ulong HashOf(int region)
     {
         uint version = _versions[region];
         if (_hashValid[region] && _hashVersion[region] == version)
             return _hash[region];
-        var hasher = new XxHash64();
+        var hasher = new XxHash3();
         byte[] scratch = Scratch;
         int size = SizeOf(region);
         for (int offset = 0; offset < size; offset += scratch.Length)

@@ -15,7 +15,7 @@ internal sealed class VfioLoadSession
     private readonly RegionTable _table;
     private readonly bool[] _loaded;
     private readonly byte[] _header = new byte[RegionRecordHeader.Size];
-    private readonly XxHash64 _hasher = new();
+    private readonly XxHash3 _hasher = new();
     private int _loadedCount;
     private long _nextChunk;
     private long _streamOffset;

@@ -19,7 +19,7 @@ internal sealed class VfioSaveSession
     private readonly uint[] _sentVersion;
     private readonly bool[] _queued;
     private readonly Queue<int> _dirtyQueue = new();
-    private readonly XxHash64 _hasher = new();
+    private readonly XxHash3 _hasher = new();
     private readonly byte[] _header = new byte[RegionRecordHeader.Size];
     private int _initialCursor;
     private long _queuedBytes;
