@@ -63,9 +63,9 @@ public sealed partial class HypervisorNode
                 }
             }
 
-            guest.Workload.Resume();
+            var pausedFor = guest.Workload.Resume();
             TookBack(c.MigrationId, guest); // ledger KeptBySource: a destination that still asks discards
-            EndCutOffMigration(ended, handedOver: false, $"{c.Why}; the destination did not resume the guest: taken back ({c.Record}), it runs on {_nodeName}");
+            EndCutOffMigration(ended, handedOver: false, $"{c.Why}; the destination did not resume the guest: taken back ({c.Record}), it runs on {_nodeName}", pausedFor);
             if (destination.Length > 0)
             {
                 Context.ActorSelection($"{destination.TrimEnd('/')}/user/{Name}").Tell(new AbortIncoming(c.MigrationId, $"{c.Why}; the source took the guest back"));

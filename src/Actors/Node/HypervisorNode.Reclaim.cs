@@ -147,13 +147,13 @@ public sealed partial class HypervisorNode : IWithTimers
             }
         }
 
-        guest.Workload.Resume();
+        var pausedFor = guest.Workload.Resume();
         _guests[guest.Id] = new GuestEntry(guest) { State = "running" };
         if (p.MigrationId is { } id)
         {
             _store.MigrationEnded(guest.Id, id);
             EndCutOffMigration(p, handedOver: false,
-                $"{p.Why}; the guest keeps running on {_nodeName} (ownership {epoch})");
+                $"{p.Why}; the guest keeps running on {_nodeName} (ownership {epoch})", pausedFor);
             // Only now: a destination told to discard before this claim won could still have been claiming (then neither would run it).
             if (p.Destination.Length > 0)
             {
@@ -180,8 +180,12 @@ public sealed partial class HypervisorNode : IWithTimers
         PublishMetrics();
     }
 
-    /// <summary>The report of a migration whose coordinator is gone (this incarnation's died, or the previous incarnation's).</summary>
-    private void EndCutOffMigration(PendingReclaim p, bool handedOver, string reason)
+    /// <summary>
+    /// The report of a migration whose coordinator is gone (this incarnation's died, or the previous incarnation's).
+    /// <paramref name="pausedFor"/>: how long the guest was paused here before it resumed here (its downtime); zero
+    /// when it did not resume here (the destination runs it and only it knows when).
+    /// </summary>
+    private void EndCutOffMigration(PendingReclaim p, bool handedOver, string reason, TimeSpan pausedFor = default)
     {
         var id = p.MigrationId!.Value;
         if (p.AfterRestart)
@@ -199,6 +203,7 @@ public sealed partial class HypervisorNode : IWithTimers
             Destination = p.Destination,
             Status = handedOver ? "handed-over" : "failed",
             Error = reason,
+            DowntimeMs = pausedFor.TotalMilliseconds,
         };
         RecordFinished(id, report);
         _progress.Remove(id);

@@ -29,6 +29,7 @@ public sealed unsafe class GuestWorkload : IDisposable
     private long _rateBytesPerSecond;
     private int _throttlePercent;
     private bool _paused;
+    private long _pausedAtTicks; // Stopwatch timestamp of the Pause that stopped a running guest; 0 when not paused
     private bool _started;
     private bool _stopping;
     private long _paceStartTicks;
@@ -131,7 +132,11 @@ public sealed unsafe class GuestWorkload : IDisposable
     public void Pause()
     {
         using (EnterControl())
+        {
+            if (!_paused)
+                _pausedAtTicks = Stopwatch.GetTimestamp();
             _paused = true;
+        }
     }
 
     /// <summary>
@@ -163,14 +168,20 @@ public sealed unsafe class GuestWorkload : IDisposable
         }
     }
 
-    /// <summary>Lets the guest run again; pacing restarts from now (no catch-up burst).</summary>
-    public void Resume()
+    /// <summary>
+    /// Lets the guest run again; pacing restarts from now (no catch-up burst). Returns how long it was paused since
+    /// the first <see cref="Pause"/> (zero if it was not paused): the downtime a report of a cut-off migration states.
+    /// </summary>
+    public TimeSpan Resume()
     {
         using (EnterControl())
         {
+            var pausedFor = _paused && _pausedAtTicks != 0 ? Stopwatch.GetElapsedTime(_pausedAtTicks) : TimeSpan.Zero;
             _paused = false;
+            _pausedAtTicks = 0;
             ResetPacing();
             Monitor.PulseAll(_gate);
+            return pausedFor;
         }
     }
 

@@ -103,6 +103,7 @@ public sealed class HandoverCustodySpecs(TwoNodeCluster cluster) : IClassFixture
     {
         var spec = await CreateAsync("custody-gone");
         var start = await ReadAsync(cluster.Source, spec.Id);
+        var sinceStart = System.Diagnostics.Stopwatch.StartNew();
         var (id, watcher) = await cluster.StartAsync(spec.Id, Held(600_000));
         await watcher.WaitForAsync(p => p.Phase == "committing", Patience);
 
@@ -120,6 +121,8 @@ public sealed class HandoverCustodySpecs(TwoNodeCluster cluster) : IClassFixture
 
         Assert.Equal("failed", report.Status);
         Assert.Contains("taken back", report.Error);
+        // The downtime is how long the guest was paused on the source (stop-copy, verify, commit, custody), not 0.
+        Assert.InRange(report.DowntimeMs, 1, sinceStart.Elapsed.TotalMilliseconds);
         Assert.Equal("failed", (await late.Finished.WaitAsync(Patience)).Status);
         var now = await ReadAsync(cluster.Source, spec.Id);
         Assert.Equal(cluster.Source.Address, now.Owner);

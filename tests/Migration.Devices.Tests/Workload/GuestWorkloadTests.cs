@@ -52,6 +52,24 @@ public sealed class GuestWorkloadTests
     }
 
     [Fact]
+    public void Resume_says_how_long_the_guest_was_paused_since_the_first_Pause_and_zero_when_it_was_not()
+    {
+        using var block = RamBlock.Create("ram0", 64 * 4096);
+        using var workload = new GuestWorkload([block], 1 << 20);
+        workload.Start();
+        Assert.Equal(TimeSpan.Zero, workload.Resume()); // running: nothing to report
+
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        workload.Pause();
+        Thread.Sleep(60);
+        workload.Pause(); // a second Pause does not restart the clock
+        Thread.Sleep(60);
+        var pausedFor = workload.Resume();
+        Assert.InRange(pausedFor, TimeSpan.FromMilliseconds(110), sw.Elapsed);
+        Assert.Equal(TimeSpan.Zero, workload.Resume());
+    }
+
+    [Fact]
     public void A_throttled_workload_dirties_proportionally_less_flat_out_and_paced_and_keeps_the_pattern()
     {
         using var block = RamBlock.Create("ram0", 4096 * 4096);
