@@ -51,19 +51,7 @@ public sealed partial class HypervisorNode
         if (c.Verdict == CustodyVerdict.TakeBack)
         {
             // The savers died with the coordinator and left the devices stopped: back to running, then the workload.
-            foreach (var d in guest.Devices)
-            {
-                try
-                {
-                    DeviceRecovery.ReturnToRunning(d);
-                }
-                catch (Exception e)
-                {
-                    _log.Error("node {0}: guest {1}: device {2} did not return to running: {3}", _nodeName, guest.Id, d.Identity.Id, e.Message);
-                }
-            }
-
-            var pausedFor = guest.Workload.Resume();
+            var pausedFor = ResumeHere(guest);
             TookBack(c.MigrationId, guest); // ledger KeptBySource: a destination that still asks discards
             EndCutOffMigration(ended, handedOver: false, $"{c.Why}; the destination did not resume the guest: taken back ({c.Record}), it runs on {_nodeName}", pausedFor);
             if (destination.Length > 0)

@@ -131,10 +131,12 @@ public sealed partial class HypervisorNode : IWithTimers
         }
     }
 
-    /// <summary>Ours at a new majority-confirmed epoch: devices back to running (a save may have been cut off), workload resumed.</summary>
-    private void RunReclaimed(PendingReclaim p, GuestEpoch epoch)
+    /// <summary>
+    /// Runs a stopped guest on this node again: devices back to running (a save cut off by a dead coordinator left them
+    /// stopped), then the workload. Returns how long the guest was paused (its downtime, for the report).
+    /// </summary>
+    private TimeSpan ResumeHere(GuestVm guest)
     {
-        var guest = p.Guest;
         foreach (var d in guest.Devices)
         {
             try
@@ -147,7 +149,14 @@ public sealed partial class HypervisorNode : IWithTimers
             }
         }
 
-        var pausedFor = guest.Workload.Resume();
+        return guest.Workload.Resume();
+    }
+
+    /// <summary>Ours at a new majority-confirmed epoch: devices back to running (a save may have been cut off), workload resumed.</summary>
+    private void RunReclaimed(PendingReclaim p, GuestEpoch epoch)
+    {
+        var guest = p.Guest;
+        var pausedFor = ResumeHere(guest);
         _guests[guest.Id] = new GuestEntry(guest) { State = "running" };
         if (p.MigrationId is { } id)
         {
