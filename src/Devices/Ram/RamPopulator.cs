@@ -1,3 +1,5 @@
+using Migration.Devices.Util;
+
 namespace Migration.Devices.Ram;
 
 /// <summary>
@@ -71,17 +73,7 @@ public sealed class RamPopulator : IDisposable
     public void OnWritten(int blockIndex, long lastPage)
     {
         var page = _firstPage[blockIndex] + lastPage;
-        var seen = Volatile.Read(ref _frontier);
-        while (page > seen)
-        {
-            var was = Interlocked.CompareExchange(ref _frontier, page, seen);
-            if (was == seen)
-            {
-                break;
-            }
-
-            seen = was;
-        }
+        AtomicMax.Raise(ref _frontier, page);
 
         // Wake the thread only when a slice of work is due (or the rest of the RAM, if shorter) and no wake-up is
         // pending: not once per packet.

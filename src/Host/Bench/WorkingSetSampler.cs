@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Migration.Devices.Util;
 
 namespace Migration.Host.Bench;
 
@@ -70,7 +71,7 @@ public sealed class WorkingSetSampler : IDisposable
     private void Sample()
     {
         _self.Refresh();
-        Max(ref _peakSelf, _self.WorkingSet64);
+        AtomicMax.Raise(ref _peakSelf, _self.WorkingSet64);
         if (_child is not null)
         {
             try
@@ -78,21 +79,13 @@ public sealed class WorkingSetSampler : IDisposable
                 _child.Refresh();
                 if (!_child.HasExited)
                 {
-                    Max(ref _peakChild, _child.WorkingSet64);
+                    AtomicMax.Raise(ref _peakChild, _child.WorkingSet64);
                 }
             }
             catch (InvalidOperationException)
             {
                 // the child exited between Refresh and the read
             }
-        }
-    }
-
-    private static void Max(ref long target, long value)
-    {
-        long seen;
-        while (value > (seen = Interlocked.Read(ref target)) && Interlocked.CompareExchange(ref target, value, seen) != seen)
-        {
         }
     }
 }

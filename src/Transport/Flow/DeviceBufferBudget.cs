@@ -1,3 +1,5 @@
+using Migration.Devices.Util;
+
 namespace Migration.Transport.Flow;
 
 /// <summary>
@@ -47,7 +49,7 @@ public sealed class DeviceBufferBudget
 
             if (Interlocked.CompareExchange(ref _held, next, held) == held)
             {
-                UpdatePeak(next);
+                AtomicMax.Raise(ref _peak, next);
                 Interlocked.Add(ref _reservedTotal, bytes);
                 return true;
             }
@@ -63,21 +65,6 @@ public sealed class DeviceBufferBudget
         {
             Interlocked.Add(ref _held, bytes);
             throw new InvalidOperationException($"device buffer budget released {bytes} bytes but only {after + bytes} were held");
-        }
-    }
-
-    private void UpdatePeak(long value)
-    {
-        var peak = Volatile.Read(ref _peak);
-        while (value > peak)
-        {
-            var seen = Interlocked.CompareExchange(ref _peak, value, peak);
-            if (seen == peak)
-            {
-                return;
-            }
-
-            peak = seen;
         }
     }
 }
