@@ -108,38 +108,40 @@ public sealed class IncomingRamTracker : IRamWriteObserver, IDisposable
         }
 
         var received = _received[blockIndex];
-        // Pages with content and zero pages are marked apart: a segment that only ever got zero pages stays known
-        // zero (SegmentDigests.MarkZeroWritten), so its digest is that of zeros without reading it (zero-heavy guests).
-        long first = long.MaxValue, last = -1, firstZero = long.MaxValue, lastZero = -1;
-        for (var i = 0; i < pageOffsets.Length; i++)
-        {
-            var page = (long)(pageOffsets[i] >> RamBlock.PageShift);
-            if (i < normalPages)
-            {
-                first = Math.Min(first, page);
-                last = Math.Max(last, page);
-            }
-            else
-            {
-                firstZero = Math.Min(firstZero, page);
-                lastZero = Math.Max(lastZero, page);
-            }
-
-            received?.Mark(page);
-        }
-
         var digests = _digests[blockIndex];
-        if (last >= 0)
+        // Pages with content (listed first) and zero pages are marked apart: a segment that only ever got zero pages
+        // stays known zero (SegmentDigests.MarkZeroWritten), so its digest is that of zeros without reading it.
+        if (MarkReceived(pageOffsets[..normalPages], received, out var first, out var count))
         {
-            digests.MarkWritten(first, last - first + 1);
+            digests.MarkWritten(first, count);
         }
 
-        if (lastZero >= 0)
+        if (MarkReceived(pageOffsets[normalPages..], received, out var firstZero, out var zeroCount))
         {
-            digests.MarkZeroWritten(firstZero, lastZero - firstZero + 1);
+            digests.MarkZeroWritten(firstZero, zeroCount);
         }
 
         Interlocked.Add(ref _bytesWritten, (long)pageOffsets.Length << RamBlock.PageShift);
+    }
+
+    /// <summary>
+    /// Marks each of these pages received (reused memory only) and gives the page range [first, first + count) that
+    /// covers them; false when there are none.
+    /// </summary>
+    private static bool MarkReceived(ReadOnlySpan<ulong> pageOffsets, DirtyBitmap? received, out long first, out long count)
+    {
+        first = long.MaxValue;
+        var last = -1L;
+        foreach (var offset in pageOffsets)
+        {
+            var page = (long)(offset >> RamBlock.PageShift);
+            first = Math.Min(first, page);
+            last = Math.Max(last, page);
+            received?.Mark(page);
+        }
+
+        count = last - first + 1;
+        return last >= 0;
     }
 
     /// <summary>

@@ -91,12 +91,15 @@ public sealed unsafe class SegmentDigests
         {
             if (Volatile.Read(ref _marks[s]) != 0 || live.AnyDirtyInWords(s * wordsPerSegment, wordsPerSegment))
             {
-                bytes += Math.Min(SegmentBytes, _block.SizeBytes - (s * SegmentBytes));
+                bytes += SegmentLength(s);
             }
         }
 
         return bytes;
     }
+
+    /// <summary>Bytes of segment <paramref name="s"/> of this block (the last one may be short).</summary>
+    private long SegmentLength(int s) => Math.Min(SegmentBytes, _block.SizeBytes - (s * SegmentBytes));
 
     public static int SegmentCount(long sizeBytes) => (int)((sizeBytes + SegmentBytes - 1) / SegmentBytes);
 
@@ -169,8 +172,7 @@ public sealed unsafe class SegmentDigests
         {
             for (var s = 0; s < _marks.Length; s++)
             {
-                var length = Math.Min(SegmentBytes, _block.SizeBytes - (s * SegmentBytes));
-                _digests[s] = ZeroDigest(length);
+                _digests[s] = ZeroDigest(SegmentLength(s));
                 Volatile.Write(ref _content[s], 0);
                 Volatile.Write(ref _marks[s], 0);
             }
@@ -292,7 +294,7 @@ public sealed unsafe class SegmentDigests
         if (Volatile.Read(ref _content[s]) == 0)
         {
             Interlocked.Increment(ref _zeroSegments);
-            return ZeroDigest(Math.Min(SegmentBytes, _block.SizeBytes - (s * SegmentBytes)));
+            return ZeroDigest(SegmentLength(s));
         }
 
         Interlocked.Increment(ref _hashedSegments);
