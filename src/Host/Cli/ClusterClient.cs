@@ -203,11 +203,18 @@ public sealed class ClusterClient : IAsyncDisposable
 
     public async Task<(NodeInfo Node, GuestInfo Guest)> FindGuestAsync(string vmId)
     {
-        var all = await GuestsAsync();
+        var listings = await ListingsAsync();
         // Prefer the node that runs the guest (or migrates it away) over a destination still holding a verified copy
         // that waits for the source's answer ("in-doubt"), which cannot be migrated.
-        var hit = all.Where(x => x.Guest.VmId == vmId).OrderBy(x => x.Guest.State == "in-doubt" ? 1 : 0).FirstOrDefault();
-        return hit.Guest is null ? throw new CliException(ExitCodes.Unknown, $"unknown guest '{vmId}'") : hit;
+        var hit = Guests(listings).Where(x => x.Guest.VmId == vmId).OrderBy(x => x.Guest.State == "in-doubt" ? 1 : 0).FirstOrDefault();
+        if (hit.Guest is null)
+        {
+            // A node that did not answer may run it: say so rather than a bare "unknown".
+            var missing = string.Join("; ", MissingListings(listings));
+            throw new CliException(ExitCodes.Unknown, $"unknown guest '{vmId}'" + (missing.Length > 0 ? $" ({missing})" : ""));
+        }
+
+        return hit;
     }
 
     /// <summary>Every reachable node's outgoing migrations.</summary>
