@@ -1,7 +1,11 @@
 namespace Migration.Actors.Drain;
 
-/// <summary>A migration the book decided to start: guest <paramref name="VmId"/> of drain <paramref name="DrainId"/> to <paramref name="Target"/>.</summary>
-public sealed record DrainStart(Guid DrainId, string Source, string VmId, string Target);
+/// <summary>
+/// A migration the book decided to start: guest <paramref name="VmId"/> of drain <paramref name="DrainId"/> to
+/// <paramref name="Target"/>, under the id <paramref name="MigrationId"/> the book chose (recorded in the attempt before
+/// the StartMigration is sent, so a coordinator that takes over can ask for the same migration again).
+/// </summary>
+public sealed record DrainStart(Guid DrainId, string Source, string VmId, string Target, Guid MigrationId);
 
 /// <summary>
 /// The drains of the cluster and their guests, and the decisions: which guest starts next, where, and what a failure
@@ -93,15 +97,16 @@ public sealed class DrainBook
                 }
 
                 reserved[target] = reserved.GetValueOrDefault(target) + g.RamBytes;
+                var migrationId = Guid.NewGuid();
                 guests[gi] = g with
                 {
                     State = DrainGuest.Starting,
                     Target = target,
-                    MigrationId = null,
+                    MigrationId = migrationId,
                     Percent = 0,
-                    Attempts = [.. g.Attempts, new DrainAttempt(target, null, now, null, null)],
+                    Attempts = [.. g.Attempts, new DrainAttempt(target, migrationId, now, null, null)],
                 };
-                starts.Add(new DrainStart(drain.DrainId, drain.Node, g.VmId, target));
+                starts.Add(new DrainStart(drain.DrainId, drain.Node, g.VmId, target, migrationId));
                 slots--;
                 budget--;
             }
@@ -111,6 +116,20 @@ public sealed class DrainBook
 
         return starts;
     }
+
+    /// <summary>
+    /// The starts a coordinator that took over must ask for again: guests recorded as starting under an id (the
+    /// predecessor may or may not have sent the StartMigration; asking again with the same id is idempotent).
+    /// </summary>
+    public IReadOnlyList<DrainStart> Unanswered() =>
+        _drains.Where(d => d.IsRunning)
+            .SelectMany(d => d.Guests.Where(g => g.State == DrainGuest.Starting && g.MigrationId is not null)
+                .Select(g => new DrainStart(d.DrainId, d.Node, g.VmId, g.Target!, g.MigrationId!.Value)))
+            .ToArray();
+
+    /// <summary>True while <paramref name="start"/> is still what its guest waits for (not ended, cancelled or replanned since).</summary>
+    public bool StillStarting(DrainStart start) =>
+        Get(start.DrainId)?.Guests.FirstOrDefault(g => g.VmId == start.VmId) is { State: DrainGuest.Starting } g && g.MigrationId == start.MigrationId;
 
     /// <summary>The source accepted the migration (MigrationStarted).</summary>
     public void Started(Guid drainId, string vmId, Guid migrationId) =>

@@ -55,9 +55,10 @@ public sealed class DrainCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         {
             foreach (var d in r.Drains)
             {
-                // A StartMigration whose answer the old coordinator never saw: the guest is asked for again (the source
-                // refuses a guest that is already migrating, which then counts as a failed attempt).
-                _book.Put(d with { Guests = d.Guests.Select(g => g.State == DrainGuest.Starting ? g with { State = DrainGuest.Pending, Attempts = g.Attempts.Take(g.Attempts.Count - 1).ToArray() } : g).ToArray() });
+                // A StartMigration whose answer the old coordinator never saw is asked for again under the same
+                // migration id below (idempotent: the source answers for the migration it already has). A record
+                // without an id (written by an older coordinator) goes back to pending.
+                _book.Put(d with { Guests = d.Guests.Select(g => g.State == DrainGuest.Starting && g.MigrationId is null ? g with { State = DrainGuest.Pending, Attempts = g.Attempts.Take(g.Attempts.Count - 1).ToArray() } : g).ToArray() });
             }
 
             if (r.Drains.Count > 0)
@@ -68,6 +69,7 @@ public sealed class DrainCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
             Timers.StartPeriodicTimer("check", Check.Instance, _settings.CheckInterval);
             Become(Ready);
             Stash.UnstashAll();
+            SendStarts(_book.Unanswered());
             OnCheck();
         });
         ReceiveAny(_ => Stash.Stash());
@@ -94,6 +96,13 @@ public sealed class DrainCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
             if (u is not Akka.DistributedData.UpdateSuccess)
             {
                 _log.Warning("drain records not written to a majority ({0}); kept locally and gossiped", u.GetType().Name);
+            }
+
+            // Starts are sent once their attempt (with its migration id) is recorded, on a majority if it answered in
+            // time, so a coordinator that takes over knows of every migration its predecessor may have started.
+            if (u.Request is StartsRecorded r)
+            {
+                SendStarts(r.Starts.Where(_book.StillStarting).ToArray());
             }
         });
     }
@@ -232,20 +241,32 @@ public sealed class DrainCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
     private void OnCapacity(CapacitySnapshot c)
     {
         _snapshotPending = false;
-        var now = DateTime.UtcNow;
-        foreach (var start in _book.Plan(c.Nodes, _settings.MaxParallelMigrations, now))
+        var starts = _book.Plan(c.Nodes, _settings.MaxParallelMigrations, DateTime.UtcNow);
+        if (!_store.SaveChanged(_book.Drains, Self, starts.Count == 0 ? null : new StartsRecorded(starts)))
+        {
+            SendStarts(starts);
+        }
+    }
+
+    /// <summary>Asks each source to start its guest's migration under the id the book chose (idempotent on the source).</summary>
+    private void SendStarts(IReadOnlyList<DrainStart> starts)
+    {
+        foreach (var start in starts)
         {
             var settings = _book.Get(start.DrainId)!.Settings;
-            _log.Info("drain {0}: {1} {2} -> {3}", start.DrainId, start.VmId, start.Source, start.Target);
-            NodeOf(start.Source).Ask<object>(new StartMigration(start.VmId, start.Target, settings, Self), AskTimeout * 3)
+            _log.Info("drain {0}: {1} {2} -> {3} (migration {4})", start.DrainId, start.VmId, start.Source, start.Target, start.MigrationId);
+            NodeOf(start.Source).Ask<object>(new StartMigration(start.VmId, start.Target, settings, Self, start.MigrationId), AskTimeout * 3)
                 .PipeTo(Self, success: r => new StartReply(start, r), failure: e => new StartReply(start, new CommandFailed($"no answer from {start.Source}: {e.Message}")));
         }
-
-        Changed();
     }
 
     private void OnStartReply(StartReply r)
     {
+        if (_book.Get(r.Start.DrainId)?.Guests.FirstOrDefault(g => g.VmId == r.Start.VmId)?.MigrationId != r.Start.MigrationId)
+        {
+            return; // the answer to an attempt that has ended already (its MigrationFinished came first) or was replanned
+        }
+
         switch (r.Reply)
         {
             case MigrationStarted m:
@@ -331,6 +352,9 @@ public sealed class DrainCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
     private sealed record CapacitySnapshot(IReadOnlyList<NodeCapacity> Nodes) : INoSerializationVerificationNeeded;
 
     private sealed record StartReply(DrainStart Start, object Reply) : INoSerializationVerificationNeeded;
+
+    /// <summary>The request context of the write that records <see cref="Starts"/>: they are sent when it is answered.</summary>
+    private sealed record StartsRecorded(IReadOnlyList<DrainStart> Starts) : INoSerializationVerificationNeeded;
 
     private sealed record CloseCheck(Guid DrainId, GuestList? Guests) : INoSerializationVerificationNeeded;
 

@@ -25,14 +25,18 @@ public sealed class DrainStore
         _self = Akka.Cluster.Cluster.Get(system).SelfUniqueAddress;
     }
 
-    /// <summary>Writes every drain whose record changed since the last call and forgets the ones the book dropped.</summary>
-    public void SaveChanged(IReadOnlyList<DrainStatus> drains, IActorRef replyTo)
+    /// <summary>
+    /// Writes every drain whose record changed since the last call and forgets the ones the book dropped. The
+    /// replicator answers <paramref name="replyTo"/> with UpdateSuccess or a failure carrying <paramref name="request"/>
+    /// (for a caller that acts only once its record is on a majority). Returns false if nothing changed (no write, no answer).
+    /// </summary>
+    public bool SaveChanged(IReadOnlyList<DrainStatus> drains, IActorRef replyTo, object? request = null)
     {
         var changed = drains.Where(d => !_saved.TryGetValue(d.DrainId, out var s) || !ReferenceEquals(s, d)).ToArray();
         var dropped = _saved.Keys.Where(id => drains.All(d => d.DrainId != id)).ToArray();
         if (changed.Length == 0 && dropped.Length == 0)
         {
-            return;
+            return false;
         }
 
         foreach (var d in changed)
@@ -45,7 +49,7 @@ public sealed class DrainStore
             _saved.Remove(id);
         }
 
-        _replicator.Tell(Dsl.Update(Key, LWWDictionary<string, DrainStatus>.Empty, new WriteMajority(Timeout), map =>
+        _replicator.Tell(Dsl.Update(Key, LWWDictionary<string, DrainStatus>.Empty, new WriteMajority(Timeout), request, map =>
         {
             foreach (var d in changed)
             {
@@ -59,6 +63,7 @@ public sealed class DrainStore
 
             return map;
         }), replyTo);
+        return true;
     }
 
     /// <summary>The replicated drains: from a majority if it answers in time, else the local replica.</summary>

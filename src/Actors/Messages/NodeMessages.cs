@@ -35,8 +35,13 @@ public sealed record GuestDigests(string VmId, IReadOnlyList<string> Ram, IReadO
 /// Migrate a guest of this node to the node at <paramref name="DestinationNode"/> (an Akka address such as
 /// akka.tcp://mig@127.0.0.1:4054). Progress and the final MigrationFinished go to <paramref name="Subscriber"/>
 /// if given. Reply: MigrationStarted.
+/// <paramref name="MigrationId"/>, when given, is the caller's id for this migration and makes the request idempotent:
+/// asked again with the same id for the same guest (a drain coordinator that took over and does not know whether its
+/// predecessor's request arrived), the node answers MigrationStarted for the migration it already has (running or
+/// ended) and subscribes <paramref name="Subscriber"/> to it; the same id for another guest is refused. Null: the
+/// node picks a new id.
 /// </summary>
-public sealed record StartMigration(string VmId, string DestinationNode, MigrationSettings Settings, Akka.Actor.IActorRef? Subscriber) : IMigrationMessage;
+public sealed record StartMigration(string VmId, string DestinationNode, MigrationSettings Settings, Akka.Actor.IActorRef? Subscriber, Guid? MigrationId = null) : IMigrationMessage;
 
 public sealed record MigrationStarted(Guid MigrationId, string VmId) : IMigrationMessage;
 

@@ -253,6 +253,11 @@ public sealed partial class HypervisorNode : ReceiveActor
 
     private void OnStartMigration(StartMigration s)
     {
+        if (s.MigrationId is { } asked && AnswerKnownStart(s, asked))
+        {
+            return;
+        }
+
         if (!_guests.TryGetValue(s.VmId, out var entry))
         {
             Sender.Tell(new CommandFailed($"unknown guest {s.VmId} on {_nodeName}", "unknown-guest"));
@@ -293,7 +298,7 @@ public sealed partial class HypervisorNode : ReceiveActor
             return;
         }
 
-        var id = Guid.NewGuid();
+        var id = s.MigrationId ?? Guid.NewGuid();
         var coordinator = Context.ActorOf(MigrationCoordinator.Props(id, entry.Guest, s.DestinationNode, _nodeName, s.Settings, s.Subscriber, _tls), $"migration-{id:N}");
         // The node follows its migrations' progress too, to answer status queries.
         coordinator.Tell(new SubscribeMigration(id, Self));
@@ -306,6 +311,45 @@ public sealed partial class HypervisorNode : ReceiveActor
         Context.Watch(coordinator);
         RememberWatcher(id, s.Subscriber);
         Sender.Tell(new MigrationStarted(id, s.VmId));
+    }
+
+    /// <summary>
+    /// A StartMigration with the caller's id: true (answered) if the id is empty, in use here for another guest or
+    /// direction, or already this guest's migration (answered MigrationStarted again, the subscriber then gets its
+    /// progress or its MigrationFinished). False: a new id, to be started as usual.
+    /// </summary>
+    private bool AnswerKnownStart(StartMigration s, Guid asked)
+    {
+        if (asked == Guid.Empty)
+        {
+            Sender.Tell(new CommandFailed($"migration id {asked}: expected a new, non-empty id or none", "bad-settings"));
+            return true;
+        }
+
+        if (_incoming.ContainsKey(asked))
+        {
+            Sender.Tell(new CommandFailed($"migration id {asked} is an incoming migration on {_nodeName}, not one of its guests leaving", "bad-settings"));
+            return true;
+        }
+
+        if (!_started.TryGetValue(asked, out var known))
+        {
+            return false;
+        }
+
+        if (!string.Equals(known.VmId, s.VmId, StringComparison.Ordinal) || !string.Equals(known.Destination.TrimEnd('/'), s.DestinationNode.TrimEnd('/'), StringComparison.Ordinal))
+        {
+            Sender.Tell(new CommandFailed($"migration id {asked} is already guest {known.VmId}'s migration to {known.Destination} on {_nodeName}, not {s.VmId} to {s.DestinationNode}", "bad-settings"));
+            return true;
+        }
+
+        Sender.Tell(new MigrationStarted(asked, s.VmId));
+        if (s.Subscriber is { } subscriber && !subscriber.IsNobody())
+        {
+            Self.Tell(new SubscribeMigration(asked, subscriber)); // its progress, or MigrationFinished if it ended
+        }
+
+        return true;
     }
 
     private void OnPrepareIncoming(PrepareIncoming p)

@@ -132,6 +132,39 @@ public sealed class DrainBookTests
     }
 
     [Fact]
+    public void Each_start_has_its_own_migration_id_recorded_in_its_attempt_before_the_source_answers()
+    {
+        var book = new DrainBook();
+        var d = Drain("src", 2, ("g1", GiB), ("g2", GiB));
+        book.Put(d);
+        var starts = book.Plan(Roomy, 10, T0);
+        Assert.Equal(2, starts.Count);
+        Assert.NotEqual(starts[0].MigrationId, starts[1].MigrationId);
+        foreach (var s in starts)
+        {
+            var g = Guest(book, d.DrainId, s.VmId);
+            Assert.Equal(DrainGuest.Starting, g.State);
+            Assert.Equal(s.MigrationId, g.MigrationId);
+            Assert.Equal(s.MigrationId, g.Attempts.Single().MigrationId);
+            Assert.True(book.StillStarting(s));
+        }
+
+        // A coordinator that takes over with this record asks for exactly these starts again, under the same ids.
+        var restored = new DrainBook();
+        restored.Put(book.Get(d.DrainId)!);
+        Assert.Equal(starts.OrderBy(s => s.VmId), restored.Unanswered().OrderBy(s => s.VmId));
+
+        // Once an attempt is answered or ended, it is no longer asked for; a replanned attempt has a new id.
+        book.Started(d.DrainId, "g1", starts.Single(s => s.VmId == "g1").MigrationId);
+        book.Ended(d.DrainId, "g2", completed: false, "refused", T0);
+        Assert.Empty(book.Unanswered());
+        Assert.False(book.StillStarting(starts.Single(s => s.VmId == "g2")));
+        var retry = Assert.Single(book.Plan(Roomy, 10, T0));
+        Assert.NotEqual(starts.Single(s => s.VmId == "g2").MigrationId, retry.MigrationId);
+        Assert.Equal(retry.MigrationId, Guest(book, d.DrainId, "g2").Attempts[^1].MigrationId);
+    }
+
+    [Fact]
     public void A_retry_with_no_other_node_fails_at_once_with_the_reason()
     {
         var book = new DrainBook();

@@ -75,6 +75,41 @@ public sealed class ClusterOperationSpecs(TwoNodeCluster cluster) : IClassFixtur
     }
 
     [Fact]
+    public async Task A_start_asked_again_under_the_callers_id_answers_for_the_migration_it_already_is_and_that_id_is_refused_for_another_guest()
+    {
+        await cluster.CreateGuestAsync(cluster.Source, Guest("twice"));
+        await cluster.CreateGuestAsync(cluster.Source, Guest("other"));
+        var settings = TwoNodeCluster.Settings();
+        var id = Guid.NewGuid();
+        var first = new ReportWatcher(cluster.Source.System);
+        var started = await cluster.Source.Node.Ask<object>(new StartMigration("twice", cluster.Destination.Address, settings, first.Actor, id), TimeSpan.FromSeconds(10));
+        Assert.Equal(id, Assert.IsType<MigrationStarted>(started).MigrationId);
+
+        // Asked again (a drain coordinator that took over): the same migration, not a second one or an "already migrating".
+        var again = new ReportWatcher(cluster.Source.System);
+        var second = await cluster.Source.Node.Ask<object>(new StartMigration("twice", cluster.Destination.Address, settings, again.Actor, id), TimeSpan.FromSeconds(10));
+        Assert.Equal(id, Assert.IsType<MigrationStarted>(second).MigrationId);
+
+        var misused = await cluster.Source.Node.Ask<object>(new StartMigration("other", cluster.Destination.Address, settings, null, id), TimeSpan.FromSeconds(10));
+        var refused = Assert.IsType<CommandFailed>(misused);
+        Assert.Equal("bad-settings", refused.Code);
+        Assert.Contains("twice", refused.Reason);
+        var empty = await cluster.Source.Node.Ask<object>(new StartMigration("other", cluster.Destination.Address, settings, null, Guid.Empty), TimeSpan.FromSeconds(10));
+        Assert.Equal("bad-settings", Assert.IsType<CommandFailed>(empty).Code);
+
+        var report = await first.Finished.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal("completed", report.Status);
+        Assert.Equal(id, (await again.Finished.WaitAsync(TimeSpan.FromSeconds(10))).MigrationId);
+
+        // After the end too: the answer is the ended migration, whose report the new subscriber gets.
+        var late = new ReportWatcher(cluster.Source.System);
+        var third = await cluster.Source.Node.Ask<object>(new StartMigration("twice", cluster.Destination.Address, settings, late.Actor, id), TimeSpan.FromSeconds(10));
+        Assert.Equal(id, Assert.IsType<MigrationStarted>(third).MigrationId);
+        Assert.Equal("completed", (await late.Finished.WaitAsync(TimeSpan.FromSeconds(10))).Status);
+        Assert.DoesNotContain((await TwoNodeCluster.ListAsync(cluster.Source)).Guests, g => g.VmId == "twice");
+    }
+
+    [Fact]
     public async Task Migrating_to_the_node_the_guest_runs_on_or_an_unknown_guest_is_refused()
     {
         await cluster.CreateGuestAsync(cluster.Source, Guest("home"));
