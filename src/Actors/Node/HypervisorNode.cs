@@ -298,6 +298,7 @@ public sealed partial class HypervisorNode : ReceiveActor
             return;
         }
 
+        WarmSerialization();
         var id = s.MigrationId ?? Guid.NewGuid();
         var coordinator = Context.ActorOf(MigrationCoordinator.Props(id, entry.Guest, s.DestinationNode, _nodeName, s.Settings, s.Subscriber, _tls), $"migration-{id:N}");
         // The node follows its migrations' progress too, to answer status queries.
@@ -352,6 +353,19 @@ public sealed partial class HypervisorNode : ReceiveActor
         return true;
     }
 
+    /// <summary>
+    /// Before a migration starts or is received: the control-plane messages of its downtime must not pay Hyperion's
+    /// code generation (lost whenever an extension made Akka reload the system's Serialization; SerializationWarmup).
+    /// </summary>
+    private void WarmSerialization()
+    {
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        if (SerializationWarmup.EnsureWarm(Context.System, Self))
+        {
+            _log.Info("control-plane serialization warmed again before a migration ({0:0} ms): Akka had reloaded it", sw.Elapsed.TotalMilliseconds);
+        }
+    }
+
     private void OnPrepareIncoming(PrepareIncoming p)
     {
         if (_incoming.ContainsKey(p.MigrationId) || _outgoing.ContainsKey(p.MigrationId) || _finished.ContainsKey(p.MigrationId))
@@ -385,6 +399,7 @@ public sealed partial class HypervisorNode : ReceiveActor
             return;
         }
 
+        WarmSerialization();
         var actor = Context.ActorOf(IncomingMigration.Props(p, effective, _listener, _defaults.ListenerHost, _listenerPort, _nodeName, _tls is not null), $"incoming-{p.MigrationId:N}");
         _incoming[p.MigrationId] = (p.Spec.Id, actor, p.Spec.RamBytes, p.Source);
         Context.Watch(actor);

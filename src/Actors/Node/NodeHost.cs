@@ -102,7 +102,10 @@ public sealed partial class NodeHost : IAsyncDisposable
         var node = _role == "client" ? ActorRefs.Nobody : system.ActorOf(HypervisorNode.Props(Settings, Guests), HypervisorNode.Name);
         system.ActorOf(PeerTracker.Props(_peers), "peer-tracker");
         system.ActorOf(MembershipLog.Props(), "membership-log");
-        SerializationWarmup.Run(system, system.DeadLetters);
+        SerializationWarmup.EnsureWarm(system, system.DeadLetters);
+        // Again once Up: the node's actors load Akka.DistributedData and Akka.Cluster.Tools meanwhile, and each
+        // replaces the system's Serialization (see SerializationWarmup); a migration checks once more before it starts.
+        cluster.RegisterOnMemberUp(() => SerializationWarmup.EnsureWarm(system, system.DeadLetters));
         DeviceCodeWarmup.Run();
         lock (_gate)
         {

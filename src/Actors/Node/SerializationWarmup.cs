@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Akka.Actor;
 using Migration.Actors.Messages;
 using Migration.Actors.Settings;
@@ -7,14 +8,43 @@ using Migration.Devices.Guest;
 namespace Migration.Actors.Node;
 
 /// <summary>
-/// Serializes one sample of every control-plane message at node start. Hyperion generates its serializer code
-/// per type on first use (0.1-0.8 s here, see shared/AKKA-NOTES.md); without this the first DestinationVerified
-/// and CommitMigration of a node's first migration paid it inside the guest's downtime. It also proves at
-/// start that every message round-trips through the configured serializer.
+/// Serializes one sample of every control-plane message. Hyperion generates its serializer code per type on first
+/// use (0.1-0.8 s here, see shared/AKKA-NOTES.md); without this the first DestinationVerified and CommitMigration of
+/// a node's first migration paid it inside the guest's downtime. It also proves that every message round-trips
+/// through the configured serializer.
+/// <para>
+/// Akka replaces <c>ActorSystem.Serialization</c>, and with it Hyperion's cache of generated code, each time an
+/// extension injects its reference configuration (<c>Settings.InjectTopLevelFallback</c> -> <c>ReloadSerialization</c>:
+/// Akka.DistributedData, Akka.Cluster.Tools, loaded lazily by the node's actors after the system started). A warm-up
+/// at system start was therefore lost: every demo paid 80-100 ms of code generation for DestinationVerified (once
+/// to serialize on the destination, once to deserialize on the source) inside the downtime. So
+/// <see cref="EnsureWarm"/> remembers which Serialization instance it warmed and warms again when the system's is
+/// another one; the node calls it at start, when its member is Up, and before each migration it starts or receives
+/// (a reference compare when nothing was reloaded). Thread-safe.
+/// </para>
 /// </summary>
 public static class SerializationWarmup
 {
-    public static void Run(ActorSystem system, IActorRef anyRef)
+    private static readonly ConditionalWeakTable<ActorSystem, Akka.Serialization.Serialization> Warmed = new();
+
+    /// <summary>True if the system's current Serialization instance is the one warmed last.</summary>
+    public static bool IsWarm(ActorSystem system) => Warmed.TryGetValue(system, out var warmed) && ReferenceEquals(warmed, system.Serialization);
+
+    /// <summary>Warms the system's current Serialization unless it is already; returns true if it had to (a reload or the first call).</summary>
+    public static bool EnsureWarm(ActorSystem system, IActorRef anyRef)
+    {
+        var current = system.Serialization;
+        if (Warmed.TryGetValue(system, out var warmed) && ReferenceEquals(warmed, current))
+        {
+            return false;
+        }
+
+        Run(current, anyRef);
+        Warmed.AddOrUpdate(system, current);
+        return true;
+    }
+
+    private static void Run(Akka.Serialization.Serialization serialization, IActorRef anyRef)
     {
         var id = Guid.NewGuid();
         var spec = new GuestSpec("warmup", 4096, new[] { new DeviceSpec("d", DeviceKind.Vfio, 0, 4096, 0), new DeviceSpec("s", DeviceKind.Structured) });
@@ -50,7 +80,6 @@ public static class SerializationWarmup
         ];
         // Concrete runtime types matter: Hyperion generates code per type, so the samples use arrays as the real
         // messages do (a collection expression would create a different, compiler-generated list type).
-        var serialization = system.Serialization;
         foreach (var m in samples)
         {
             var serializer = serialization.FindSerializerFor(m);
