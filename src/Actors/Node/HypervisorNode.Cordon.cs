@@ -30,5 +30,7 @@ public sealed partial class HypervisorNode
     private string? CordonRefusal(string what) =>
         IsCordoned(_nodeName) ? $"node {_nodeName} is cordoned (being drained): it takes no {what}; `uncordon` lifts it" : null;
 
-    private long MemoryUsed() => _guests.Values.Sum(g => g.Guest.Spec.RamBytes) + _incoming.Values.Sum(i => i.RamBytes);
+    /// <summary>Guest RAM this node holds: its guests, incoming guests, and stopped copies handed over but not yet freed (custody).</summary>
+    private long MemoryUsed() => _guests.Values.Sum(g => g.Guest.Spec.RamBytes) + _incoming.Values.Sum(i => i.RamBytes) +
+                                 _handedOver.Values.Sum(g => g.Spec.RamBytes);
 }

@@ -197,6 +197,15 @@ public sealed partial class HypervisorNode : ReceiveActor
                 return;
             }
 
+            // A stopped copy handed over but not yet confirmed resumed elsewhere may still be taken back here: a new
+            // guest under its id would be overwritten by that take-back (or would hide it).
+            if (_handedOver.FirstOrDefault(h => h.Value.Id == c.Spec.Id) is { Value: not null } held)
+            {
+                Sender.Tell(new CommandFailed($"guest {c.Spec.Id} is still held on {_nodeName}: its migration {held.Key} handed it over, and the destination's " +
+                                              "resume is not confirmed yet; try again once that migration has ended", "exists"));
+                return;
+            }
+
             if (LacksMemory(c.Spec.RamBytes, out var why))
             {
                 Sender.Tell(new CommandFailed(why, "no-memory"));

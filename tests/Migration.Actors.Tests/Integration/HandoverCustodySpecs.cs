@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Akka.DistributedData;
+using Migration.Actors.Drain;
 using Migration.Actors.Messages;
 using Migration.Actors.Node;
 using Migration.Actors.Ownership;
@@ -111,6 +112,13 @@ public sealed class HandoverCustodySpecs(TwoNodeCluster cluster) : IClassFixture
         // The destination learnt of the death and asked the source node (in doubt), which answered HandedOver: it holds its claim.
         await WaitForStateAsync(cluster.Destination, spec.Id, "in-doubt");
         Assert.Contains(cluster.Source.Guests.Snapshot(), g => g.Guest.Id == spec.Id && g.State == GuestHandoverState.Released); // kept, stopped
+        // The copy in custody holds its memory, and its id: a new guest under it would be overwritten by a take-back.
+        var capacity = await cluster.Source.Node.Ask<NodeCapacity>(GetCapacity.Instance, TimeSpan.FromSeconds(10));
+        Assert.True(capacity.UsedBytes >= spec.RamBytes, $"used {capacity.UsedBytes} B while a {spec.RamBytes} B copy is held");
+        var duplicate = await cluster.Source.Node.Ask<object>(new CreateGuest(spec), TimeSpan.FromSeconds(10));
+        var refused = Assert.IsType<CommandFailed>(duplicate);
+        Assert.Equal("exists", refused.Code);
+        Assert.Contains("still held", refused.Reason);
         var late = new ReportWatcher(cluster.Source.System); // `status --watch` while the copy is in custody hears the end too
         cluster.Source.Node.Tell(new SubscribeMigration(id, late.Actor));
         var incoming = await cluster.Destination.System.ActorSelection($"/user/node/incoming-{id:N}").Ask<ActorIdentity>(new Identify(0), TimeSpan.FromSeconds(10));
