@@ -762,6 +762,14 @@ public sealed class MigrationCoordinator : ReceiveActor, IWithTimers, ISourceTra
             return;
         }
 
+        if (_ownership.NamesThirdNode(r))
+        {
+            _log.Warning("migration {0} of {1}: the record names a third node ({2}): the destination resumed the guest and it moved on; the stopped copy here is stale",
+                _id, _guest.Id, r.Current);
+            Finish("completed", null, PausedMs);
+            return;
+        }
+
         if (_ownership.PendingPeerLoss is { } lost && r.Outcome == ClaimOutcome.Won)
         {
             TakeBack($"{lost.Why} without resuming the guest (the record is {r.Current})", cancelled: false);

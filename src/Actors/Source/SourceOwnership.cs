@@ -87,4 +87,12 @@ internal sealed class SourceOwnership
 
     /// <summary>A majority read says the destination holds the guest (it resumed it, or will).</summary>
     public bool NamesDestination(ClaimResult r) => r.Outcome == ClaimOutcome.Won && r.Current.Owner == _destinationNode.TrimEnd('/');
+
+    /// <summary>
+    /// A majority read names a third node (neither this one nor the destination): the destination resumed the guest
+    /// and it has moved on since (epochs only grow, and only this node's take-back could outrank the destination's
+    /// claim). The stopped copy here is stale and must not be taken back (the same rule as HandoverCustodyDecision).
+    /// </summary>
+    public bool NamesThirdNode(ClaimResult r) =>
+        r.Outcome == ClaimOutcome.Won && !r.Current.IsNone && r.Current.Owner != _sourceNode.TrimEnd('/') && r.Current.Owner != _destinationNode.TrimEnd('/');
 }
