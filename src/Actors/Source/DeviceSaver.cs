@@ -301,15 +301,4 @@ public sealed class DeviceSaver : ReceiveActor, IWithTimers
     }
 
     protected override void PostStop() => ReturnAll();
-
-    private sealed record TransitionDone(DeviceSaveInfo Info) : INoSerializationVerificationNeeded;
-
-    private sealed record Repoll : INoSerializationVerificationNeeded
-    {
-        public static readonly Repoll Instance = new();
-    }
-
-    private sealed record SaverOpFailed(Exception Error) : INoSerializationVerificationNeeded;
-
-    private sealed record AbortDone(string? Error) : INoSerializationVerificationNeeded;
 }
