@@ -209,60 +209,9 @@ public sealed class DeviceSaver : ReceiveActor, IWithTimers
 
         _busy = true;
         _runCancel = new CancellationTokenSource();
-        var cancel = _runCancel.Token;
-        var stopCopy = _stopCopy;
-        var device = _device;
-        var buffers = _buffers;
-        var size = _chunkSize;
-        var self = Self;
-        _pool.Run(() =>
-            {
-                for (var i = 0; i < room && !cancel.IsCancellationRequested; i++)
-                {
-                    // Owner: this run until the ReadDone is sent, then the saver (its _ready queue, then the SavedChunk).
-                    var buffer = buffers.Rent(size);
-                    int n;
-                    string? digest = null;
-                    var last = false;
-                    var started = Stopwatch.GetTimestamp();
-                    try
-                    {
-                        n = stopCopy ? device.ReadStopCopy(buffer.AsSpan(0, size)) : device.ReadPrecopy(buffer.AsSpan(0, size));
-                        if (stopCopy && (n == 0 || device.StopCopyRemainingBytes == 0))
-                        {
-                            last = true;
-                            device.FinishStopCopy();
-                            digest = device.ComputeDigest().ToString("x32");
-                        }
-                    }
-                    catch
-                    {
-                        buffers.Return(buffer);
-                        throw;
-                    }
-
-                    var ticks = Stopwatch.GetTimestamp() - started;
-                    if (n == 0 && !last)
-                    {
-                        // Nothing to read in PRE_COPY right now.
-                        buffers.Return(buffer);
-                        return new ReadRunEnded(Dry: true, InfoOf(device, stopCopy));
-                    }
-
-                    self.Tell(new ReadDone(buffer, n, stopCopy, last, digest, InfoOf(device, stopCopy), ticks));
-                    if (last)
-                    {
-                        break;
-                    }
-                }
-
-                return new ReadRunEnded(Dry: false, InfoOf(device, stopCopy));
-            })
-            .PipeTo(Self, failure: e => new SaverOpFailed(TaskFailures.Unwrap(e)));
+        var run = new DeviceReadRun(_device, _buffers, _chunkSize, room, _stopCopy, _runCancel.Token, Self);
+        _pool.Run(run.Run).PipeTo(Self, failure: e => new SaverOpFailed(TaskFailures.Unwrap(e)));
     }
-
-    private static DeviceSaveInfo InfoOf(IMigratableDevice device, bool stopCopy) =>
-        new(stopCopy ? 0 : device.QueryPrecopy().Total, device.StopCopyRemainingBytes, 0);
 
     private void OnRunEnded(ReadRunEnded r)
     {
@@ -352,21 +301,4 @@ public sealed class DeviceSaver : ReceiveActor, IWithTimers
     }
 
     protected override void PostStop() => ReturnAll();
-
-    private sealed record TransitionDone(DeviceSaveInfo Info) : INoSerializationVerificationNeeded;
-
-    /// <summary>One chunk of a read run (sent by the pool thread); ReadTicks = Stopwatch ticks inside the device's read call.</summary>
-    private sealed record ReadDone(byte[] Buffer, int Length, bool StopCopy, bool Last, string? Digest, DeviceSaveInfo Info, long ReadTicks) : INoSerializationVerificationNeeded;
-
-    /// <summary>A read run ended (every ReadDone of it was sent before); Dry = PRE_COPY had nothing to read.</summary>
-    private sealed record ReadRunEnded(bool Dry, DeviceSaveInfo Info) : INoSerializationVerificationNeeded;
-
-    private sealed record Repoll : INoSerializationVerificationNeeded
-    {
-        public static readonly Repoll Instance = new();
-    }
-
-    private sealed record SaverOpFailed(Exception Error) : INoSerializationVerificationNeeded;
-
-    private sealed record AbortDone(string? Error) : INoSerializationVerificationNeeded;
 }

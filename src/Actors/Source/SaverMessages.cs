@@ -59,3 +59,21 @@ public sealed record SaveAborted(int DeviceIndex, string? Error) : INoSerializat
 /// device's measured read throughput (bytes per ms inside its read calls, one call at a time); 0 = not measured yet.
 /// </summary>
 public readonly record struct DeviceSaveInfo(long PrecopyRemaining, long StopCopyRemaining, long ReadAheadBytes, double ReadBytesPerMs = 0);
+
+// A DeviceSaver's messages to itself (results of its device calls on the pool, its timer); internal, never serialized.
+// The read run's ReadDone and ReadRunEnded are in DeviceReadRun.cs.
+
+/// <summary>A transition (StartPrecopy, StartStopCopy) ended; Info = what the device has to send after it.</summary>
+internal sealed record TransitionDone(DeviceSaveInfo Info) : INoSerializationVerificationNeeded;
+
+/// <summary>Look at a dry PRE_COPY device again (it may have dirtied more).</summary>
+internal sealed record Repoll : INoSerializationVerificationNeeded
+{
+    public static readonly Repoll Instance = new();
+}
+
+/// <summary>A transition or read run on the pool threw.</summary>
+internal sealed record SaverOpFailed(Exception Error) : INoSerializationVerificationNeeded;
+
+/// <summary>The abort's last device call ended (Error = null: the device is back in RUNNING).</summary>
+internal sealed record AbortDone(string? Error) : INoSerializationVerificationNeeded;

@@ -1,10 +1,8 @@
-using System.Net.Sockets;
 using Akka;
 using Akka.Actor;
 using Migration.Actors.Infrastructure;
 using Migration.Transport.Channels;
 using Migration.Transport.Codecs;
-using Migration.Transport.Wire;
 
 namespace Migration.Actors.Source;
 
@@ -48,43 +46,7 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
     }
 
     private void FirstConnect(ChannelSpec spec) =>
-        ConnectAsync(spec, _connection, _cts.Token).PipeTo(Self, success: io => new Connected(io), failure: e => new ChannelBroken(TaskFailures.Unwrap(e), 0));
-
-    /// <summary>Connects, wraps the socket in TLS when the destination asked for it, and proves the token.</summary>
-    private static async Task<IChannelIo> ConnectAsync(ChannelSpec spec, ushort connection, CancellationToken ct)
-    {
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        IChannelIo io = new SocketChannelIo(socket);
-        try
-        {
-            SocketIo.Tune(socket);
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            timeout.CancelAfter(spec.ConnectTimeout);
-            try
-            {
-                await socket.ConnectAsync(spec.Host, spec.Port, timeout.Token).ConfigureAwait(false);
-                if (spec.Tls is not null)
-                {
-                    io = await spec.Tls.ClientAsync(socket, spec.Index, timeout.Token).ConfigureAwait(false);
-                }
-
-                await ChannelHandshake.ClientAsync(io, spec.Token, spec.MigrationId, spec.Index, spec.Count, timeout.Token, connection).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-            {
-                throw new ChannelSetupException(spec.Index, $"channel {spec.Index}: no connection to {spec.Host}:{spec.Port} within {spec.ConnectTimeout.TotalSeconds:0.#} s");
-            }
-
-            // The channel may have stopped meanwhile: nobody would take this connection over.
-            ct.ThrowIfCancellationRequested();
-            return io;
-        }
-        catch
-        {
-            io.Dispose();
-            throw;
-        }
-    }
+        ChannelConnector.ConnectAsync(spec, _connection, _cts.Token).PipeTo(Self, success: io => new Connected(io), failure: e => new ChannelBroken(TaskFailures.Unwrap(e), 0));
 
     private void Connecting()
     {
@@ -95,7 +57,7 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
         });
         Receive<ChannelBroken>(b =>
         {
-            if (WorthRetrying(b.Error) && DateTime.UtcNow + ReconnectBackoff < _reconnectDeadline && _connection < ushort.MaxValue)
+            if (ChannelConnector.WorthRetrying(b.Error) && DateTime.UtcNow + ReconnectBackoff < _reconnectDeadline && _connection < ushort.MaxValue)
             {
                 Timers.StartSingleTimer("retry", RetryConnect.Instance, ReconnectBackoff);
                 return;
@@ -200,7 +162,7 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
             // The destination refuses a second connection for the index until it has taken the old one down
             // (Duplicate), and the listener may be briefly unreachable: both are worth another try. Any other
             // refusal (unknown migration, bad proof) will not change.
-            if (WorthRetrying(f.Error) && DateTime.UtcNow + ReconnectBackoff < _reconnectDeadline)
+            if (ChannelConnector.WorthRetrying(f.Error) && DateTime.UtcNow + ReconnectBackoff < _reconnectDeadline)
             {
                 Timers.StartSingleTimer("retry", RetryConnect.Instance, ReconnectBackoff);
                 return;
@@ -213,11 +175,6 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
     }
 
     private static readonly TimeSpan ReconnectBackoff = TimeSpan.FromMilliseconds(200);
-
-    /// <summary>A connect failure another attempt may cure: network errors, a connection closed before the ack, Duplicate.</summary>
-    private static bool WorthRetrying(Exception error) =>
-        error is SocketException or IOException or TimeoutException
-        || error is ChannelSetupException { Refusal: null or HelloStatus.Duplicate };
 
     private void TryConnect()
     {
@@ -232,7 +189,7 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
         _connection++;
         var remaining = _reconnectDeadline - DateTime.UtcNow;
         var spec = _spec with { ConnectTimeout = remaining < _spec.ConnectTimeout ? remaining : _spec.ConnectTimeout };
-        ConnectAsync(spec, _connection, _cts.Token).PipeTo(Self, success: io => new Connected(io), failure: e => new ConnectFailed(TaskFailures.Unwrap(e)));
+        ChannelConnector.ConnectAsync(spec, _connection, _cts.Token).PipeTo(Self, success: io => new Connected(io), failure: e => new ConnectFailed(TaskFailures.Unwrap(e)));
     }
 
     private void IgnoreStale()
@@ -281,10 +238,8 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
     private sealed record Connected(IChannelIo Io) : INoSerializationVerificationNeeded;
 
     private sealed record ChannelBroken(Exception Error, int Generation) : INoSerializationVerificationNeeded;
-
     /// <summary>Sender thread -> channel: a send of connection generation <paramref name="Generation"/> failed.</summary>
     internal sealed record SendFailed(Exception Error, int Generation) : INoSerializationVerificationNeeded;
-
 
     private sealed record ConnectFailed(Exception Error) : INoSerializationVerificationNeeded;
 
@@ -292,70 +247,4 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
     {
         public static readonly RetryConnect Instance = new();
     }
-}
-
-/// <summary>Where and how a send channel connects.</summary>
-public sealed record ChannelSpec(
-    int Index, int Count, Guid MigrationId, string Host, int Port, byte[] Token, TimeSpan ConnectTimeout,
-    CodecId Codec, int CodecLevel, bool ZeroPageDetection, int PacketPages, int QueueDepth, ChannelTls? Tls = null);
-
-/// <summary>Channel -> coordinator: connection <paramref name="Connection"/> (its number in the hello) is up and authenticated.</summary>
-public sealed record ChannelReady(int Index, ushort Connection = 0) : INoSerializationVerificationNeeded;
-
-/// <summary>Channel -> coordinator: the connection failed; the channel accepts no more work.</summary>
-public sealed record ChannelFailed(int Index, string Reason) : INoSerializationVerificationNeeded;
-
-/// <summary>
-/// Channel -> coordinator: the connection broke; the channel closed it and cancelled its stream. The channel drops
-/// jobs until told to <see cref="Reconnect"/>; it reports ChannelReady when it is back, or ChannelFailed if it cannot
-/// come back.
-/// </summary>
-public sealed record ChannelLost(int Index, ushort Connection, string Reason) : INoSerializationVerificationNeeded;
-
-/// <summary>Coordinator -> lost channel: connect again (same token and index), retrying within <paramref name="Within"/>.</summary>
-public sealed record Reconnect(TimeSpan Within) : INoSerializationVerificationNeeded;
-
-/// <summary>Test and fault injection: close the channel's socket abruptly.</summary>
-public sealed record KillConnection : INoSerializationVerificationNeeded
-{
-    public static readonly KillConnection Instance = new();
-}
-
-/// <summary>Fault injection: corrupt the next packet this channel sends (the destination must detect it).</summary>
-public sealed record CorruptNextPacket : INoSerializationVerificationNeeded
-{
-    public static readonly CorruptNextPacket Instance = new();
-}
-
-public enum JobKind
-{
-    Ram,
-    Device,
-    Sync,
-    End,
-}
-
-/// <summary>
-/// Channel sender -> coordinator: one job was sent. Reused by the sender that reports it (a ring per connection, see
-/// SendJobHandler): read it while handling the message and keep no reference to it.
-/// </summary>
-public sealed class JobDone : INoSerializationVerificationNeeded
-{
-    public int Channel { get; private set; }
-    public JobKind Kind { get; private set; }
-    public int NormalPages { get; private set; }
-    public int ZeroPages { get; private set; }
-    public long DeviceBytes { get; private set; }
-    public long WireBytes { get; private set; }
-    public uint Iteration { get; private set; }
-    public int DeviceIndex { get; private set; }
-
-    internal JobDone Set(int channel, JobKind kind, int normalPages, int zeroPages, long deviceBytes, long wireBytes, uint iteration, int deviceIndex)
-    {
-        (Channel, Kind, NormalPages, ZeroPages, DeviceBytes, WireBytes, Iteration, DeviceIndex) =
-            (channel, kind, normalPages, zeroPages, deviceBytes, wireBytes, iteration, deviceIndex);
-        return this;
-    }
-
-    public override string ToString() => $"JobDone(channel {Channel}, {Kind}, iteration {Iteration}, {WireBytes} wire bytes)";
 }

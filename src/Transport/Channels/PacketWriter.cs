@@ -3,7 +3,6 @@ using System.Net.Sockets;
 using Migration.Devices.Ram;
 using Migration.Transport.Codecs;
 using Migration.Transport.Wire;
-using Migration.Transport.ZeroPages;
 
 namespace Migration.Transport.Channels;
 
@@ -11,28 +10,16 @@ namespace Migration.Transport.Channels;
 /// Encodes and sends the packets of one source channel (docs/protocol.md). Used by one send loop at a time: the
 /// channel's sender thread with the blocking, gathered methods (WriteRam, WriteDeviceChunk, WriteSync, WriteEnd: header
 /// and payload in one sendmsg), or an async loop with the *Async methods (tests, tools).
-/// RAM: zero pages are detected here (in the channel, so detection runs in parallel over the channels, as in
-/// QEMU multifd) and cost only their offset; uncompressed normal pages go from guest memory straight to the
-/// socket (no copy) when they form few contiguous runs, else they are gathered into one staging buffer (one copy);
-/// compressed pages are gathered and compressed with this channel's codec instance.
-/// Buffers: the header, offset, staging and compression buffers are rented from ArrayPool at creation and
-/// returned by <see cref="Dispose"/>. Device payloads belong to the caller.
+/// RAM packets are encoded by this writer's <see cref="RamPacketEncoder"/> (zero pages, runs, staging, compression);
+/// uncompressed normal pages go from guest memory straight to the socket (no copy) when they form few contiguous runs.
+/// Buffers: the header buffer is rented from ArrayPool at creation and returned by <see cref="Dispose"/>, which also
+/// disposes the encoder (its own rented buffers). Device payloads belong to the caller.
 /// </summary>
 public sealed class PacketWriter : IDisposable
 {
-    /// <summary>More contiguous runs than this in one packet are gathered into the staging buffer (one copy, one send).</summary>
-
     private readonly IChannelIo _socket;
-    private readonly int _channel;
-    private readonly IRamCodec? _codec;
-    private readonly bool _zeroDetection;
-    private readonly int _maxPages;
     private readonly byte[] _head;
-    private readonly ulong[] _offsets;
-    private readonly ulong[] _zeroOffsets;
-    private readonly byte[] _staging;
-    private readonly byte[]? _compressed;
-    private readonly (long First, int Count)[] _runs;
+    private readonly RamPacketEncoder _ram;
     private readonly PacketChecksum _checksum = new();
     private bool _disposed;
     private int _corruptNext;
@@ -45,16 +32,8 @@ public sealed class PacketWriter : IDisposable
     public PacketWriter(IChannelIo io, int channelIndex, IRamCodec? codec, bool zeroDetection, int maxPagesPerPacket)
     {
         _socket = io;
-        _channel = channelIndex;
-        _codec = codec is { Id: CodecId.None } ? null : codec;
-        _zeroDetection = zeroDetection;
-        _maxPages = maxPagesPerPacket;
-        _head = ArrayPool<byte>.Shared.Rent(PacketHeader.Size + RamPacketHeader.Size + (maxPagesPerPacket * sizeof(ulong)));
-        _offsets = ArrayPool<ulong>.Shared.Rent(maxPagesPerPacket);
-        _zeroOffsets = ArrayPool<ulong>.Shared.Rent(maxPagesPerPacket);
-        _staging = ArrayPool<byte>.Shared.Rent(maxPagesPerPacket * RamBlock.PageSize);
-        _compressed = _codec is null ? null : ArrayPool<byte>.Shared.Rent(_codec.MaxCompressedLength(maxPagesPerPacket * RamBlock.PageSize));
-        _runs = new (long, int)[maxPagesPerPacket];
+        _head = ArrayPool<byte>.Shared.Rent(RamPacketEncoder.MaxHeadLength(maxPagesPerPacket));
+        _ram = new RamPacketEncoder(channelIndex, codec is { Id: CodecId.None } ? null : codec, zeroDetection, maxPagesPerPacket);
     }
 
     /// <summary>
@@ -78,7 +57,7 @@ public sealed class PacketWriter : IDisposable
         await SocketIo.SendAllAsync(_socket, _head.AsMemory(0, plan.HeadLength), ct).ConfigureAwait(false);
         if (plan.Payload != RamPayload.Direct)
         {
-            var buffer = plan.Payload == RamPayload.Compressed ? _compressed! : _staging;
+            var buffer = plan.Payload == RamPayload.Compressed ? _ram.Compressed! : _ram.Staging;
             await SocketIo.SendAllAsync(_socket, buffer.AsMemory(0, (int)plan.PayloadLength), ct).ConfigureAwait(false);
         }
         else
@@ -87,7 +66,8 @@ public sealed class PacketWriter : IDisposable
             // sent again in a later iteration; the final iteration runs with the guest stopped.
             for (var r = 0; r < plan.Runs; r++)
             {
-                await SocketIo.SendAllAsync(_socket, block.PagesMemory(_runs[r].First, _runs[r].Count), ct).ConfigureAwait(false);
+                var (first, pageCount) = _ram.Run(r);
+                await SocketIo.SendAllAsync(_socket, block.PagesMemory(first, pageCount), ct).ConfigureAwait(false);
             }
         }
 
@@ -103,8 +83,8 @@ public sealed class PacketWriter : IDisposable
         var plan = PrepareRam(block, blockIndex, pages, count, iteration);
         Span<SendSegment> segments = stackalloc SendSegment[GatherSend.MaxSegments];
         fixed (byte* head = _head)
-        fixed (byte* staging = _staging)
-        fixed (byte* compressed = _compressed)
+        fixed (byte* staging = _ram.Staging)
+        fixed (byte* compressed = _ram.Compressed)
         {
             var n = 0;
             segments[n++] = new SendSegment(head, plan.HeadLength);
@@ -120,7 +100,8 @@ public sealed class PacketWriter : IDisposable
                     // Zero-copy from guest memory (mapped for the block's lifetime), as in WriteRamAsync.
                     for (var r = 0; r < plan.Runs; r++)
                     {
-                        segments[n++] = new SendSegment(block.BasePointer + (_runs[r].First << RamBlock.PageShift), _runs[r].Count << RamBlock.PageShift);
+                        var (first, pageCount) = _ram.Run(r);
+                        segments[n++] = new SendSegment(block.BasePointer + (first << RamBlock.PageShift), pageCount << RamBlock.PageShift);
                     }
 
                     break;
@@ -140,70 +121,12 @@ public sealed class PacketWriter : IDisposable
         return new RamPacketResult(plan.Normal, plan.Zero, wire);
     }
 
-    private enum RamPayload
-    {
-        Direct,
-        Staging,
-        Compressed,
-    }
-
-    /// <summary>A RAM packet encoded into the head buffer, with where its payload is.</summary>
-    private readonly record struct RamPlan(int HeadLength, int Runs, RamPayload Payload, uint PayloadLength, int Normal, int Zero);
-
-    /// <summary>Classifies the pages, gathers or compresses the payload if needed, and writes all headers into _head.</summary>
+    /// <summary>Encodes the RAM packet (<see cref="RamPacketEncoder"/>) and writes its packet header into _head.</summary>
     private RamPlan PrepareRam(RamBlock block, int blockIndex, long[] pages, int count, uint iteration)
     {
-        if (count < 1 || count > _maxPages)
-        {
-            throw new ArgumentOutOfRangeException(nameof(count), count, $"1..{_maxPages} pages per packet");
-        }
-
-        // Classify: normal offsets go to _offsets, zero ones to _zeroOffsets; then the zero ones follow the normal ones.
-        var normal = 0;
-        var zero = 0;
-        for (var i = 0; i < count; i++)
-        {
-            var p = pages[i];
-            if (_zeroDetection && ZeroPageDetector.IsZeroPage(block.Page(p)))
-            {
-                _zeroOffsets[zero++] = (ulong)p << RamBlock.PageShift;
-            }
-            else
-            {
-                _offsets[normal++] = (ulong)p << RamBlock.PageShift;
-            }
-        }
-
-        _zeroOffsets.AsSpan(0, zero).CopyTo(_offsets.AsSpan(normal));
-
-        var runs = PageRuns.Collect(_offsets.AsSpan(0, normal), _runs);
-        ReadOnlySpan<byte> payload = default;
-        var kind = RamPayload.Direct;
-        uint payloadLength = (uint)(normal * RamBlock.PageSize);
-        if (_codec is not null && normal > 0)
-        {
-            Gather(block, runs, normal);
-            var n = _codec.Compress(_staging.AsSpan(0, normal * RamBlock.PageSize), _compressed);
-            payload = _compressed.AsSpan(0, n);
-            payloadLength = (uint)n;
-            kind = RamPayload.Compressed;
-        }
-        else if (runs > PageRuns.MaxDirect)
-        {
-            Gather(block, runs, normal);
-            payload = _staging.AsSpan(0, normal * RamBlock.PageSize);
-            kind = RamPayload.Staging;
-        }
-
-        var header = new RamPacketHeader((ushort)blockIndex, _codec?.Id ?? CodecId.None, iteration, (uint)normal, (uint)zero, payloadLength);
-        var offsetBytes = _head.AsSpan(PacketHeader.Size + RamPacketHeader.Size, count * sizeof(ulong));
-        RamPageOffsets.Write(_offsets.AsSpan(0, count), offsetBytes);
-        header.WriteTo(_head.AsSpan(PacketHeader.Size));
-        var checksum = MaybeCorrupt(_checksum.ComputeRam(header, offsetBytes, payload));
-        new PacketHeader(PacketType.Ram, PacketFlags.None, header.ExpectedBodyLength, checksum).WriteTo(_head);
-
-        var headLength = PacketHeader.Size + RamPacketHeader.Size + (count * sizeof(ulong));
-        return new RamPlan(headLength, runs, kind, payloadLength, normal, zero);
+        var plan = _ram.Prepare(block, blockIndex, pages, count, iteration, _head);
+        new PacketHeader(PacketType.Ram, PacketFlags.None, plan.BodyLength, MaybeCorrupt(plan.Checksum)).WriteTo(_head);
+        return plan;
     }
 
     /// <summary>Sends one device-state chunk (the payload is not compressed, whatever the RAM codec).</summary>
@@ -334,22 +257,6 @@ public sealed class PacketWriter : IDisposable
         }
     }
 
-    private void Gather(RamBlock block, int runs, int normal)
-    {
-        var at = 0;
-        for (var r = 0; r < runs; r++)
-        {
-            var bytes = _runs[r].Count * RamBlock.PageSize;
-            block.Pages(_runs[r].First, _runs[r].Count).CopyTo(_staging.AsSpan(at, bytes));
-            at += bytes;
-        }
-
-        if (at != normal * RamBlock.PageSize)
-        {
-            throw new InvalidOperationException($"channel {_channel}: gathered {at} bytes for {normal} pages");
-        }
-    }
-
     public void Dispose()
     {
         if (_disposed)
@@ -359,13 +266,7 @@ public sealed class PacketWriter : IDisposable
 
         _disposed = true;
         ArrayPool<byte>.Shared.Return(_head);
-        ArrayPool<ulong>.Shared.Return(_offsets);
-        ArrayPool<ulong>.Shared.Return(_zeroOffsets);
-        ArrayPool<byte>.Shared.Return(_staging);
-        if (_compressed is not null)
-        {
-            ArrayPool<byte>.Shared.Return(_compressed);
-        }
+        _ram.Dispose();
     }
 }
 
