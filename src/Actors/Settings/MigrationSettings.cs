@@ -29,8 +29,12 @@ public sealed record MigrationSettings
     public TimeSpan MinIterationTime { get; init; } = TimeSpan.FromMilliseconds(50);
     public int ChannelQueueDepth { get; init; } = 2;
     public bool PrefaultDestination { get; init; }
-    /// <summary>Fresh destination RAM kept populated this far ahead of the highest page received with content; 0 = off (RamPopulator).</summary>
-    public long PopulateAhead { get; init; } = 128L << 20;
+    /// <summary>
+    /// Fresh destination RAM kept populated this far ahead of the highest page received with content; 0 = off (RamPopulator),
+    /// the default: on memory the host has reclaimed it made random-2g 1.7x slower than receivers that fault their own pages
+    /// (docs/benchmarks.md, "Fresh destination on unbacked memory, both sides").
+    /// </summary>
+    public long PopulateAhead { get; init; }
 
     /// <summary>Threads that populate ahead (RamPopulator claims slices for them atomically); 0 = min(2, cores).</summary>
     public int PopulateThreads { get; init; }
