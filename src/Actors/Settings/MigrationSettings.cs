@@ -31,7 +31,7 @@ public sealed record MigrationSettings
     public bool PrefaultDestination { get; init; }
     /// <summary>
     /// Fresh destination RAM kept populated this far ahead of the highest page received with content; 0 = off (RamPopulator),
-    /// the default: on memory the host has reclaimed it made random-2g 1.7x slower than receivers that fault their own pages
+    /// the default: on memory the host has reclaimed it made random-2g 1.6-1.8x slower than receivers that fault their own pages
     /// (docs/benchmarks.md, "Fresh destination on unbacked memory, both sides").
     /// </summary>
     public long PopulateAhead { get; init; }
