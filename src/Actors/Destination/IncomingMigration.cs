@@ -97,7 +97,8 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
     private void OnAllocated(GuestVm guest)
     {
         _guest = guest;
-        _ramTracker = new IncomingRamTracker(guest.Blocks, guest.Blocks.Select(b => b.Recycled).ToArray(), IncomingRamTracker.DefaultInterval, _settings.PopulateAhead);
+        _ramTracker = new IncomingRamTracker(guest.Blocks, guest.Blocks.Select(b => b.Recycled).ToArray(), IncomingRamTracker.DefaultInterval, _settings.PopulateAhead,
+            _settings.EffectivePopulateThreads);
         var devices = guest.Devices;
         _budget = new DeviceBufferBudget(_settings.DeviceBufferBudget);
         _limits = new ReceiveLimits(

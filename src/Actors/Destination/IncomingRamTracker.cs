@@ -42,7 +42,9 @@ public sealed class IncomingRamTracker : IRamWriteObserver, IDisposable
     /// How far ahead of the highest page received with content to keep fresh blocks populated (<see cref="RamPopulator"/>);
     /// 0 = off (the receive loops fault fresh pages in themselves).
     /// </param>
-    public IncomingRamTracker(IReadOnlyList<RamBlock> blocks, IReadOnlyList<bool> reused, TimeSpan interval, long populateAheadBytes = 0)
+    /// <param name="populateThreads">Threads that populate ahead (1..RamPopulator.MaxThreads).</param>
+    public IncomingRamTracker(IReadOnlyList<RamBlock> blocks, IReadOnlyList<bool> reused, TimeSpan interval, long populateAheadBytes = 0,
+        int populateThreads = 1)
     {
         if (reused.Count != blocks.Count)
         {
@@ -61,7 +63,7 @@ public sealed class IncomingRamTracker : IRamWriteObserver, IDisposable
         _received = blocks.Select((b, i) => reused[i] ? new DirtyBitmap(b.PageCount) : null).ToArray();
         if (populateAheadBytes > 0 && reused.Contains(false))
         {
-            _populator = new RamPopulator(blocks, reused.Select(r => !r).ToArray(), populateAheadBytes);
+            _populator = new RamPopulator(blocks, reused.Select(r => !r).ToArray(), populateAheadBytes, populateThreads);
         }
 
         var digests = _digests;

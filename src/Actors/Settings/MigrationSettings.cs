@@ -29,8 +29,18 @@ public sealed record MigrationSettings
     public TimeSpan MinIterationTime { get; init; } = TimeSpan.FromMilliseconds(50);
     public int ChannelQueueDepth { get; init; } = 2;
     public bool PrefaultDestination { get; init; }
-    /// <summary>Fresh destination RAM kept populated this far ahead of the highest page received with content; 0 = off (RamPopulator).</summary>
-    public long PopulateAhead { get; init; } = 128L << 20;
+    /// <summary>
+    /// Fresh destination RAM kept populated this far ahead of the highest page received with content; 0 = off (RamPopulator),
+    /// the default: on memory the host has reclaimed it made random-2g 1.6-1.8x slower than receivers that fault their own pages
+    /// (docs/benchmarks.md, "Fresh destination on unbacked memory, both sides").
+    /// </summary>
+    public long PopulateAhead { get; init; }
+
+    /// <summary>Threads that populate ahead (RamPopulator claims slices for them atomically); 0 = min(2, cores).</summary>
+    public int PopulateThreads { get; init; }
+
+    /// <summary><see cref="PopulateThreads"/> with 0 resolved to min(2, this machine's cores).</summary>
+    public int EffectivePopulateThreads => PopulateThreads > 0 ? PopulateThreads : Math.Min(2, Environment.ProcessorCount);
     public TimeSpan PrepareTimeout { get; init; } = TimeSpan.FromSeconds(60);
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
     public TimeSpan ChannelIdleTimeout { get; init; } = TimeSpan.FromSeconds(30);
@@ -114,6 +124,7 @@ public sealed record MigrationSettings
             ChannelQueueDepth = c.GetInt("channel-queue-depth", d.ChannelQueueDepth),
             PrefaultDestination = c.GetBoolean("prefault-destination", d.PrefaultDestination),
             PopulateAhead = Size(c, "populate-ahead", d.PopulateAhead),
+            PopulateThreads = c.GetInt("populate-threads", d.PopulateThreads),
             PrepareTimeout = c.GetTimeSpan("prepare-timeout", d.PrepareTimeout),
             ConnectTimeout = c.GetTimeSpan("connect-timeout", d.ConnectTimeout),
             ChannelIdleTimeout = c.GetTimeSpan("channel-idle-timeout", d.ChannelIdleTimeout),
@@ -158,6 +169,7 @@ public sealed record MigrationSettings
         Check(PacketPages is >= 1 and <= 1024, $"packet-pages = {PacketPages}; expected 1..1024");
         Check(ChunkSize is >= 4096 and <= 64 << 20, $"chunk-size = {ChunkSize} bytes; expected 4 KiB..64 MiB");
         Check(PopulateAhead >= 0, $"populate-ahead = {PopulateAhead} bytes; expected >= 0 (0 = off)");
+        Check(PopulateThreads is >= 0 and <= 16, $"populate-threads = {PopulateThreads}; expected 0..16 (0 = min(2, cores))");
         Check(DeviceBufferBudget >= ChunkSize,
             $"device-buffer-budget = {DeviceBufferBudget} bytes is smaller than chunk-size = {ChunkSize} bytes; a chunk must fit in the budget");
         Check(DeviceReadAhead is >= 1 and <= 1024, $"device-read-ahead = {DeviceReadAhead}; expected 1..1024");

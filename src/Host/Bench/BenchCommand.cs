@@ -41,8 +41,23 @@ public static class BenchCommand
             Description = "fresh: the guest lands in new anonymous memory (default); warm: in memory the destination node populated before (its memory pool, pre-touched)",
             DefaultValueFactory = _ => "fresh",
         };
+        var populateAhead = new Option<string?>("--populate-ahead")
+        {
+            Description = "Diagnostic: SIZE overrides the destination node's migration.populate-ahead (0 = off)",
+        };
+        var populateThreads = new Option<int?>("--populate-threads")
+        {
+            Description = "Diagnostic: N overrides the destination node's migration.populate-threads (0 = min(2, cores))",
+        };
+        var settle = new Option<double>("--settle")
+        {
+            Description = "Diagnostic: seconds to wait after creating the guest, before the measured migration, so that memory freed before " +
+                          "(earlier runs, the warm-up) is reported free to the host and the destination lands on unbacked memory",
+            DefaultValueFactory = _ => 0,
+        };
         var command = new Command("bench", "Run migration benchmark scenarios and print one row per scenario");
-        foreach (var o in new Option[] { scenarios, channels, codec, processes, json, repeat, noWarmup, prefault, ramScale, destinationMemory })
+        foreach (var o in new Option[] { scenarios, channels, codec, processes, json, repeat, noWarmup, prefault, ramScale, destinationMemory,
+                     populateAhead, populateThreads, settle })
         {
             command.Options.Add(o);
         }
@@ -83,6 +98,35 @@ public static class BenchCommand
                     return 2;
             }
 
+            if (r.GetValue(populateAhead) is { } ahead)
+            {
+                if (!ByteSize.TryParse(ahead, out var aheadBytes, out var sizeError) || aheadBytes < 0)
+                {
+                    await Console.Error.WriteLineAsync($"error: --populate-ahead '{ahead}': {(sizeError.Length > 0 ? sizeError : "expected a size >= 0")}");
+                    return 2;
+                }
+
+                options = options with { PopulateAhead = aheadBytes };
+            }
+
+            if (r.GetValue(populateThreads) is { } threads)
+            {
+                if (threads is < 0 or > 16)
+                {
+                    await Console.Error.WriteLineAsync($"error: --populate-threads {threads}: expected 0..16 (0 = min(2, cores))");
+                    return 2;
+                }
+
+                options = options with { PopulateThreads = threads };
+            }
+
+            if (r.GetValue(settle) is var pause and (< 0 or > 600))
+            {
+                await Console.Error.WriteLineAsync($"error: --settle {pause}: expected 0..600 seconds");
+                return 2;
+            }
+
+            options = options with { Settle = TimeSpan.FromSeconds(r.GetValue(settle)) };
             return await RunAsync(options, ct);
         });
         return command;
@@ -146,7 +190,10 @@ public static class BenchCommand
                           (options.RamScale != 1 ? $", RAM scale {options.RamScale.ToString(CultureInfo.InvariantCulture)}" : "") +
                           (options.Warmup ? "" : ", no warm-up") +
                           $", destination memory {(options.WarmDestination ? "warm" : "fresh")}" +
-                          (options.PrefaultDestination is { } pf ? $", DIAGNOSTIC prefault-destination = {(pf ? "on" : "off")}" : ""));
+                          (options.PrefaultDestination is { } pf ? $", DIAGNOSTIC prefault-destination = {(pf ? "on" : "off")}" : "") +
+                          (options.PopulateAhead is { } pa ? $", DIAGNOSTIC populate-ahead = {ByteSize.Format(pa)}" : "") +
+                          (options.PopulateThreads is { } pt ? $", DIAGNOSTIC populate-threads = {pt}" : "") +
+                          (options.Settle > TimeSpan.Zero ? $", settle {options.Settle.TotalSeconds:0.#} s before each measured migration" : ""));
         IReadOnlyList<BenchRow> rows;
         try
         {

@@ -22,7 +22,28 @@ public sealed record BenchOptions(
     int Repeat = 1,
     bool Warmup = true,
     bool? PrefaultDestination = null,
-    bool WarmDestination = false);
+    bool WarmDestination = false,
+    long? PopulateAhead = null,
+    int? PopulateThreads = null,
+    TimeSpan Settle = default)
+{
+    /// <summary>The destination node's settings for this run: its memory mode plus the populate diagnostics, as `migration.` keys.</summary>
+    public IReadOnlyDictionary<string, string> DestinationConfig(DestinationMemory memory)
+    {
+        var config = new Dictionary<string, string>(memory.NodeConfig);
+        if (PopulateAhead is { } ahead)
+        {
+            config["populate-ahead"] = $"{ahead}B";
+        }
+
+        if (PopulateThreads is { } threads)
+        {
+            config["populate-threads"] = threads.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        return config;
+    }
+}
 
 /// <summary>
 /// Runs each scenario on a fresh pair of nodes: create the guest on the source (not timed), optionally warm up
@@ -44,6 +65,7 @@ public static class BenchRunner
                 await log.WriteLineAsync($"{scenario.Name}{(options.Repeat > 1 ? $" (run {rep + 1}/{options.Repeat})" : "")}: {scenario.Description}");
                 var row = await RunScenarioAsync(scenario, options, log, ct);
                 await log.WriteLineAsync($"  {row.Status}{(row.Verified ? " (verified)" : "")}: {row.TotalMs:0} ms, {row.GbPerSec:0.00} GB/s, downtime {row.DowntimeMs:0} ms" +
+                                         (row.CpuSecondsDestination is { } dst ? $", CPU dst {dst:0.00} s (system {row.CpuSystemSecondsDestination:0.00})" : "") +
                                          (row.Error is null ? "" : $", error: {row.Error}"));
                 rows.Add(row);
             }
@@ -64,7 +86,7 @@ public static class BenchRunner
         var id = $"{scenario.Name}-{Interlocked.Increment(ref _guestCounter)}";
         var spec = scenario.ToSpec(id, options.RamScale);
         var destinationMemory = DestinationMemory.For(options.WarmDestination, spec.RamBytes);
-        await using var pair = await NodePair.StartAsync(options.Processes, log, ct, destinationMemory.NodeConfig);
+        await using var pair = await NodePair.StartAsync(options.Processes, log, ct, options.DestinationConfig(destinationMemory));
         await destinationMemory.WaitReadyAsync(pair.DestinationNode, log, ct);
         if (options.Warmup)
         {
@@ -74,6 +96,12 @@ public static class BenchRunner
         var create = Stopwatch.StartNew();
         await CreateAsync(pair.Source.Node, spec, ct);
         await log.WriteLineAsync($"  guest {id} created in {create.Elapsed.TotalSeconds:0.0} s (not timed)");
+        if (options.Settle > TimeSpan.Zero)
+        {
+            // Free page reporting hands memory freed >= ~2 s ago back to the host (docs/benchmarks.md): after this
+            // pause nothing large was freed recently, so the destination's first touches find unbacked memory.
+            await Task.Delay(options.Settle, ct);
+        }
 
         // Baselines, taken on a collected heap so earlier garbage does not trigger collections inside the run.
         GC.Collect();
@@ -84,6 +112,7 @@ public static class BenchRunner
         var idleChild = pair.Child?.WorkingSet64;
         var cpuSelf0 = self.TotalProcessorTime;
         var cpuChild0 = pair.Child?.TotalProcessorTime;
+        var sysChild0 = pair.Child?.PrivilegedProcessorTime;
         var gen2Before = GC.CollectionCount(2);
         var allocBefore = GC.GetTotalAllocatedBytes(true);
         using var sampler = new WorkingSetSampler(pair.Child);
@@ -99,10 +128,12 @@ public static class BenchRunner
         self.Refresh();
         var cpuSelf = (self.TotalProcessorTime - cpuSelf0).TotalSeconds;
         double? cpuChild = null;
-        if (pair.Child is { } c && cpuChild0 is { } c0)
+        double? sysChild = null;
+        if (pair.Child is { } c && cpuChild0 is { } c0 && sysChild0 is { } s0)
         {
             c.Refresh();
             cpuChild = (c.TotalProcessorTime - c0).TotalSeconds;
+            sysChild = (c.PrivilegedProcessorTime - s0).TotalSeconds;
         }
 
         var ramBytes = report.RamBytes > 0 ? report.RamBytes : spec.RamBytes;
@@ -118,6 +149,9 @@ public static class BenchRunner
             DowntimeMs = report.DowntimeMs,
             CpuSecondsSource = cpuSelf,
             CpuSecondsDestination = cpuChild,
+            CpuSystemSecondsDestination = sysChild,
+            PopulateAheadBytes = options.PopulateAhead,
+            PopulateThreads = options.PopulateThreads,
             AllocMiBPerGiB = allocated / (double)(1 << 20) / (ramBytes / GiB),
             Gen2Collections = gen2,
             PeakWorkingSetSourceBytes = sampler.PeakSelf,
