@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using Migration.Devices.Ram;
+using Migration.Transport.Flow;
 using Migration.Transport.Codecs;
 using Migration.Transport.Wire;
 using Migration.Transport.ZeroPages;
@@ -247,7 +248,8 @@ public sealed class PacketReceiver : IDisposable
             throw Violation($"device {chunk.DeviceIndex} chunk {chunk.ChunkIndex} of {length} bytes beyond credit ({budgetState})");
         }
 
-        var buffer = length == 0 ? [] : ArrayPool<byte>.Shared.Rent(length);
+        // Rented from the node's chunk pool; ownership passes to the sink with the chunk (gate, then loader, returns it).
+        var buffer = length == 0 ? [] : DeviceChunkBuffers.Shared.Rent(length);
         try
         {
             await Receive(buffer.AsMemory(0, length), "device chunk", ct).ConfigureAwait(false);
@@ -263,7 +265,7 @@ public sealed class PacketReceiver : IDisposable
             // connection is recoverable, and the source resends this chunk, which must find room again).
             if (length > 0)
             {
-                ArrayPool<byte>.Shared.Return(buffer);
+                DeviceChunkBuffers.Shared.Return(buffer);
             }
 
             _sink.ReleaseDeviceBytes(length);
