@@ -180,7 +180,7 @@ public static class BenchCommand
                  {
                      ("scenario", false), ("GiB", true), ("ch", true), ("codec", false), ("total s", true), ("GB/s", true),
                      ("downtime ms", true), ("CPU s src", true), ("CPU s dst", true), ("alloc MiB/GiB", true), ("steady MiB/GiB", true), ("gen2", true),
-                     ("peak WS src", true), ("peak WS dst", true), ("dst beyond guest", true), ("verified", false),
+                     ("peak WS src", true), ("peak WS dst", true), ("dst beyond guest", true), ("of it growth", true), ("verified", false),
                  })
         {
             table.AddColumn(right ? new TableColumn(name).RightAligned() : new TableColumn(name));
@@ -204,6 +204,7 @@ public static class BenchCommand
                 r.PeakWorkingSetSourceBytes is { } ws ? ByteSize.Format(ws) : "-",
                 r.PeakWorkingSetDestinationBytes is { } wd ? ByteSize.Format(wd) : "-",
                 r.DestinationBeyondGuestBytes is { } b ? ByteSize.Format(b) : "-",
+                r.DestinationGrowthBeyondGuestBytes is { } g ? ByteSize.Format(g) : "-",
                 r.Verified ? "yes" : Markup.Escape("NO " + r.Status));
         }
 

@@ -19,4 +19,30 @@ public static class DeviceChunkBuffers
     public const int MaxBuffersPerSize = 256;
 
     public static ArrayPool<byte> Shared { get; } = ArrayPool<byte>.Create(maxArrayLength: 64 << 20, maxArraysPerBucket: MaxBuffersPerSize);
+
+    /// <summary>
+    /// Makes the pool hold at least enough buffers of <paramref name="chunkSize"/> for <paramref name="budgetBytes"/> of
+    /// chunks out at once (plus one), by renting that many and returning them: a migration's chunk buffers are then
+    /// allocated when it is prepared (once per node, and not at all when an earlier migration left them), not one by one
+    /// while its chunks stream. Thread-safe; a concurrent renter may take some of them, which it would have allocated anyway.
+    /// </summary>
+    public static void Prepare(long budgetBytes, int chunkSize)
+    {
+        if (budgetBytes <= 0 || chunkSize <= 0)
+        {
+            return;
+        }
+
+        var count = (int)Math.Min(MaxBuffersPerSize, budgetBytes / chunkSize + 1);
+        var rented = new byte[count][];
+        for (var i = 0; i < count; i++)
+        {
+            rented[i] = Shared.Rent(chunkSize);
+        }
+
+        foreach (var buffer in rented)
+        {
+            Shared.Return(buffer);
+        }
+    }
 }

@@ -20,7 +20,9 @@ namespace Migration.Actors.Tests.Destination;
 /// chunk buffer the pool failed to keep (1 MiB at once), a per-record string or a per-chunk closure fails it.
 /// Runs with serialize-messages off (unlike the other specs): the in-process path is measured as production runs it;
 /// the credit's cross-node serialization is Akka's cost and is measured on its own below.
+/// In a collection that runs alone: the figure is process-wide, and specs running in parallel would add theirs.
 /// </summary>
+[Collection(AllocationMeasurement.Name)]
 public sealed class DevicePathAllocationSpecs(ITestOutputHelper output)
     : Akka.TestKit.Xunit2.TestKit(ConfigurationFactory.ParseString("akka.loglevel = WARNING\nakka.actor.serialize-messages = off"), null, output)
 {
@@ -57,6 +59,30 @@ public sealed class DevicePathAllocationSpecs(ITestOutputHelper output)
         var best = perChunk.Skip(1).Min();
         Assert.True(best <= MaxBytesPerChunk,
             $"device path allocated {best:F0} bytes per {ChunkBytes >> 20} MiB chunk in steady state (bound {MaxBytesPerChunk}); runs: {string.Join(", ", perChunk.Select(p => $"{p:F0}"))}");
+    }
+
+    [Fact]
+    public void A_prepared_chunk_pool_lends_a_whole_budget_of_chunks_without_allocating()
+    {
+        const long budgetBytes = 48L << 20;
+        const int chunkSize = 768 * 1024; // not a power of two: the pool's bucket is the next one up (1 MiB)
+        DeviceChunkBuffers.Prepare(budgetBytes, chunkSize);
+        var count = (int)(budgetBytes / chunkSize) + 1;
+        var rented = new byte[count][];
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < count; i++)
+        {
+            rented[i] = DeviceChunkBuffers.Shared.Rent(chunkSize - (i % 3) * 1024); // chunks a little shorter: same bucket
+        }
+
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        foreach (var b in rented)
+        {
+            DeviceChunkBuffers.Shared.Return(b);
+        }
+
+        Assert.True(allocated == 0, $"renting {count} chunks of a prepared budget allocated {allocated} bytes");
+        Assert.Equal(count, rented.Distinct().Count());
     }
 
     [Fact]
@@ -170,4 +196,11 @@ public sealed class DevicePathAllocationSpecs(ITestOutputHelper output)
     {
         public CreditCounter(CreditTotals totals) => Receive<DeviceCredit>(totals.Add);
     }
+}
+
+/// <summary>Specs that measure process-wide allocation: xunit runs this collection after the parallel ones, alone.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class AllocationMeasurement
+{
+    public const string Name = "allocation measurement (runs alone)";
 }
