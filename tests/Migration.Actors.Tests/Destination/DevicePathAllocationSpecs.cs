@@ -142,6 +142,7 @@ public sealed class DevicePathAllocationSpecs(ITestOutputHelper output)
         Deliver(state, gate, budget, order.AsSpan(warm));
         AwaitCondition(() => credits.Chunks == state.Count, TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(5));
         var allocated = GC.GetTotalAllocatedBytes(true) - before;
+        _output.WriteLine($"run {seed}: {state.Count} chunks credited in {credits.Messages} DeviceCredits");
         owner.ExpectNoMsg(TimeSpan.Zero); // no DeviceLoadFailed nor GateViolation: every chunk was written in order
         Assert.Equal(state.TotalBytes, credits.Bytes);
         Assert.Equal(0, budget.HeldBytes);
@@ -179,6 +180,9 @@ public sealed class DevicePathAllocationSpecs(ITestOutputHelper output)
     {
         private long _chunks;
         private long _bytes;
+        private long _messages;
+
+        public long Messages => Interlocked.Read(ref _messages);
 
         public long Chunks => Interlocked.Read(ref _chunks);
 
@@ -188,6 +192,7 @@ public sealed class DevicePathAllocationSpecs(ITestOutputHelper output)
         {
             Interlocked.Add(ref _bytes, c.Bytes);
             Interlocked.Add(ref _chunks, c.Chunks);
+            Interlocked.Increment(ref _messages);
         }
     }
 
