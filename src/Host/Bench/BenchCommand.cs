@@ -219,7 +219,7 @@ public static class BenchCommand
             : "Two processes: CPU src = this process (source node), CPU dst = the child (destination node); allocation = source only.");
         Console.WriteLine("total = the report's TotalMs (StartMigration to guest resumed on the destination, including setup); GB/s = guest RAM / total (1 GB = 10^9 B);");
         Console.WriteLine("steady = allocation during precopy only (first to last progress report of that phase) per GiB sent meanwhile;");
-        Console.WriteLine("dst beyond guest = peak destination working set - guest RAM (it includes the idle node and the simulated devices' memory, see docs/benchmarks.md).");
+        Console.WriteLine("dst beyond guest = peak destination working set - guest RAM = the idle node (measured just before) + \"of it growth\" (what the migration added); see docs/benchmarks.md.");
     }
 
     private static string F(double v, string format) => v.ToString(format, CultureInfo.InvariantCulture);
