@@ -15,8 +15,8 @@ namespace Migration.Transport.Channels;
 /// the header, the type header against the migration's limits, the page offsets against the block (so a bad
 /// offset never reaches guest memory), the checksum of the metadata (and of device and compressed payloads)
 /// before anything is written. Uncompressed pages are received straight into guest RAM; compressed ones are
-/// decompressed straight into it when contiguous. Device chunks are read into rented buffers only after their
-/// length was reserved in the budget, and handed to the sink.
+/// decompressed straight into it when contiguous. Device chunks are read into buffers rented from the node's
+/// DeviceChunkBuffers only after their length was reserved in the budget, and handed (with their ownership) to the sink.
 /// Iteration rule: RAM packets carry the current iteration; Sync(k) must match it, then the loop waits at the
 /// barrier and the next iteration is k+1. Counters are written by the loop and read by others (Volatile).
 /// Reads: the fixed parts of a packet come from one receive into a small read-ahead buffer (<see cref="PacketReadBuffer"/>),
