@@ -10,7 +10,7 @@ namespace Migration.Actors.Destination;
 /// <summary>
 /// Writes one device's chunks, in the order its gate releases them, one write at a time, on the
 /// migration's worker pool (never on a channel's receive path, never on Akka's dispatcher). After each
-/// write it returns the chunk's buffer to ArrayPool and tells its parent gate (which returns the credit).
+/// write it returns the chunk's buffer to DeviceChunkBuffers and tells its parent gate (which returns the credit).
 /// After the last chunk it validates the device (FinishResuming) and computes its digest.
 /// State (queue, busy flag) is touched only on this actor's thread; write results come back as messages.
 /// The queue holds only chunks whose bytes are reserved in the budget, so it is bounded by the budget.
@@ -170,7 +170,7 @@ public sealed class DeviceLoader : ReceiveActor
     {
         if (c.Buffer.Length > 0)
         {
-            ArrayPool<byte>.Shared.Return(c.Buffer);
+            DeviceChunkBuffers.Shared.Return(c.Buffer);
         }
     }
 

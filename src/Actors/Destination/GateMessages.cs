@@ -6,7 +6,7 @@ namespace Migration.Actors.Destination;
 // the process (INoSerializationVerificationNeeded). Buffer ownership is named on each message.
 
 /// <summary>
-/// A device chunk read by a receive channel. <see cref="Buffer"/> is rented from ArrayPool&lt;byte&gt;.Shared by
+/// A device chunk read by a receive channel. <see cref="Buffer"/> is rented from DeviceChunkBuffers.Shared by
 /// the receive loop; ownership passes with the message (gate, then loader), and whoever drops the chunk returns it.
 /// Its <see cref="Length"/> bytes were reserved in the migration's DeviceBufferBudget by the receive loop.
 /// </summary>

@@ -105,6 +105,13 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
             _settings.Codec, _settings.PacketPages, _settings.ChunkSize,
             guest.Blocks.Select(b => (long)b.PageCount).ToArray(),
             devices.Select(d => DeviceSlot.Of((uint)d.Identity.Instance)).ToArray());
+        if (devices.Count > 0)
+        {
+            // The receive loops rent every chunk from the node's chunk pool: fill it for this budget now, at prepare,
+            // so that no chunk buffer is allocated while device state streams (issue 9's steady-allocation target).
+            DeviceChunkBuffers.Prepare(_budget.BudgetBytes, _settings.ChunkSize);
+        }
+
         // The migration's own pool for device loading: created now, disposed when this migration ends.
         _pool = new WorkerPool($"load-{Id.ToString()[..8]}", Math.Clamp(devices.Count, 1, Environment.ProcessorCount), Math.Max(16, devices.Count * 4));
         foreach (var d in devices)

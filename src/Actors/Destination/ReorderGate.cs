@@ -176,7 +176,7 @@ public sealed class ReorderGate : ReceiveActor, IWithTimers
         _budget.Release(c.Length);
         if (c.Buffer.Length > 0)
         {
-            ArrayPool<byte>.Shared.Return(c.Buffer);
+            DeviceChunkBuffers.Shared.Return(c.Buffer);
         }
     }
 

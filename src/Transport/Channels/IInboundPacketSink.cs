@@ -15,7 +15,7 @@ public interface IInboundPacketSink
     void ReleaseDeviceBytes(int length);
 
     /// <summary>
-    /// A verified device chunk. <paramref name="buffer"/> is rented from ArrayPool&lt;byte&gt;.Shared (or empty for an
+    /// A verified device chunk. <paramref name="buffer"/> is rented from <see cref="Flow.DeviceChunkBuffers"/> (or empty for an
     /// empty chunk); ownership passes to the sink, and the chunk's length stays reserved until the gate releases it.
     /// </summary>
     void OnDeviceChunk(in DeviceChunkHeader header, byte[] buffer);

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using Migration.Devices.Ram;
+using Migration.Transport.Flow;
 using Migration.Transport.Codecs;
 using Migration.Transport.Wire;
 using Migration.Transport.ZeroPages;
@@ -14,8 +15,8 @@ namespace Migration.Transport.Channels;
 /// the header, the type header against the migration's limits, the page offsets against the block (so a bad
 /// offset never reaches guest memory), the checksum of the metadata (and of device and compressed payloads)
 /// before anything is written. Uncompressed pages are received straight into guest RAM; compressed ones are
-/// decompressed straight into it when contiguous. Device chunks are read into rented buffers only after their
-/// length was reserved in the budget, and handed to the sink.
+/// decompressed straight into it when contiguous. Device chunks are read into buffers rented from the node's
+/// DeviceChunkBuffers only after their length was reserved in the budget, and handed (with their ownership) to the sink.
 /// Iteration rule: RAM packets carry the current iteration; Sync(k) must match it, then the loop waits at the
 /// barrier and the next iteration is k+1. Counters are written by the loop and read by others (Volatile).
 /// Reads: the fixed parts of a packet come from one receive into a small read-ahead buffer (<see cref="PacketReadBuffer"/>),
@@ -247,7 +248,8 @@ public sealed class PacketReceiver : IDisposable
             throw Violation($"device {chunk.DeviceIndex} chunk {chunk.ChunkIndex} of {length} bytes beyond credit ({budgetState})");
         }
 
-        var buffer = length == 0 ? [] : ArrayPool<byte>.Shared.Rent(length);
+        // Rented from the node's chunk pool; ownership passes to the sink with the chunk (gate, then loader, returns it).
+        var buffer = length == 0 ? [] : DeviceChunkBuffers.Shared.Rent(length);
         try
         {
             await Receive(buffer.AsMemory(0, length), "device chunk", ct).ConfigureAwait(false);
@@ -263,7 +265,7 @@ public sealed class PacketReceiver : IDisposable
             // connection is recoverable, and the source resends this chunk, which must find room again).
             if (length > 0)
             {
-                ArrayPool<byte>.Shared.Return(buffer);
+                DeviceChunkBuffers.Shared.Return(buffer);
             }
 
             _sink.ReleaseDeviceBytes(length);

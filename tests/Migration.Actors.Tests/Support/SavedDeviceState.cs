@@ -65,7 +65,7 @@ internal sealed record SavedDeviceState(SimulatedVfioOptions Options, IReadOnlyL
 
     /// <summary>
     /// Plays the receive loop for chunk <paramref name="index"/>: reserves its length in the budget (must succeed),
-    /// copies it into a buffer rented from ArrayPool (ownership passes to the gate) and tells the gate.
+    /// copies it into a buffer rented from DeviceChunkBuffers (ownership passes to the gate) and tells the gate.
     /// </summary>
     public void Deliver(IActorRef gate, DeviceBufferBudget budget, int deviceIndex, int index, int channel = 0) =>
         DeliverBytes(gate, budget, deviceIndex, index, index == Chunks.Count - 1, Chunks[index], channel);
@@ -73,7 +73,7 @@ internal sealed record SavedDeviceState(SimulatedVfioOptions Options, IReadOnlyL
     public static void DeliverBytes(IActorRef gate, DeviceBufferBudget budget, int deviceIndex, long index, bool last, byte[] data, int channel = 0)
     {
         Assert.True(budget.TryReserve(data.Length), $"receive loop: reservation of {data.Length} bytes failed ({budget.HeldBytes} of {budget.BudgetBytes} held)");
-        var buffer = ArrayPool<byte>.Shared.Rent(data.Length);
+        var buffer = DeviceChunkBuffers.Shared.Rent(data.Length);
         data.CopyTo(buffer, 0);
         gate.Tell(new DeviceChunkArrived(deviceIndex, index, last, buffer, data.Length, channel));
     }

@@ -141,6 +141,24 @@ public sealed class BenchJsonTests
     }
 
     [Fact]
+    public void Destination_memory_beyond_guest_is_reported_with_the_idle_node_and_the_migration_growth_apart()
+    {
+        var row = new BenchRow
+        {
+            Scenario = "devices-precopy", Channels = 4, Codec = "none", Processes = 2, RamBytes = 1L << 30, TotalMs = 1000,
+            PeakWorkingSetDestinationBytes = (1L << 30) + (180L << 20), IdleWorkingSetDestinationBytes = 112L << 20,
+            Verified = true, Status = "completed",
+        };
+        using var doc = JsonDocument.Parse(BenchJson.Serialize([row, row with { IdleWorkingSetDestinationBytes = null }]));
+        var rows = doc.RootElement.GetProperty("rows");
+        Assert.Equal(180L << 20, rows[0].GetProperty("destinationBeyondGuestBytes").GetInt64());
+        Assert.Equal(112L << 20, rows[0].GetProperty("idleWorkingSetDestinationBytes").GetInt64());
+        Assert.Equal(68L << 20, rows[0].GetProperty("destinationGrowthBeyondGuestBytes").GetInt64());
+        // Without an idle reading (one process) the growth is unknown, not the whole figure.
+        Assert.Equal(JsonValueKind.Null, rows[1].GetProperty("destinationGrowthBeyondGuestBytes").ValueKind);
+    }
+
+    [Fact]
     public void Write_creates_the_file()
     {
         var path = Path.Combine(Path.GetTempPath(), $"bench-{Guid.NewGuid():N}", "rows.json");

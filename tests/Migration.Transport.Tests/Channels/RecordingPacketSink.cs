@@ -80,7 +80,7 @@ internal sealed class RecordingPacketSink(long budgetBytes) : IInboundPacketSink
         var copy = buffer.AsSpan(0, (int)header.Length).ToArray();
         if (header.Length > 0)
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            DeviceChunkBuffers.Shared.Return(buffer);
         }
 
         lock (_gate)

@@ -71,17 +71,18 @@ internal sealed class VfioLoadSession
         if (_headerFill < RegionRecordHeader.Size)
             return n;
         _headerFill = 0;
-        string at = $"chunk {chunk} (stream offset {_streamOffset + n - RegionRecordHeader.Size})";
+        // The record's position, formatted only for an error: a string per record would be the load's only allocation.
+        long at = _streamOffset + n - RegionRecordHeader.Size;
         if (!RegionRecordHeader.TryRead(_header, out RegionRecordHeader h, out string error))
-            throw new VfioStreamException($"{at}: {error}");
+            throw new VfioStreamException($"{At(chunk, at)}: {error}");
         if (h.RegionIndex >= (uint)_table.Count)
-            throw new VfioStreamException($"{at}: region {h.RegionIndex} beyond the device's {_table.Count} regions");
+            throw new VfioStreamException($"{At(chunk, at)}: region {h.RegionIndex} beyond the device's {_table.Count} regions");
         int region = (int)h.RegionIndex;
         int size = _table.SizeOf(region);
         if (h.Length != (uint)size)
-            throw new VfioStreamException($"{at}: region {region} record length {h.Length}, expected {size}");
+            throw new VfioStreamException($"{At(chunk, at)}: region {region} record length {h.Length}, expected {size}");
         if (_loaded[region] && h.Version <= _table.VersionOf(region))
-            throw new VfioStreamException($"{at}: region {region} version {h.Version} after version {_table.VersionOf(region)} was loaded; versions must increase");
+            throw new VfioStreamException($"{At(chunk, at)}: region {region} version {h.Version} after version {_table.VersionOf(region)} was loaded; versions must increase");
         _inPayload = true;
         _region = region;
         _version = h.Version;
@@ -90,6 +91,8 @@ internal sealed class VfioLoadSession
         _hasher.Reset();
         return n;
     }
+
+    private static string At(long chunk, long streamOffset) => $"chunk {chunk} (stream offset {streamOffset})";
 
     private int ConsumePayload(long chunk, ReadOnlySpan<byte> data)
     {
