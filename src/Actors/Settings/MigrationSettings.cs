@@ -1,4 +1,5 @@
 using Akka.Configuration;
+using Migration.Devices.Ram;
 using Migration.Transport.Codecs;
 
 namespace Migration.Actors.Settings;
@@ -169,7 +170,7 @@ public sealed record MigrationSettings
         Check(PacketPages is >= 1 and <= 1024, $"packet-pages = {PacketPages}; expected 1..1024");
         Check(ChunkSize is >= 4096 and <= 64 << 20, $"chunk-size = {ChunkSize} bytes; expected 4 KiB..64 MiB");
         Check(PopulateAhead >= 0, $"populate-ahead = {PopulateAhead} bytes; expected >= 0 (0 = off)");
-        Check(PopulateThreads is >= 0 and <= 16, $"populate-threads = {PopulateThreads}; expected 0..16 (0 = min(2, cores))");
+        Check(PopulateThreads >= 0 && PopulateThreads <= RamPopulator.MaxThreads, $"populate-threads = {PopulateThreads}; expected 0..{RamPopulator.MaxThreads} (0 = min(2, cores))");
         Check(DeviceBufferBudget >= ChunkSize,
             $"device-buffer-budget = {DeviceBufferBudget} bytes is smaller than chunk-size = {ChunkSize} bytes; a chunk must fit in the budget");
         Check(DeviceReadAhead is >= 1 and <= 1024, $"device-read-ahead = {DeviceReadAhead}; expected 1..1024");

@@ -1,3 +1,4 @@
+using Migration.Transport.Flow;
 using Akka.Actor;
 using Migration.Actors.Infrastructure;
 using Migration.Actors.Messages;
@@ -78,7 +79,7 @@ internal sealed class SourceSetup
         var pool = new WorkerPool($"save-{_run.Id.ToString()[..8]}", workers, capacity: Math.Max(16, devices.Count * 4));
         _run.Pool = pool;
         _run.Savers = devices.Select((d, i) => _context.ActorOf(
-            DeviceSaver.Props(i, d, pool, settings.ChunkSize, settings.DeviceReadAhead, ChunkBufferPool.Shared), $"saver-{i}")).ToArray();
+            DeviceSaver.Props(i, d, pool, settings.ChunkSize, settings.DeviceReadAhead, DeviceChunkBuffers.Shared), $"saver-{i}")).ToArray();
         var scanner = new RamScanner(_run.Guest.Blocks, settings.PacketPages);
         _run.SegmentDigests = new SourceRamDigests(_run.Guest.Blocks);
         var credit = new DeviceCreditPool(_run.Ack!.DeviceBufferBudget, settings.ChunkSize, devices.Count);

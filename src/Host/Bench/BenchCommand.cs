@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using Migration.Actors.Settings;
+using Migration.Devices.Ram;
 using Migration.Transport.Codecs;
 using Spectre.Console;
 
@@ -111,9 +112,9 @@ public static class BenchCommand
 
             if (r.GetValue(populateThreads) is { } threads)
             {
-                if (threads is < 0 or > 16)
+                if (threads < 0 || threads > RamPopulator.MaxThreads)
                 {
-                    await Console.Error.WriteLineAsync($"error: --populate-threads {threads}: expected 0..16 (0 = min(2, cores))");
+                    await Console.Error.WriteLineAsync($"error: --populate-threads {threads}: expected 0..{RamPopulator.MaxThreads} (0 = min(2, cores))");
                     return 2;
                 }
 
