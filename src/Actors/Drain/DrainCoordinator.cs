@@ -286,19 +286,11 @@ public sealed class DrainCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
     private void OnFinished(MigrationFinished f)
     {
         var report = f.Report;
-        // By id; a MigrationFinished can overtake the MigrationStarted answer (two senders), then by the starting guest.
-        var hit = _book.Find(report.MigrationId) ??
-                  _book.Drains.Where(d => d.IsRunning && d.Node == report.Source)
-                      .SelectMany(d => d.Guests.Where(g => g.State == DrainGuest.Starting && g.VmId == report.VmId).Select(g => ((Guid, string)?)(d.DrainId, g.VmId)))
-                      .FirstOrDefault();
-        if (hit is not { } h)
+        // By id: every attempt has its id from the moment it is planned, so a MigrationFinished that overtakes the
+        // MigrationStarted answer (two senders) finds its guest still starting.
+        if (_book.Find(report.MigrationId) is not { } h)
         {
             return; // a duplicate (re-subscription after the end) or not ours
-        }
-
-        if (_book.Get(h.DrainId)!.Guests.First(g => g.VmId == h.VmId).State == DrainGuest.Starting)
-        {
-            _book.Started(h.DrainId, h.VmId, report.MigrationId);
         }
 
         var completed = report.Status is "completed" or "handed-over";
