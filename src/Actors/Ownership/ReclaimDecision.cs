@@ -17,7 +17,7 @@ public enum ReclaimVerdict
 /// <summary>
 /// The rule for a copy a node holds without knowing whether it still owns it (docs/architecture.md, "Ownership rules"):
 /// a node keeps running a guest only while it holds the newest confirmed epoch. Pure, so that the rule is specced apart
-/// from the actors that apply it (HypervisorNode.Reclaim.cs).
+/// from the actors that apply it (the node's GuestReclaim).
 /// </summary>
 public static class ReclaimDecision
 {

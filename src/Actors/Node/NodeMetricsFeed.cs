@@ -1,3 +1,4 @@
+using Akka.Actor;
 using Akka.Event;
 using Migration.Actors.Destination;
 using Migration.Actors.Messages;
@@ -6,31 +7,36 @@ using Migration.Actors.Source;
 
 namespace Migration.Actors.Node;
 
-// The node's side of /metrics and of the operator's log: it keeps one MigrationFigures per migration it runs or recently
-// ran and publishes an immutable NodeMetricsSnapshot after each change it already receives (progress, traffic, ends);
-// it logs at INFO when a migration starts, changes phase (as seen in its progress reports) and ends, with the reason.
-// Node thread only; the scrape thread reads the published snapshot (NodeMetrics).
-public sealed partial class HypervisorNode
+/// <summary>
+/// The node's side of /metrics and of the operator's log: keeps one MigrationFigures per migration the node runs or
+/// recently ran and publishes an immutable NodeMetricsSnapshot after each change it is fed (progress, traffic, ends);
+/// logs at INFO when a migration starts, changes phase (as seen in its progress reports) and ends, with the reason.
+/// Fed by the <see cref="HypervisorNode"/> with the events it already receives, on its thread only; the scrape thread
+/// reads only the published snapshot (<see cref="NodeMetrics"/>).
+/// </summary>
+internal sealed class NodeMetricsFeed(ILoggingAdapter log, ActorSystem system, GuestRegistry guests, IncomingMigrations incoming,
+    OutgoingMigrations outgoing, MigrationHistory history)
 {
     private const int MaxEndedFigures = 100;
     private readonly Dictionary<Guid, MigrationFigures> _figures = new();
     private readonly Dictionary<Guid, string> _phases = new();
     private NodeMetrics? _metrics;
 
-    private NodeMetrics Metrics => _metrics ??= NodeMetrics.Get(Context.System);
+    private NodeMetrics Metrics => _metrics ??= NodeMetrics.Get(system);
 
-    private void OnProgressForMetrics(MigrationProgress p)
+    /// <summary>A progress report of an outgoing migration.</summary>
+    public void Progress(MigrationProgress p)
     {
         if (!_phases.TryGetValue(p.MigrationId, out var phase))
         {
-            var to = _started.TryGetValue(p.MigrationId, out var s) ? s.Destination : "?";
-            _log.Info("migration {0} of guest {1} to {2} started", p.MigrationId, p.VmId, to);
+            var to = history.TryGetStarted(p.MigrationId, out var s) ? s.Destination : "?";
+            log.Info("migration {0} of guest {1} to {2} started", p.MigrationId, p.VmId, to);
         }
 
         if (phase != p.Phase)
         {
             _phases[p.MigrationId] = p.Phase;
-            _log.Info("migration {0} of guest {1}: phase {2} (iteration {3}, {4} sent)", p.MigrationId, p.VmId, p.Phase, p.Iteration,
+            log.Info("migration {0} of guest {1}: phase {2} (iteration {3}, {4} sent)", p.MigrationId, p.VmId, p.Phase, p.Iteration,
                 Settings.ByteSize.Format(p.BytesSent));
         }
 
@@ -48,21 +54,22 @@ public sealed partial class HypervisorNode
             DeviceBufferBudgetBytes = p.DeviceBufferBudgetBytes,
             ChannelReconnects = p.ChannelReconnects,
         };
-        PublishMetrics();
+        Publish();
     }
 
-    private void OnEndedForMetrics(MigrationEnded e)
+    /// <summary>An outgoing migration's coordinator reported its end.</summary>
+    public void Ended(MigrationEnded e)
     {
         var r = e.Report;
         _phases.Remove(e.MigrationId);
         if (r.Status == "completed")
         {
-            _log.Info(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            log.Info(string.Create(System.Globalization.CultureInfo.InvariantCulture,
                 $"migration {e.MigrationId} of guest {e.VmId} to {r.Destination} ended: completed, verified {r.Verified}, downtime {r.DowntimeMs:0.0} ms, {r.Iterations} iterations, {r.TotalMs:0} ms in total"));
         }
         else
         {
-            _log.Info("migration {0} of guest {1} to {2} ended: {3}: {4}", e.MigrationId, e.VmId, r.Destination, r.Status, r.Error ?? "no reason given");
+            log.Info("migration {0} of guest {1} to {2} ended: {3}: {4}", e.MigrationId, e.VmId, r.Destination, r.Status, r.Error ?? "no reason given");
         }
 
         _figures[e.MigrationId] = new MigrationFigures
@@ -82,19 +89,20 @@ public sealed partial class HypervisorNode
             Metrics.DowntimeObserved(TimeSpan.FromMilliseconds(r.DowntimeMs));
         }
 
-        PublishMetrics();
+        Publish();
     }
 
-    private void OnIncomingTraffic(IncomingTraffic t)
+    /// <summary>Traffic of an incoming migration (ignored once it is no longer known).</summary>
+    public void IncomingTraffic(IncomingTraffic t)
     {
-        if (!_incoming.TryGetValue(t.MigrationId, out var incoming))
+        if (!incoming.TryGet(t.MigrationId, out var entry))
         {
             return;
         }
 
         if (!_figures.ContainsKey(t.MigrationId))
         {
-            _log.Info("incoming migration {0} of guest {1} from {2}: receiving", t.MigrationId, t.VmId, incoming.Source.Path.Address);
+            log.Info("incoming migration {0} of guest {1} from {2}: receiving", t.MigrationId, t.VmId, entry.Source.Path.Address);
         }
 
         _figures[t.MigrationId] = new MigrationFigures
@@ -108,15 +116,15 @@ public sealed partial class HypervisorNode
             DeviceBufferBytes = t.DeviceBufferBytes,
             DeviceBufferBudgetBytes = t.DeviceBufferBudgetBytes,
         };
-        PublishMetrics();
+        Publish();
     }
 
     /// <summary>An incoming migration ended: "completed" (the guest runs here) or "discarded".</summary>
-    private void OnIncomingEndedForMetrics(Guid migrationId, string result, string reason = "")
+    public void IncomingEnded(Guid migrationId, string result, string reason = "")
     {
         if (result != "completed")
         {
-            _log.Info("incoming migration {0}: {1}: {2} (the guest stays on its source)", migrationId, result, reason);
+            log.Info("incoming migration {0}: {1}: {2} (the guest stays on its source)", migrationId, result, reason);
         }
 
         if (_figures.TryGetValue(migrationId, out var f) && f.Role == "destination")
@@ -125,11 +133,11 @@ public sealed partial class HypervisorNode
         }
 
         Metrics.MigrationEnded("destination", result);
-        PublishMetrics();
+        Publish();
     }
 
-    /// <summary>Builds and swaps in the snapshot; forgets the oldest ended migrations beyond the bound.</summary>
-    private void PublishMetrics()
+    /// <summary>Builds and swaps in the snapshot (also after a change of the guests); forgets the oldest ended migrations beyond the bound.</summary>
+    public void Publish()
     {
         var ended = _figures.Values.Where(f => !f.Active).ToArray();
         foreach (var old in ended.Take(Math.Max(0, ended.Length - MaxEndedFigures)))
@@ -137,13 +145,13 @@ public sealed partial class HypervisorNode
             _figures.Remove(old.MigrationId);
         }
 
-        var capacity = _defaults.NodeMemoryCapacity > 0 ? _defaults.NodeMemoryCapacity : GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
-        var used = _guests.Values.Sum(g => g.Guest.Spec.RamBytes) + _incoming.Values.Sum(i => i.RamBytes);
+        var capacity = guests.MemoryCapacity;
+        var used = guests.GuestAndIncomingBytes();
         Metrics.Publish(new NodeMetricsSnapshot
         {
-            Guests = _guests.Count,
-            ActiveOutgoing = _outgoing.Count,
-            ActiveIncoming = _incoming.Count,
+            Guests = guests.Count,
+            ActiveOutgoing = outgoing.Count,
+            ActiveIncoming = incoming.Count,
             MemoryUsedBytes = used,
             MemoryFreeBytes = Math.Max(0, capacity - used),
             MemoryPoolBytes = 0,
