@@ -28,13 +28,22 @@ internal sealed class GuestRegistry(string nodeName, MigrationSettings defaults,
 {
     private readonly Dictionary<string, GuestEntry> _guests = new(StringComparer.Ordinal);
     private readonly Dictionary<Guid, GuestVm> _handedOver = new();
+    private readonly Dictionary<string, long> _building = new(StringComparer.Ordinal); // vm id -> RAM bytes
 
     public int Count => _guests.Count;
 
     public bool TryGet(string vmId, [MaybeNullWhen(false)] out GuestEntry entry) => _guests.TryGetValue(vmId, out entry);
 
-    /// <summary>True if guest <paramref name="vmId"/> is here or on its way here.</summary>
-    public bool IsTaken(string vmId) => _guests.ContainsKey(vmId) || incoming.Receives(vmId);
+    /// <summary>True if guest <paramref name="vmId"/> is here, being created here, or on its way here.</summary>
+    public bool IsTaken(string vmId) => _guests.ContainsKey(vmId) || _building.ContainsKey(vmId) || incoming.Receives(vmId);
+
+    /// <summary>
+    /// A guest's RAM is being allocated and filled off the node's thread (CreateGuest): its id is taken and its RAM
+    /// counts against the capacity until <see cref="EndBuilding"/>.
+    /// </summary>
+    public void BeginBuilding(GuestSpec spec) => _building[spec.Id] = spec.RamBytes;
+
+    public void EndBuilding(string vmId) => _building.Remove(vmId);
 
     /// <summary>The guest runs here (created, arrived, taken back or reclaimed): a new entry, state running.</summary>
     public void Run(GuestVm guest) => _guests[guest.Id] = new GuestEntry(guest) { State = "running" };
@@ -68,8 +77,9 @@ internal sealed class GuestRegistry(string nodeName, MigrationSettings defaults,
     /// <summary>Guest memory this node may hold: node-memory-capacity, or the machine's memory when 0.</summary>
     public long MemoryCapacity => defaults.NodeMemoryCapacity > 0 ? defaults.NodeMemoryCapacity : GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
 
-    /// <summary>Guest RAM this node holds: its guests, incoming guests, and stopped copies handed over but not yet freed (custody).</summary>
-    public long MemoryUsed() => _guests.Values.Sum(g => g.Guest.Spec.RamBytes) + incoming.RamBytes() + _handedOver.Values.Sum(g => g.Spec.RamBytes);
+    /// <summary>Guest RAM this node holds: its guests, guests being created, incoming guests, and stopped copies handed over but not yet freed (custody).</summary>
+    public long MemoryUsed() => _guests.Values.Sum(g => g.Guest.Spec.RamBytes) + incoming.RamBytes() + _handedOver.Values.Sum(g => g.Spec.RamBytes) +
+                                _building.Values.Sum();
 
     /// <summary>Guest RAM of the registry's guests and the incoming guests (the figure /metrics has always shown; no handed-over copies).</summary>
     public long GuestAndIncomingBytes() => _guests.Values.Sum(g => g.Guest.Spec.RamBytes) + incoming.RamBytes();

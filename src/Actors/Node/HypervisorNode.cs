@@ -35,6 +35,7 @@ public sealed class HypervisorNode : ReceiveActor, IWithTimers
     private readonly string _nodeName;
     private readonly GuestStore _store;
     private readonly bool _ownsStore;
+    private readonly CancellationTokenSource _lifetime = new(); // cancelled in PostStop (BuildGuest)
     private readonly IncomingMigrations _incoming = new();
     private readonly GuestRegistry _guests;
     private readonly MigrationHistory _history;
@@ -69,6 +70,7 @@ public sealed class HypervisorNode : ReceiveActor, IWithTimers
         _checks = new NodeCommandChecks(_nodeName, defaults, _log, _guests, _incoming, _outgoing, _history, _cordon);
 
         Receive<CreateGuest>(OnCreateGuest);
+        Receive<GuestBuilt>(OnGuestBuilt);
         Receive<ListGuests>(_ => Sender.Tell(new GuestList(_nodeName, _guests.List(), NodeMemoryPool.Get(Context.System).Info())));
         Receive<GetGuestDigests>(OnGetDigests);
         Receive<StartMigration>(OnStartMigration);
@@ -177,6 +179,7 @@ public sealed class HypervisorNode : ReceiveActor, IWithTimers
 
     protected override void PostStop()
     {
+        _lifetime.Cancel(); // a guest still being built is disposed by its build task (BuildGuest)
         // With NodeHost's store the guests outlive this incarnation (they are adopted by the next, or disposed by NodeHost).
         if (_ownsStore)
         {
@@ -194,17 +197,56 @@ public sealed class HypervisorNode : ReceiveActor, IWithTimers
                 return;
             }
 
-            var guest = GuestFactory.CreateRunning(c.Spec);
-            _guests.Run(guest);
-            _store.Add(guest);
-            _creations.Record(c.Spec.Id, Sender); // answers GuestCreated once the record has it (or the write timed out)
-            _metrics.Publish();
+            BuildGuest(c.Spec, Sender);
         }
-        catch (Exception e) when (e is ArgumentException or IOException or OutOfMemoryException)
+        catch (ArgumentException e)
         {
             Sender.Tell(new CommandFailed($"cannot create guest {c.Spec.Id}: {e.Message}", "bad-guest"));
         }
     }
+
+    /// <summary>
+    /// Allocates and fills the guest's RAM on a thread of its own, not on the node's: filling gigabytes takes seconds,
+    /// and a node blocked that long answers nothing and delays the cluster's heartbeats past the failure detector's
+    /// pause (an 8 GiB fill got a node downed: docs/benchmarks.md, "Back to back with tiered compilation off"). The
+    /// id and the RAM are reserved meanwhile (GuestRegistry.BeginBuilding); the result comes back as GuestBuilt. A
+    /// guest finished after this incarnation stopped is disposed by the build task (nobody would own it).
+    /// </summary>
+    private void BuildGuest(GuestSpec spec, IActorRef replyTo)
+    {
+        _guests.BeginBuilding(spec);
+        var lifetime = _lifetime.Token;
+        Task.Factory.StartNew(() =>
+            {
+                var guest = GuestFactory.CreateRunning(spec);
+                if (lifetime.IsCancellationRequested)
+                {
+                    guest.Dispose();
+                    throw new OperationCanceledException($"node stopped while guest {spec.Id} was being created");
+                }
+
+                return guest;
+            }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)
+            .PipeTo(Self, success: g => new GuestBuilt(spec, replyTo, g, null), failure: e => new GuestBuilt(spec, replyTo, null, e.GetBaseException()));
+    }
+
+    private void OnGuestBuilt(GuestBuilt b)
+    {
+        _guests.EndBuilding(b.Spec.Id);
+        if (b.Guest is not { } guest)
+        {
+            b.ReplyTo.Tell(new CommandFailed($"cannot create guest {b.Spec.Id}: {b.Error?.Message}", "bad-guest"));
+            return;
+        }
+
+        _guests.Run(guest);
+        _store.Add(guest);
+        _creations.Record(b.Spec.Id, b.ReplyTo); // answers GuestCreated once the record has it (or the write timed out)
+        _metrics.Publish();
+    }
+
+    /// <summary>A guest built off the node's thread (<see cref="BuildGuest"/>): the guest, or why it could not be built. Never leaves the process.</summary>
+    private sealed record GuestBuilt(GuestSpec Spec, IActorRef ReplyTo, GuestVm? Guest, Exception? Error) : INoSerializationVerificationNeeded;
 
     private void OnGetDigests(GetGuestDigests g)
     {
