@@ -34,10 +34,3 @@ public sealed partial class IncomingMigration
         public static readonly TrafficTick Instance = new();
     }
 }
-
-/// <summary>RecvChannel -> IncomingMigration: the channel's receiver, whose counters the migration reads for the metrics.</summary>
-public sealed record RecvChannelStarted(int Channel, PacketReceiver Receiver) : INoSerializationVerificationNeeded;
-
-/// <summary>IncomingMigration -> node: bytes received so far (RAM pages written, device payload) and the device buffer now.</summary>
-public sealed record IncomingTraffic(Guid MigrationId, string VmId, long RamBytes, long DeviceBytes, long DeviceBufferBytes, long DeviceBufferBudgetBytes)
-    : INoSerializationVerificationNeeded;
