@@ -45,3 +45,10 @@ public sealed record IncomingDiscarded(string VmId, Guid MigrationId, string Rea
 /// with <paramref name="Info"/> until IncomingGuestRunning or IncomingDiscarded.
 /// </summary>
 public sealed record IncomingInDoubt(Guid MigrationId, Messages.GuestInfo Info) : INoSerializationVerificationNeeded;
+
+/// <summary>RecvChannel -> IncomingMigration: the channel's receiver, whose counters the migration reads for the metrics.</summary>
+public sealed record RecvChannelStarted(int Channel, Migration.Transport.Channels.PacketReceiver Receiver) : INoSerializationVerificationNeeded;
+
+/// <summary>IncomingMigration -> node: bytes received so far (RAM pages written, device payload) and the device buffer now.</summary>
+public sealed record IncomingTraffic(Guid MigrationId, string VmId, long RamBytes, long DeviceBytes, long DeviceBufferBytes, long DeviceBufferBudgetBytes)
+    : INoSerializationVerificationNeeded;

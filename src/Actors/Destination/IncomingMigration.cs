@@ -1,27 +1,29 @@
 using Akka.Actor;
+using Akka.Cluster;
 using Akka.Event;
-using Migration.Actors.Infrastructure;
+using Migration.Actors.Cluster;
 using Migration.Actors.Messages;
 using Migration.Actors.Node;
+using Migration.Actors.Ownership;
 using Migration.Actors.Settings;
 using Migration.Devices.Guest;
-using Migration.Transport.Flow;
 using Migration.Transport.Wire;
 
 namespace Migration.Actors.Destination;
 
 /// <summary>
-/// The destination side of one migration: Allocating -> Receiving -> (Loading) -> Verified -> Running, or Discarded.
-/// Allocates the empty guest (RAM pre-faulted at prepare), registers the migration's token with the node's
-/// channel listener, answers the source with PrepareAck, creates one RecvChannel per accepted connection and
-/// one ReorderGate (with its DeviceLoader) per device, runs the per-iteration sync barrier, compares digests,
-/// and resumes the guest on CommitMigration. On any failure or abort it discards everything: channels closed,
-/// RAM unmapped, devices reset; the source keeps the guest. Once verified it never discards on its own: if the commit
-/// does not come, it asks the source node whether the source released the guest (QueryHandover) and resumes or
-/// discards on that answer only, or resumes when the source node is removed from the cluster (IncomingMigration.Commit.cs).
-/// All state is touched only on this actor's thread.
+/// The destination side of one migration, one Become state per phase: Allocating -> Receiving (RAM and device state
+/// arrive and devices load, until verified) -> Verified (DestinationVerified sent; in doubt when the commit does not
+/// come) -> the guest runs here and the node owns it, or Discarded. Before Verified any failure or abort discards
+/// everything (channels closed, RAM unmapped, devices reset) and the source keeps the guest; once verified the copy is
+/// resumed or discarded only on the source's word (docs/architecture.md, "Lost commit", "Ownership rules").
+/// The states and the decisions between them are this class's; the work is its collaborators', one purpose each (the
+/// table in docs/architecture.md, "Destination structure"): IncomingResources, IncomingChannels, IterationBarrier,
+/// IncomingVerification, IncomingOwnership, LostCommitResolver, IncomingFaultHolds, IncomingTrafficMeter.
+/// Threading: all state, the collaborators' included, is touched only on this actor's thread; work done elsewhere
+/// (allocation, RAM hashing, device loads, receive loops) reports back by message.
 /// </summary>
-public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
+public sealed class IncomingMigration : ReceiveActor, IWithTimers, IIncomingOutcomes
 {
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly PrepareIncoming _request;
@@ -32,25 +34,15 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
     private readonly bool _tls;
     private readonly MigrationSettings _settings;
     private readonly byte[] _token = TokenProof.CreateToken();
-    private readonly Dictionary<uint, Dictionary<int, TaskCompletionSource>> _barriers = new();
-    private readonly Dictionary<int, LostChannel> _lost = new();
-    private uint _releasedThrough;
-    private int _channelGeneration;
-    private readonly HashSet<int> _ended = [];
-    private GuestVm? _guest;
-    private IncomingRamTracker? _ramTracker;
     private readonly IncomingAllocationProbe _allocation = new();
-    private WorkerPool? _pool;
-    private DeviceBufferBudget? _budget;
-    private ReceiveLimits? _limits;
-    private IActorRef[] _gates = [];
-    private IActorRef?[] _channels = [];
-    private DeviceLoaded?[] _loaded = [];
-    private SourceDigests? _sourceDigests;
-    private string[]? _ramDigests;
-    private long _normalPages;
-    private long _zeroPages;
-    private bool _verifying;
+    private readonly IncomingResources _resources = new();
+    private readonly IterationBarrier _barrier;
+    private readonly IncomingChannels _channels;
+    private readonly IncomingVerification _verification;
+    private readonly IncomingFaultHolds _holds;
+    private readonly IncomingOwnership _ownership;
+    private readonly LostCommitResolver _lostCommit;
+    private readonly IncomingTrafficMeter _traffic;
 
     /// <param name="settings">This node's settings composed with the request's validated parameters (IncomingAdmission).</param>
     public IncomingMigration(PrepareIncoming request, MigrationSettings settings, IActorRef listener, string host, int port, string nodeName, bool tls = false)
@@ -62,6 +54,15 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
         _port = port;
         _nodeName = nodeName;
         _settings = settings;
+        var id = request.MigrationId;
+        _barrier = new IterationBarrier(id, settings.Channels, request.Source);
+        _channels = new IncomingChannels(id, settings, Context, Self, Timers, _log, _resources, request.Source, listener);
+        _verification = new IncomingVerification(settings.Channels, _resources, _allocation);
+        _holds = new IncomingFaultHolds(id, settings, Timers, _log);
+        var majorityTimeout = OwnershipSettings.From(Context.System.Settings.Config).MajorityTimeout;
+        _ownership = new IncomingOwnership(request, nodeName, majorityTimeout, Context, Timers, _log, _holds, this);
+        _lostCommit = new LostCommitResolver(request, nodeName, settings.CommitTimeout, Context, Self, Timers, _log, _ownership, this);
+        _traffic = new IncomingTrafficMeter(id, request.Spec.Id, Context.Parent, Timers, settings.ProgressInterval, _resources);
         Become(Allocating);
     }
 
@@ -83,6 +84,7 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
             .PipeTo(Self, success: g => new Allocated(g), failure: e => new AllocationFailed(e.GetBaseException().Message));
     }
 
+    /// <summary>Allocating: the guest is being created off this thread (PreStart).</summary>
     private void Allocating()
     {
         Receive<Allocated>(a => OnAllocated(a.Guest));
@@ -96,286 +98,193 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
 
     private void OnAllocated(GuestVm guest)
     {
-        _guest = guest;
-        _ramTracker = new IncomingRamTracker(guest.Blocks, guest.Blocks.Select(b => b.Recycled).ToArray(), IncomingRamTracker.DefaultInterval, _settings.PopulateAhead,
-            _settings.EffectivePopulateThreads);
-        var devices = guest.Devices;
-        _budget = new DeviceBufferBudget(_settings.DeviceBufferBudget);
-        _limits = new ReceiveLimits(
-            _settings.Codec, _settings.PacketPages, _settings.ChunkSize,
-            guest.Blocks.Select(b => (long)b.PageCount).ToArray(),
-            devices.Select(d => DeviceSlot.Of((uint)d.Identity.Instance)).ToArray());
-        if (devices.Count > 0)
-        {
-            // The receive loops rent every chunk from the node's chunk pool: fill it for this budget now, at prepare,
-            // so that no chunk buffer is allocated while device state streams (issue 9's steady-allocation target).
-            DeviceChunkBuffers.Prepare(_budget.BudgetBytes, _settings.ChunkSize);
-        }
-
-        // The migration's own pool for device loading: created now, disposed when this migration ends.
-        _pool = new WorkerPool($"load-{Id.ToString()[..8]}", Math.Clamp(devices.Count, 1, Environment.ProcessorCount), Math.Max(16, devices.Count * 4));
-        foreach (var d in devices)
-        {
-            d.StartResuming();
-        }
-
-        var batching = CreditBatchPolicy.For(_settings.CreditBatchChunks, _settings.CreditBatchInterval, _budget.BudgetBytes, _settings.ChunkSize, devices.Count);
-        _gates = devices.Select((d, i) =>
-            Context.ActorOf(ReorderGate.Props(i, Id, d, _pool, _budget, Self, _request.Source, batching), $"gate-{i}")).ToArray();
-        _loaded = new DeviceLoaded?[devices.Count];
-        _channels = new IActorRef?[_settings.Channels];
+        _resources.Start(guest, _settings, Context, Self, _request.Source, Id);
+        _verification.ExpectDevices(guest.Devices.Count);
         _listener.Tell(new RegisterIncoming(Id, _token, _settings.Channels, Self));
-        WatchSourceAndReadOwnership();
-        Timers.StartSingleTimer("connect", new Timeout("waiting for channels"), _settings.ConnectTimeout + TimeSpan.FromSeconds(10));
-        AckPrepare(new PrepareAck(Id, _host, _port, _token, _budget.BudgetBytes, Self, _tls)); // an injected hold:setup restarts "connect" when it ends
-        Timers.StartPeriodicTimer("traffic", TrafficTick.Instance, _settings.ProgressInterval);
+        _ownership.WatchSourceAndReadStartEpoch();
+        _channels.StartConnectTimer();
+        // Answers the prepare, unless an injected hold:setup keeps the source in setup for a fault drill (HoldSetupOver).
+        var ack = new PrepareAck(Id, _host, _port, _token, _resources.Budget.BudgetBytes, Self, _tls);
+        if (!_holds.TryHoldSetup(ack))
+        {
+            _request.Source.Tell(ack);
+        }
+
+        _traffic.StartTicking();
         Timers.StartPeriodicTimer("allocation", SampleAllocation.Instance, TimeSpan.FromMilliseconds(200));
         Become(Receiving);
     }
 
+    /// <summary>Receiving (and loading): channels deliver RAM and device chunks, the barrier syncs iterations, devices report their loads.</summary>
     private void Receiving()
     {
-        Receive<ChannelAccepted>(c =>
-        {
-            if (c.Index >= _channels.Length || _channels[c.Index] is not null)
-            {
-                c.Io.Dispose();
-                return;
-            }
-
-            // A reconnected channel starts one past the last Sync its old connection delivered.
-            uint first = 1;
-            if (_lost.Remove(c.Index, out var lost))
-            {
-                first = lost.Delivered + 1;
-                Timers.Cancel($"reconnect-{c.Index}");
-                _log.Info("incoming migration {0}: channel {1} reconnected as connection {2} (resuming at iteration {3})", Id, c.Index, c.Connection, first);
-            }
-
-            _channels[c.Index] = Context.ActorOf(RecvChannel.Props(c.Index, c.Io, _limits!, _guest!.Blocks, _settings.Codec, _settings.CodecLevel,
-                _gates, _budget!, Self, _settings.ChannelIdleTimeout, first, c.Connection, _ramTracker), $"channel-{c.Index}-{++_channelGeneration}");
-            if (_channels.All(x => x is not null))
-            {
-                Timers.Cancel("connect");
-            }
-        });
-        Receive<SyncReached>(OnSync);
-        Receive<RecvChannelStarted>(s => _receivers.Add(s.Receiver));
-        Receive<TrafficTick>(_ => ReportTraffic(final: false));
-        Receive<SampleAllocation>(_ => _allocation.Sample(_ramTracker!.BytesWritten));
+        Receive<ChannelAccepted>(_channels.Accept);
+        Receive<SyncReached>(_barrier.OnSync);
+        Receive<RecvChannelStarted>(s => _traffic.AddReceiver(s.Receiver));
+        Receive<TrafficTick>(_ => _traffic.Report(final: false));
+        Receive<SampleAllocation>(_ => _allocation.Sample(_resources.RamTracker.BytesWritten));
         Receive<RecvChannelLost>(OnChannelLost);
-        Receive<GateReceipt>(OnReceipt);
+        Receive<GateReceipt>(_channels.OnReceipt);
         Receive<RecvChannelEnded>(e =>
         {
-            _ended.Add(e.Channel);
-            _normalPages += e.NormalPages;
-            _zeroPages += e.ZeroPages;
-            if (_ended.Count == _channels.Length)
+            if (_verification.ChannelEnded(e))
             {
                 // Everything has arrived: the source's digests must follow; a copy never waits for them unbounded.
-                Timers.StartSingleTimer("digests", new Timeout("for the source's digests after every channel ended"), _settings.VerifyTimeout);
+                Timers.StartSingleTimer("digests", new IncomingTimeout("for the source's digests after every channel ended"), _settings.VerifyTimeout);
             }
 
             TryVerify();
         });
         Receive<DeviceLoaded>(l =>
         {
-            _loaded[l.DeviceIndex] = l;
+            _verification.OnDeviceLoaded(l);
             TryVerify();
         });
         Receive<SourceDigests>(d =>
         {
-            _sourceDigests = d;
+            _verification.OnSourceDigests(d);
             TryVerify();
         });
         Receive<RamDigestsReady>(r =>
         {
-            _ramDigests = r.Digests;
+            _verification.OnRamDigests(r.Digests);
             TryVerify();
         });
         Receive<RecvChannelFailed>(f => Fail(f.Reason));
         Receive<GateViolation>(v => Fail($"protocol violation: {v.Reason}"));
         Receive<DeviceLoadFailed>(f => Fail($"device load failed: {f.Reason}"));
-        Receive<Timeout>(t => Fail($"timed out {t.What}"));
+        Receive<IncomingTimeout>(t => Fail($"timed out {t.What}"));
         Receive<AbortIncoming>(a => Discard($"aborted by source: {a.Reason}", tellSource: false));
-        Receive<Cluster.PeerLost>(OnSourceLostBeforeVerify);
-        Receive<Ownership.ClaimResult>(OnStartEpoch);
-        Receive<RetryOwnership>(_ => ReadStartEpoch());
-        Receive<HoldVerifyOver>(h => AnnounceVerified(h.Stats));
-        Receive<HoldSetupOver>(OnHoldSetupOver);
-    }
-
-    /// <summary>
-    /// The per-iteration barrier: a channel that read Sync(k) waits until every channel has read it, so no page of
-    /// iteration k can be written after a page of k+1. A reconnected channel starts after the last Sync its old
-    /// connection delivered, so it never repeats one; keying by channel (a repeat takes the old slot) and passing a
-    /// Sync of an iteration already released are guards that keep a duplicate from opening a barrier early.
-    /// </summary>
-    private void OnSync(SyncReached s)
-    {
-        if (s.Iteration <= _releasedThrough)
+        Receive<PeerLost>(_ownership.OnSourceLostBeforeVerify);
+        Receive<ClaimResult>(r =>
         {
-            s.Release.TrySetResult();
-            return;
-        }
-
-        if (!_barriers.TryGetValue(s.Iteration, out var waiting))
-        {
-            waiting = new Dictionary<int, TaskCompletionSource>();
-            _barriers[s.Iteration] = waiting;
-        }
-
-        waiting[s.Channel] = s.Release;
-        if (waiting.Count == _channels.Length)
-        {
-            _barriers.Remove(s.Iteration);
-            _releasedThrough = s.Iteration;
-            foreach (var t in waiting.Values)
+            if (_ownership.OnStartEpoch(r))
             {
-                t.TrySetResult();
+                TryVerify();
             }
-
-            // Every page sent before these Syncs is in guest RAM: the source may forget which channel carried it.
-            _request.Source.Tell(new IterationReceived(Id, s.Iteration));
-        }
+        });
+        Receive<RetryOwnership>(_ => _ownership.ReadStartEpoch());
+        Receive<HoldVerifyOver>(h => AnnounceVerified(h.Stats));
+        Receive<HoldSetupOver>(h =>
+        {
+            // The injected setup hold is over: acknowledge now, and give the channels their whole connect time from here.
+            _channels.StartConnectTimer();
+            _request.Source.Tell(h.Ack);
+        });
     }
 
-    /// <summary>
-    /// A channel's connection broke and its receive loop has ended (nothing of it touches RAM or the budget any more).
-    /// Asks every gate which chunks it holds (each gate's mailbox already has every chunk that loop read), then tells
-    /// the source what the old connection delivered and lets the listener accept the channel again.
-    /// </summary>
+    /// <summary>A channel's connection broke: wait for the source to reconnect it, unless reconnects are off or the stop's digests are here.</summary>
     private void OnChannelLost(RecvChannelLost l)
     {
-        if (!_settings.ReconnectEnabled || _sourceDigests is not null)
+        if (!_settings.ReconnectEnabled || _verification.Source is not null)
         {
             Fail(l.Reason);
             return;
         }
 
         // What a lost connection delivered still counts (the report's page counts).
-        _normalPages += l.NormalPages;
-        _zeroPages += l.ZeroPages;
-        _log.Warning("incoming migration {0}: {1}; waiting for the source to reconnect the channel", Id, l.Reason);
-        if (_channels[l.Channel] is { } old)
-        {
-            Context.Stop(old);
-        }
-
-        _channels[l.Channel] = null;
-        var lost = new LostChannel(l.Connection, l.DeliveredThroughIteration, new DeviceReceipt?[_gates.Length]);
-        _lost[l.Channel] = lost;
-        Timers.StartSingleTimer($"reconnect-{l.Channel}", new Timeout($"waiting for channel {l.Channel} to reconnect ({l.Reason})"),
-            _settings.ChannelReconnectTimeout + TimeSpan.FromSeconds(2));
-        foreach (var g in _gates)
-        {
-            g.Tell(new GetGateReceipt(l.Channel));
-        }
-
-        TryResume(l.Channel, lost);
+        _verification.CountPages(l.NormalPages, l.ZeroPages);
+        _channels.AwaitReconnect(l);
     }
 
-    private void OnReceipt(GateReceipt r)
-    {
-        if (_lost.TryGetValue(r.Channel, out var lost) && lost.Receipts[r.DeviceIndex] is null)
-        {
-            lost.Receipts[r.DeviceIndex] = new DeviceReceipt(r.Next, r.Held);
-            TryResume(r.Channel, lost);
-        }
-    }
-
-    private void TryResume(int channel, LostChannel lost)
-    {
-        if (lost.Resumed || lost.Receipts.Any(x => x is null))
-        {
-            return;
-        }
-
-        lost.Resumed = true;
-        _request.Source.Tell(new ChannelResume(Id, channel, lost.Connection, lost.Delivered, lost.Receipts.Select(x => x!).ToArray()));
-        _listener.Tell(new ReleaseChannel(Id, channel));
-    }
-
-    private sealed class LostChannel(ushort connection, uint delivered, DeviceReceipt?[] receipts)
-    {
-        public ushort Connection { get; } = connection;
-        public uint Delivered { get; } = delivered;
-        public DeviceReceipt?[] Receipts { get; } = receipts;
-        public bool Resumed { get; set; }
-    }
-
+    /// <summary>
+    /// Verifies once everything is here: every channel ended, the RAM hashed (started here once they all ended), the
+    /// source's digests, every device loaded, and the start epoch read; not again once an injected hold:verify began.
+    /// </summary>
     private void TryVerify()
     {
-        _log.Debug($"incoming {Id}: channels ended {_ended.Count}/{_channels.Length}, devices loaded {_loaded.Count(l => l is not null)}/{_loaded.Length}, ram digests {_ramDigests is not null}, source digests {_sourceDigests is not null}");
-        if (_ended.Count < _channels.Length || _guest is null)
+        _log.Debug(_verification.Describe(Id));
+        if (!_verification.AllChannelsEnded || _resources.Guest is not { } guest)
         {
             return;
         }
 
-        if (_ramDigests is null)
+        if (!_verification.RamHashed)
         {
             // All RAM has arrived once every channel ended: hash what was not hashed yet while devices finish loading.
-            if (!_verifying)
-            {
-                _verifying = true;
-                _ramTracker!.FinishAsync().PipeTo(Self, success: d => new RamDigestsReady(d));
-            }
-
+            _verification.StartRamHashing(Self);
             return;
         }
 
-        if (_sourceDigests is null || _loaded.Any(l => l is null) || _startEpoch is null || _holdDone)
+        if (!_verification.SourceAndDevicesReady || !_ownership.StartEpochKnown || _holds.VerifyHoldBegun)
         {
             return;
         }
 
-        var stats = Stats();
-        var mismatches = new List<string>();
-        for (var i = 0; i < _ramDigests.Length; i++)
-        {
-            if (i >= _sourceDigests.Ram.Count || _sourceDigests.Ram[i] != _ramDigests[i])
-            {
-                mismatches.Add($"RAM block {_guest.Blocks[i].Name}: destination {_ramDigests[i]}, source {(i < _sourceDigests.Ram.Count ? _sourceDigests.Ram[i] : "missing")}");
-            }
-        }
-
-        for (var i = 0; i < _loaded.Length; i++)
-        {
-            var src = i < _sourceDigests.Devices.Count ? _sourceDigests.Devices[i] : "missing";
-            if (src != _loaded[i]!.Digest)
-            {
-                mismatches.Add($"device {_guest.Devices[i].Identity.Id}: destination {_loaded[i]!.Digest}, source {src}");
-            }
-        }
-
+        var stats = _verification.Stats();
+        var mismatches = _verification.Mismatches(guest);
         if (mismatches.Count > 0)
         {
             Fail("digest mismatch: " + string.Join("; ", mismatches));
             return;
         }
 
-        ReportTraffic(final: true);
+        _traffic.Report(final: true);
         Timers.Cancel("allocation");
         Timers.Cancel("digests");
         AnnounceVerified(stats);
     }
 
-    private IncomingStats Stats() => new(
-        _budget?.PeakBytes ?? 0,
-        _budget?.BudgetBytes ?? 0,
-        _loaded.Sum(l => l?.Stats.OutOfOrderChunks ?? 0),
-        _loaded.Where(l => l is not null).Select(l => new DeviceIncomingStats(l!.Stats.Id, l.Stats.Chunks, l.Stats.Bytes, l.Stats.OutOfOrderChunks, l.Stats.PeakBufferedBytes, l.Stats.LoadMs)).ToArray(),
-        _ramDigests ?? [],
-        _loaded.Select(l => l?.Digest ?? "").ToArray(),
-        _normalPages,
-        _zeroPages,
-        _allocation.AllocatedBytes(),
-        _allocation.SteadyMiBPerGiB);
+    /// <summary>Sends DestinationVerified (after an injected hold, if any) and enters Verified.</summary>
+    private void AnnounceVerified(IncomingStats stats)
+    {
+        if (_holds.TryHoldVerify(stats))
+        {
+            return;
+        }
+
+        _request.Source.Tell(new DestinationVerified(Id, stats));
+        _lostCommit.AwaitCommit();
+        Become(Verified);
+    }
+
+    /// <summary>
+    /// Verified, and in doubt once the commit timed out: the copy here is resumed or discarded only on the source's
+    /// word (CommitMigration, its node's HandoverStatus, its removal) and a majority-confirmed claim.
+    /// </summary>
+    private void Verified()
+    {
+        Receive<CommitMigration>(_ => _ownership.ClaimThenResume("the source committed the hand-over"));
+        Receive<PeerLost>(_lostCommit.OnSourceLost);
+        Receive<ClaimResult>(_ownership.OnResumeClaim);
+        Receive<RetryOwnership>(_ => _ownership.RetryClaim());
+        Receive<HoldResumeOver>(_ => _ownership.OnHoldResumeOver());
+        Receive<ChannelAccepted>(c => c.Io.Dispose()); // a late reconnect: everything has arrived
+        Receive<AbortIncoming>(a => Discard($"aborted by source: {a.Reason}", tellSource: false));
+        Receive<IncomingTimeout>(_ => _lostCommit.BeginResolving());
+        Receive<AskSource>(_ => _lostCommit.AskSourceNode());
+        Receive<HandoverStatus>(_lostCommit.OnHandoverStatus);
+        Receive<ClusterEvent.CurrentClusterState>(_lostCommit.OnClusterState);
+        Receive<ClusterEvent.MemberRemoved>(_lostCommit.OnMemberRemoved);
+        Receive<ClusterEvent.ClusterShuttingDown>(_ => _lostCommit.OnClusterShuttingDown());
+        ReceiveAny(_ => { });
+    }
+
+    /// <summary>Resumes the verified guest: on CommitMigration, or when the source's answer or death says it is ours.</summary>
+    private void Resume()
+    {
+        Timers.CancelAll();
+        var guest = _resources.Guest!;
+        foreach (var d in guest.Devices)
+        {
+            d.Resume();
+        }
+
+        // Resume the vCPU where it stopped on the source.
+        var source = _verification.Source!;
+        guest.Workload.SetPosition(source.CpuBlock, source.CpuPage);
+        guest.Workload.Start();
+        _resources.HandGuestToNode(); // ownership moves to the node's registry
+        Context.Parent.Tell(new IncomingGuestRunning(guest, Id));
+        _request.Source.Tell(new GuestResumed(Id, _nodeName));
+        Cleanup();
+        Context.Stop(Self);
+    }
 
     private void Fail(string reason)
     {
         _log.Warning("incoming migration {0} of {1} failed: {2}", Id, _request.Spec.Id, reason);
-        _request.Source.Tell(new IncomingFailed(Id, reason, Stats()));
+        _request.Source.Tell(new IncomingFailed(Id, reason, _verification.Stats()));
         Discard(reason, tellSource: false);
     }
 
@@ -394,52 +303,16 @@ public sealed partial class IncomingMigration : ReceiveActor, IWithTimers
     private void Cleanup()
     {
         _listener.Tell(new UnregisterIncoming(Id));
-        foreach (var t in _barriers.Values.SelectMany(x => x.Values))
-        {
-            t.TrySetCanceled();
-        }
-
-        _barriers.Clear();
+        _barrier.CancelAll();
     }
+
+    void IIncomingOutcomes.Resume() => Resume();
+
+    void IIncomingOutcomes.Discard(string reason) => Discard(reason, tellSource: false);
 
     protected override void PostStop()
     {
-        StopWatchingSourceNode();
-        // Children (channels, gates, loaders) are stopped before this runs; the loaders' last device calls may
-        // still be queued on the pool, which lets them finish before its threads exit.
-        _pool?.Dispose();
-        _ramTracker?.Dispose();
-        if (_guest is not null)
-        {
-            foreach (var d in _guest.Devices)
-            {
-                try
-                {
-                    d.Reset();
-                }
-                catch (Exception)
-                {
-                    // best effort: the guest is discarded
-                }
-            }
-
-            // Discarded: the memory goes to the node's pool (quarantined against stragglers). A loader still writing on
-            // the worker pool holds no RAM; devices are managed objects.
-            _guest.Release(NodeMemoryPool.Get(Context.System).Pool);
-            _guest = null;
-        }
-    }
-
-    private sealed record Allocated(GuestVm Guest) : INoSerializationVerificationNeeded;
-
-    private sealed record AllocationFailed(string Reason) : INoSerializationVerificationNeeded;
-
-    private sealed record RamDigestsReady(string[] Digests) : INoSerializationVerificationNeeded;
-
-    private sealed record Timeout(string What) : INoSerializationVerificationNeeded;
-
-    private sealed record SampleAllocation : INoSerializationVerificationNeeded
-    {
-        public static readonly SampleAllocation Instance = new();
+        _lostCommit.StopWatchingSourceNode();
+        _resources.Release(Context.System);
     }
 }
