@@ -94,7 +94,7 @@ public static class BenchRunner
         }
 
         var create = Stopwatch.StartNew();
-        await CreateAsync(pair.Source.Node, spec, ct);
+        await CreateAsync(pair.Source.Node, pair.Source.System, spec, ct);
         await log.WriteLineAsync($"  guest {id} created in {create.Elapsed.TotalSeconds:0.0} s (not timed)");
         if (options.Settle > TimeSpan.Zero)
         {
@@ -184,7 +184,7 @@ public static class BenchRunner
         var id = $"warmup-{Interlocked.Increment(ref _guestCounter)}";
         IReadOnlyList<DeviceSpec> devices = scenario.Devices.Count == 0 ? [] : [new DeviceSpec("warm0", DeviceKind.Vfio, 0, 8L << 20, 4L << 20, 3)];
         var spec = new GuestSpec(id, 64L << 20, devices, 0, scenario.Fill == RamFillPattern.Zero ? RamFillPattern.Mixed : scenario.Fill, 9);
-        await CreateAsync(pair.Source.Node, spec, ct);
+        await CreateAsync(pair.Source.Node, pair.Source.System, spec, ct);
         for (var round = 1; round <= WarmupRounds; round++)
         {
             var there = await MigrateAsync(pair.Source.Node, pair.Source.System, id, pair.DestinationAddress, settings, TimeSpan.FromMinutes(2), ct);
@@ -210,9 +210,9 @@ public static class BenchRunner
         }
     }
 
-    private static async Task CreateAsync(IActorRef node, GuestSpec spec, CancellationToken ct)
+    private static async Task CreateAsync(IActorRef node, ActorSystem sourceSystem, GuestSpec spec, CancellationToken ct)
     {
-        var created = await node.Ask<object>(new CreateGuest(spec), TimeSpan.FromMinutes(5), ct);
+        var created = await SourceNodeGuard.UnlessTerminated(sourceSystem, node.Ask<object>(new CreateGuest(spec), TimeSpan.FromMinutes(5), ct), $"creating guest {spec.Id}");
         if (created is not GuestCreated)
         {
             throw new InvalidOperationException($"cannot create guest {spec.Id}: {(created as CommandFailed)?.Reason ?? created.ToString()}");
@@ -225,13 +225,14 @@ public static class BenchRunner
         var watcher = new BenchWatcher(subscriberSystem, probe);
         try
         {
-            var started = await fromNode.Ask<object>(new StartMigration(vmId, toAddress, settings, watcher.Actor), TimeSpan.FromSeconds(30), ct);
+            var started = await SourceNodeGuard.UnlessTerminated(subscriberSystem,
+                fromNode.Ask<object>(new StartMigration(vmId, toAddress, settings, watcher.Actor), TimeSpan.FromSeconds(30), ct), $"starting the migration of {vmId}");
             if (started is not MigrationStarted)
             {
                 throw new InvalidOperationException($"cannot migrate {vmId}: {(started as CommandFailed)?.Reason ?? started.ToString()}");
             }
 
-            return await watcher.Finished.WaitAsync(timeout, ct);
+            return await SourceNodeGuard.UnlessTerminated(subscriberSystem, watcher.Finished.WaitAsync(timeout, ct), $"migrating {vmId}");
         }
         finally
         {
