@@ -91,9 +91,9 @@ public sealed class IncomingMigration : ReceiveActor, IWithTimers, IIncomingOutc
         Receive<AllocationFailed>(f =>
         {
             _request.Source.Tell(new PrepareRefused(Id, $"destination {_nodeName} could not allocate guest {_request.Spec.Id}: {f.Reason}"));
-            Discard(f.Reason, tellSource: false);
+            Discard(f.Reason);
         });
-        Receive<AbortIncoming>(a => Discard(a.Reason, tellSource: false));
+        Receive<AbortIncoming>(a => Discard(a.Reason));
     }
 
     private void OnAllocated(GuestVm guest)
@@ -154,7 +154,7 @@ public sealed class IncomingMigration : ReceiveActor, IWithTimers, IIncomingOutc
         Receive<GateViolation>(v => Fail($"protocol violation: {v.Reason}"));
         Receive<DeviceLoadFailed>(f => Fail($"device load failed: {f.Reason}"));
         Receive<IncomingTimeout>(t => Fail($"timed out {t.What}"));
-        Receive<AbortIncoming>(a => Discard($"aborted by source: {a.Reason}", tellSource: false));
+        Receive<AbortIncoming>(a => Discard($"aborted by source: {a.Reason}"));
         Receive<PeerLost>(_ownership.OnSourceLostBeforeVerify);
         Receive<ClaimResult>(r =>
         {
@@ -193,7 +193,11 @@ public sealed class IncomingMigration : ReceiveActor, IWithTimers, IIncomingOutc
     /// </summary>
     private void TryVerify()
     {
-        _log.Debug(_verification.Describe(Id));
+        if (_log.IsDebugEnabled)
+        {
+            _log.Debug(_verification.Describe(Id));
+        }
+
         if (!_verification.AllChannelsEnded || _resources.Guest is not { } guest)
         {
             return;
@@ -250,14 +254,16 @@ public sealed class IncomingMigration : ReceiveActor, IWithTimers, IIncomingOutc
         Receive<RetryOwnership>(_ => _ownership.RetryClaim());
         Receive<HoldResumeOver>(_ => _ownership.OnHoldResumeOver());
         Receive<ChannelAccepted>(c => c.Io.Dispose()); // a late reconnect: everything has arrived
-        Receive<AbortIncoming>(a => Discard($"aborted by source: {a.Reason}", tellSource: false));
-        Receive<IncomingTimeout>(_ => _lostCommit.BeginResolving());
+        Receive<AbortIncoming>(a => Discard($"aborted by source: {a.Reason}"));
+        Receive<CommitTimeout>(_ => _lostCommit.BeginResolving());
+        Receive<IncomingTimeout>(t => _log.Debug("incoming migration {0}: verified, so the timer {1} no longer applies", Id, t.What));
         Receive<AskSource>(_ => _lostCommit.AskSourceNode());
         Receive<HandoverStatus>(_lostCommit.OnHandoverStatus);
         Receive<ClusterEvent.CurrentClusterState>(_lostCommit.OnClusterState);
         Receive<ClusterEvent.MemberRemoved>(_lostCommit.OnMemberRemoved);
         Receive<ClusterEvent.ClusterShuttingDown>(_ => _lostCommit.OnClusterShuttingDown());
-        ReceiveAny(_ => { });
+        // Late messages of the transfer (a channel's end or loss, a traffic or allocation tick) change nothing once verified.
+        ReceiveAny(m => _log.Debug("incoming migration {0}: verified, ignoring a late {1} from {2}", Id, m.GetType().Name, Sender));
     }
 
     /// <summary>Resumes the verified guest: on CommitMigration, or when the source's answer or death says it is ours.</summary>
@@ -285,16 +291,12 @@ public sealed class IncomingMigration : ReceiveActor, IWithTimers, IIncomingOutc
     {
         _log.Warning("incoming migration {0} of {1} failed: {2}", Id, _request.Spec.Id, reason);
         _request.Source.Tell(new IncomingFailed(Id, reason, _verification.Stats()));
-        Discard(reason, tellSource: false);
+        Discard(reason);
     }
 
-    private void Discard(string reason, bool tellSource)
+    /// <summary>Drops the copy here without a word to the source (it aborted, or <see cref="Fail"/> already told it).</summary>
+    private void Discard(string reason)
     {
-        if (tellSource)
-        {
-            _request.Source.Tell(new IncomingFailed(Id, reason, null));
-        }
-
         Context.Parent.Tell(new IncomingDiscarded(_request.Spec.Id, Id, reason));
         Cleanup();
         Context.Stop(Self);
@@ -308,7 +310,7 @@ public sealed class IncomingMigration : ReceiveActor, IWithTimers, IIncomingOutc
 
     void IIncomingOutcomes.Resume() => Resume();
 
-    void IIncomingOutcomes.Discard(string reason) => Discard(reason, tellSource: false);
+    void IIncomingOutcomes.Discard(string reason) => Discard(reason);
 
     protected override void PostStop()
     {

@@ -17,9 +17,16 @@ internal sealed record AllocationFailed(string Reason) : INoSerializationVerific
 /// <summary>The RAM tracker hashed the last segments after every channel ended (IncomingVerification.StartRamHashing).</summary>
 internal sealed record RamDigestsReady(string[] Digests) : INoSerializationVerificationNeeded;
 
-/// <summary>A bounded wait ran out: before Verified it fails the migration ("timed out " + What); in Verified it means
-/// the commit did not come in time.</summary>
+/// <summary>A bounded wait ran out before Verified: it fails the migration ("timed out " + What). In Verified one that is
+/// still in flight is stale and only logged: the commit's own timeout is <see cref="CommitTimeout"/>.</summary>
 internal sealed record IncomingTimeout(string What) : INoSerializationVerificationNeeded;
+
+/// <summary>The commit did not come in time after DestinationVerified (LostCommitResolver.AwaitCommit): the copy here is
+/// in doubt and the resolver starts asking. A type of its own, so that no other wait's timer can be taken for it.</summary>
+internal sealed record CommitTimeout : INoSerializationVerificationNeeded
+{
+    public static readonly CommitTimeout Instance = new();
+}
 
 /// <summary>Tick of the allocation probe (every 200 ms while receiving).</summary>
 internal sealed record SampleAllocation : INoSerializationVerificationNeeded

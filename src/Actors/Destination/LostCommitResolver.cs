@@ -65,12 +65,12 @@ internal sealed class LostCommitResolver
     private bool LocalClusterStopping => _clusterShuttingDown || Akka.Cluster.Cluster.Get(_context.System).IsTerminated;
 
     /// <summary>
-    /// Verified begins: times the commit out (an <see cref="IncomingTimeout"/>), remembers the source node's incarnation
+    /// Verified begins: times the commit out (a <see cref="CommitTimeout"/>), remembers the source node's incarnation
     /// and subscribes to removals (and to this node's own cluster shutting down).
     /// </summary>
     public void AwaitCommit()
     {
-        _timers.StartSingleTimer("commit", new IncomingTimeout("waiting for commit"), _commitTimeout);
+        _timers.StartSingleTimer("commit", CommitTimeout.Instance, _commitTimeout);
         var cluster = Akka.Cluster.Cluster.Get(_context.System);
         var source = SourceAddress;
         _sourceMember = cluster.State.Members.FirstOrDefault(m => m.Address.Equals(source))?.UniqueAddress;

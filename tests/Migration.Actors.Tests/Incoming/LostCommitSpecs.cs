@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.TestKit;
+using Migration.Actors.Destination;
 using Migration.Actors.Messages;
 using Migration.Actors.Settings;
 using Migration.Devices.Guest;
@@ -60,6 +61,31 @@ public sealed class LostCommitSpecs : IncomingSpecBase
         await watch.ExpectTerminatedAsync(incoming, Timeout);
         await AssertNoGuestAsync();
         await _coordinator.ExpectNoMsgAsync(TimeSpan.FromMilliseconds(300)); // no GuestResumed: it never ran here
+    }
+
+    [Fact]
+    public async Task A_stale_timer_of_an_earlier_wait_does_not_put_a_verified_guest_in_doubt_before_the_commit_timeout()
+    {
+        var (ack, _, guest) = await VerifiedAsync("vm-stale-timer");
+        using var _ = guest;
+        var verifiedAt = DateTime.UtcNow;
+
+        // A timer of the transfer that fired just as it verified (the channels' connect wait): only the commit's own
+        // timeout may start asking the source node; before, any IncomingTimeout in Verified counted as it.
+        var incoming = await Sys.ActorSelection(ack.Incoming.Path).ResolveOne(Timeout);
+        incoming.Tell(new IncomingTimeout("waiting for channels"));
+        await _sourceNode.ExpectNoMsgAsync(TimeSpan.FromMilliseconds(500));
+        Assert.NotEqual("in-doubt", (await GuestStateAsync("vm-stale-timer"))?.State);
+
+        // The commit's timeout (1 s here) still puts it in doubt.
+        await ExpectQueryAsync(ack.MigrationId);
+        Assert.True(DateTime.UtcNow - verifiedAt >= TimeSpan.FromMilliseconds(900), "asked before the commit timeout");
+        Assert.Equal("in-doubt", (await GuestStateAsync("vm-stale-timer"))!.State);
+        var watch = CreateTestProbe();
+        watch.Watch(incoming);
+        _sourceNode.Reply(new HandoverStatus(ack.MigrationId, HandoverDecision.KeptBySource));
+        await watch.ExpectTerminatedAsync(incoming, Timeout);
+        await AssertNoGuestAsync();
     }
 
     [Fact]
