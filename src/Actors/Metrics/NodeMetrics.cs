@@ -32,6 +32,12 @@ public sealed class NodeMetrics : IExtension, IDisposable
     private readonly object _collectLock = new(); // two scrapes at once must not interleave the label bookkeeping
     private MetricServer? _server;
 
+    /// <summary>
+    /// Bytes the node's memory pool holds, read on the scrape thread (so it must be thread-safe); set once by the node
+    /// (NodeMetricsFeed), null for a node without one.
+    /// </summary>
+    public Func<long>? PoolHeldBytes { get; set; }
+
     public NodeMetrics()
     {
         Registry = Prometheus.Metrics.NewCustomRegistry();
@@ -52,7 +58,7 @@ public sealed class NodeMetrics : IExtension, IDisposable
         _budget = f.CreateGauge("migration_device_buffer_budget_bytes", "The destination's device buffer budget of the migration.", ["role", .. MigrationLabels]);
         _reconnects = f.CreateCounter("migration_channel_reconnects_total", "Channel connections lost before the stop and reconnected (source).", MigrationLabels);
         _guests = f.CreateGauge("migration_node_guests", "Guests this node owns.");
-        _memory = f.CreateGauge("migration_node_memory_bytes", "Guest memory of this node: used (its guests and incoming ones), free (capacity minus used), pool (held ready; 0 without a pool).", "state");
+        _memory = f.CreateGauge("migration_node_memory_bytes", "Guest memory of this node: used (its guests and incoming ones), free (capacity minus used), pool (touched memory the node's pool holds for incoming guests, ready or in quarantine; 0 without a pool).", "state");
         foreach (var role in new[] { "source", "destination" })
         {
             _active.WithLabels(role).Set(0);
@@ -109,7 +115,8 @@ public sealed class NodeMetrics : IExtension, IDisposable
         _active.WithLabels("destination").Set(s.ActiveIncoming);
         _memory.WithLabels("used").Set(s.MemoryUsedBytes);
         _memory.WithLabels("free").Set(s.MemoryFreeBytes);
-        _memory.WithLabels("pool").Set(s.MemoryPoolBytes);
+        // Read live: the pool changes without a node event (a background populate, a trim); its State takes the pool's lock.
+        _memory.WithLabels("pool").Set(PoolHeldBytes?.Invoke() ?? 0);
         var shown = new HashSet<(string, string, string)>();
         foreach (var m in s.Migrations)
         {

@@ -16,7 +16,6 @@ public sealed record NodeMetricsSnapshot
     /// <summary>Capacity (migration.node-memory-capacity, or the machine's memory) minus used.</summary>
     public long MemoryFreeBytes { get; init; }
     /// <summary>Memory held ready for incoming guests by a node-level pool (none yet: 0).</summary>
-    public long MemoryPoolBytes { get; init; }
     /// <summary>Migrations running on this node and the last ones that ended (bounded by the node's history).</summary>
     public IReadOnlyList<MigrationFigures> Migrations { get; init; } = [];
 }

@@ -22,7 +22,15 @@ internal sealed class NodeMetricsFeed(ILoggingAdapter log, ActorSystem system, G
     private readonly Dictionary<Guid, string> _phases = new();
     private NodeMetrics? _metrics;
 
-    private NodeMetrics Metrics => _metrics ??= NodeMetrics.Get(system);
+    private NodeMetrics Metrics => _metrics ??= Attach(NodeMetrics.Get(system));
+
+    /// <summary>Gives the metrics the node's memory pool to read at each scrape (GuestMemoryPool.State is thread-safe).</summary>
+    private NodeMetrics Attach(NodeMetrics metrics)
+    {
+        var pool = NodeMemoryPool.Get(system).Pool;
+        metrics.PoolHeldBytes = () => pool.State().HeldBytes;
+        return metrics;
+    }
 
     /// <summary>A progress report of an outgoing migration.</summary>
     public void Progress(MigrationProgress p)
@@ -154,7 +162,6 @@ internal sealed class NodeMetricsFeed(ILoggingAdapter log, ActorSystem system, G
             ActiveIncoming = incoming.Count,
             MemoryUsedBytes = used,
             MemoryFreeBytes = Math.Max(0, capacity - used),
-            MemoryPoolBytes = 0,
             Migrations = _figures.Values.ToArray(),
         });
     }

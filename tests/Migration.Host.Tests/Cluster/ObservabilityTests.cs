@@ -67,6 +67,8 @@ public sealed class ObservabilityTests
         Assert.Equal(0, Value(source, "migration_node_guests"));
         Assert.Equal(1, Value(destination, "migration_node_guests"));
         Assert.Equal(64L << 20, Value(destination, "migration_node_memory_bytes{state=\"used\"}"));
+        // The source's pool keeps the RAM the guest left behind (in quarantine for 10 s, then ready for the next one).
+        Assert.Equal(64L << 20, Value(source, "migration_node_memory_bytes{state=\"pool\"}"));
 
         // The disconnects of those CLI processes reach the nodes a moment after they exit.
         await Task.Delay(TimeSpan.FromSeconds(2));
