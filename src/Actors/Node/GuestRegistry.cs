@@ -81,9 +81,6 @@ internal sealed class GuestRegistry(string nodeName, MigrationSettings defaults,
     public long MemoryUsed() => _guests.Values.Sum(g => g.Guest.Spec.RamBytes) + incoming.RamBytes() + _handedOver.Values.Sum(g => g.Spec.RamBytes) +
                                 _building.Values.Sum();
 
-    /// <summary>Guest RAM of the registry's guests and the incoming guests (the figure /metrics has always shown; no handed-over copies).</summary>
-    public long GuestAndIncomingBytes() => _guests.Values.Sum(g => g.Guest.Spec.RamBytes) + incoming.RamBytes();
-
     /// <summary>True (with the reason) if <paramref name="ramBytes"/> more guest RAM would exceed the node's capacity.</summary>
     public bool LacksMemory(long ramBytes, out string reason)
     {

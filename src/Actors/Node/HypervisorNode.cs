@@ -215,6 +215,7 @@ public sealed class HypervisorNode : ReceiveActor, IWithTimers
     private void BuildGuest(GuestSpec spec, IActorRef replyTo)
     {
         _guests.BeginBuilding(spec);
+        _metrics.Publish(); // the reserved RAM counts as used from here, as it does for the capacity check
         var lifetime = _lifetime.Token;
         Task.Factory.StartNew(() =>
             {

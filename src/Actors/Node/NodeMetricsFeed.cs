@@ -154,7 +154,7 @@ internal sealed class NodeMetricsFeed(ILoggingAdapter log, ActorSystem system, G
         }
 
         var capacity = guests.MemoryCapacity;
-        var used = guests.GuestAndIncomingBytes();
+        var used = guests.MemoryUsed(); // what the capacity check counts, so used + free is what it sees
         Metrics.Publish(new NodeMetricsSnapshot
         {
             Guests = guests.Count,
