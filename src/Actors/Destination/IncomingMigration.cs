@@ -256,13 +256,13 @@ public sealed class IncomingMigration : ReceiveActor, IWithTimers, IIncomingOutc
         Receive<ChannelAccepted>(c => c.Io.Dispose()); // a late reconnect: everything has arrived
         Receive<AbortIncoming>(a => Discard($"aborted by source: {a.Reason}"));
         Receive<CommitTimeout>(_ => _lostCommit.BeginResolving());
-        Receive<IncomingTimeout>(t => _log.Debug("incoming migration {0}: verified, so the timer {1} no longer applies", Id, t.What));
         Receive<AskSource>(_ => _lostCommit.AskSourceNode());
         Receive<HandoverStatus>(_lostCommit.OnHandoverStatus);
         Receive<ClusterEvent.CurrentClusterState>(_lostCommit.OnClusterState);
         Receive<ClusterEvent.MemberRemoved>(_lostCommit.OnMemberRemoved);
         Receive<ClusterEvent.ClusterShuttingDown>(_ => _lostCommit.OnClusterShuttingDown());
-        // Late messages of the transfer (a channel's end or loss, a traffic or allocation tick) change nothing once verified.
+        // Late messages of the transfer (a channel's end or loss, a traffic or allocation tick, a stale IncomingTimeout of
+        // an earlier wait) change nothing once verified.
         ReceiveAny(m => _log.Debug("incoming migration {0}: verified, ignoring a late {1} from {2}", Id, m.GetType().Name, Sender));
     }
 

@@ -58,7 +58,7 @@ public sealed class NodeMetrics : IExtension, IDisposable
         _budget = f.CreateGauge("migration_device_buffer_budget_bytes", "The destination's device buffer budget of the migration.", ["role", .. MigrationLabels]);
         _reconnects = f.CreateCounter("migration_channel_reconnects_total", "Channel connections lost before the stop and reconnected (source).", MigrationLabels);
         _guests = f.CreateGauge("migration_node_guests", "Guests this node owns.");
-        _memory = f.CreateGauge("migration_node_memory_bytes", "Guest memory of this node: used (its guests and incoming ones), free (capacity minus used), pool (touched memory the node's pool holds for incoming guests, ready or in quarantine; 0 without a pool).", "state");
+        _memory = f.CreateGauge("migration_node_memory_bytes", "Guest memory of this node: used (as the capacity check counts it: its guests, guests being created, incoming ones, handed-over copies not freed yet), free (capacity minus used), pool (touched memory the node's pool holds for incoming guests, ready or in quarantine; 0 without a pool).", "state");
         foreach (var role in new[] { "source", "destination" })
         {
             _active.WithLabels(role).Set(0);

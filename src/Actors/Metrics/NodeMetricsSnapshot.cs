@@ -11,11 +11,10 @@ public sealed record NodeMetricsSnapshot
     public int Guests { get; init; }
     public int ActiveOutgoing { get; init; }
     public int ActiveIncoming { get; init; }
-    /// <summary>Guest RAM this node holds: its guests plus the migrations coming in.</summary>
+    /// <summary>Guest RAM this node holds, as the capacity check counts it (GuestRegistry.MemoryUsed).</summary>
     public long MemoryUsedBytes { get; init; }
     /// <summary>Capacity (migration.node-memory-capacity, or the machine's memory) minus used.</summary>
     public long MemoryFreeBytes { get; init; }
-    /// <summary>Memory held ready for incoming guests by a node-level pool (none yet: 0).</summary>
     /// <summary>Migrations running on this node and the last ones that ended (bounded by the node's history).</summary>
     public IReadOnlyList<MigrationFigures> Migrations { get; init; } = [];
 }
