@@ -39,6 +39,8 @@ public sealed record MigrationReport
     public long RamTransferredBytes { get; init; }
     public long NormalPages { get; init; }
     public long ZeroPages { get; init; }
+    /// <summary>Of <see cref="NormalPages"/>, those sent raw although a codec was negotiated: they looked incompressible (early abort).</summary>
+    public long UncompressedPages { get; init; }
     public long DeviceStateBytes { get; init; }
     public long WireBytes { get; init; }
     public double ThroughputMiBps { get; init; }

@@ -14,6 +14,7 @@ public sealed class MigrationStats
     public long DeviceBytes { get; private set; }
     public long NormalPages { get; private set; }
     public long ZeroPages { get; private set; }
+    public long UncompressedPages { get; private set; }
     public double LastExpectedDowntimeMs { get; set; }
 
     /// <summary>Device bytes the destination holds now, as reported with its latest credit.</summary>
@@ -30,6 +31,7 @@ public sealed class MigrationStats
                 RamWireBytes += d.WireBytes;
                 NormalPages += d.NormalPages;
                 ZeroPages += d.ZeroPages;
+                UncompressedPages += d.UncompressedPages;
                 break;
             case JobKind.Device:
                 DeviceBytes += d.DeviceBytes;

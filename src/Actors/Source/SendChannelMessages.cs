@@ -62,10 +62,14 @@ public sealed class JobDone : INoSerializationVerificationNeeded
     public uint Iteration { get; private set; }
     public int DeviceIndex { get; private set; }
 
-    internal JobDone Set(int channel, JobKind kind, int normalPages, int zeroPages, long deviceBytes, long wireBytes, uint iteration, int deviceIndex)
+    /// <summary>Of <see cref="NormalPages"/>, those sent raw although a codec was negotiated (early abort).</summary>
+    public int UncompressedPages { get; private set; }
+
+    internal JobDone Set(int channel, JobKind kind, int normalPages, int zeroPages, long deviceBytes, long wireBytes, uint iteration, int deviceIndex,
+        int uncompressedPages = 0)
     {
-        (Channel, Kind, NormalPages, ZeroPages, DeviceBytes, WireBytes, Iteration, DeviceIndex) =
-            (channel, kind, normalPages, zeroPages, deviceBytes, wireBytes, iteration, deviceIndex);
+        (Channel, Kind, NormalPages, ZeroPages, DeviceBytes, WireBytes, Iteration, DeviceIndex, UncompressedPages) =
+            (channel, kind, normalPages, zeroPages, deviceBytes, wireBytes, iteration, deviceIndex, uncompressedPages);
         return this;
     }
 

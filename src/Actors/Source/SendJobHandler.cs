@@ -46,7 +46,7 @@ internal sealed class SendJobHandler(int channel, IActorRef coordinator, IActorR
                         ram.ReturnPages(); // back to the scanner's pool: not touched after this
                     }
 
-                    return Next().Set(channel, JobKind.Ram, r.NormalPages, r.ZeroPages, 0, r.WireBytes, iteration, -1);
+                    return Next().Set(channel, JobKind.Ram, r.NormalPages, r.ZeroPages, 0, r.WireBytes, iteration, -1, r.UncompressedPages);
                 }
 
             case DeviceChunkJob d:

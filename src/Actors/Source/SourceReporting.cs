@@ -134,6 +134,7 @@ internal sealed class SourceReporting
             RamTransferredBytes = _stats.NormalPages * RamBlock.PageSize,
             NormalPages = _stats.NormalPages,
             ZeroPages = _stats.ZeroPages,
+            UncompressedPages = _stats.UncompressedPages,
             DeviceStateBytes = _stats.DeviceBytes,
             WireBytes = _stats.WireBytes,
             ThroughputMiBps = _stats.WireBytes / (1024.0 * 1024.0) / (transferMs / 1000.0),

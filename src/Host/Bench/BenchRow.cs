@@ -32,6 +32,12 @@ public sealed record BenchRow
     public double AllocMiBPerGiB { get; init; }
 
     public int Gen2Collections { get; init; }
+
+    /// <summary>Normal pages sent raw although a codec was negotiated (the early-abort probe found them incompressible).</summary>
+    public long UncompressedPages { get; init; }
+
+    /// <summary>Normal pages sent (raw or compressed).</summary>
+    public long NormalPages { get; init; }
     public long? PeakWorkingSetSourceBytes { get; init; }
     public long? PeakWorkingSetDestinationBytes { get; init; }
     public bool Verified { get; init; }
@@ -132,6 +138,8 @@ public static class BenchJson
                 w.WriteNumber("deviceStateBytes", r.DeviceStateBytes);
                 w.WriteNumber("deviceBufferBudgetBytes", r.DeviceBufferBudgetBytes);
                 w.WriteNumber("wireBytes", r.WireBytes);
+                w.WriteNumber("normalPages", r.NormalPages);
+                w.WriteNumber("uncompressedPages", r.UncompressedPages);
                 Number(w, "idleWorkingSetDestinationBytes", r.IdleWorkingSetDestinationBytes);
                 Number(w, "destinationBeyondGuestBytes", r.DestinationBeyondGuestBytes);
                 Number(w, "destinationGrowthBeyondGuestBytes", r.DestinationGrowthBeyondGuestBytes);

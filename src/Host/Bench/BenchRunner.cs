@@ -164,6 +164,8 @@ public static class BenchRunner
             DeviceStateBytes = scenario.DeviceStateBytes(options.RamScale),
             DeviceBufferBudgetBytes = report.DeviceBufferBudgetBytes,
             WireBytes = report.WireBytes,
+            NormalPages = report.NormalPages,
+            UncompressedPages = report.UncompressedPages,
             IdleWorkingSetDestinationBytes = idleChild,
             SteadyAllocMiBPerGiB = steady.MiBPerGiB,
             SteadyGen2Collections = steady.Gen2,

@@ -42,6 +42,11 @@ public static class ReportPrinter
         Row("precopy throughput", $"{r.PrecopyThroughputMiBps:0} MiB/s" + (r.MaxBandwidth > 0 ? $" (limit {ByteSize.Format(r.MaxBandwidth)}/s)" : ""));
         Row("guest RAM", ByteSize.Format(r.RamBytes));
         Row("RAM transferred", $"{ByteSize.Format(r.RamTransferredBytes)} ({r.NormalPages} pages, {r.ZeroPages} zero pages)");
+        if (r.UncompressedPages > 0)
+        {
+            Row("sent uncompressed", $"{r.UncompressedPages} of {r.NormalPages} pages (incompressible, codec skipped)");
+        }
+
         Row("device state", ByteSize.Format(r.DeviceStateBytes));
         Row("wire bytes", ByteSize.Format(r.WireBytes));
         Row("throughput", $"{r.ThroughputMiBps:0} MiB/s");

@@ -143,8 +143,15 @@ public sealed class PacketReceiver : IDisposable
         Check(RamPageOffsets.TryRead(offsetBytes.Span, ram, _context, offsets, out error), error);
         Check(RamPageOffsets.Validate(offsets, ram, _context, out error), error);
 
+        // Under a negotiated codec a packet may still come raw (codec None: the sender found it incompressible).
+        var compressed = ram.Codec != CodecId.None && ram.NormalPageCount > 0;
+        if (compressed && (_codec is null || _payload is null))
+        {
+            throw Violation($"RAM packet compressed with {ram.Codec}, but this channel was opened without a codec");
+        }
+
         var payload = ReadOnlyMemory<byte>.Empty;
-        if (_codec is not null && ram.NormalPageCount > 0)
+        if (compressed)
         {
             payload = _payload.AsMemory(0, (int)ram.PayloadLength);
             await Receive(_payload.AsMemory(0, (int)ram.PayloadLength), "compressed pages", ct).ConfigureAwait(false);
@@ -160,7 +167,7 @@ public sealed class PacketReceiver : IDisposable
         var normal = (int)ram.NormalPageCount;
         if (normal > 0)
         {
-            if (_codec is null)
+            if (!compressed)
             {
                 await ReceivePagesAsync(block, _offsets.AsMemory(0, normal), ct).ConfigureAwait(false);
             }

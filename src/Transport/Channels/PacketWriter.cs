@@ -47,6 +47,9 @@ public sealed class PacketWriter : IDisposable
     /// <summary>Packets sent so far (reported in End for the receiver's cross-check).</summary>
     public ulong PacketsSent { get; private set; }
 
+    /// <summary>RAM packets sent raw under a negotiated codec (early abort: incompressible pages), see <see cref="CompressibilityProbe"/>.</summary>
+    public long RawRamPacketsUnderCodec => _ram.RawUnderCodec;
+
     /// <summary>Bytes written to the socket so far.</summary>
     public long WireBytes { get; private set; }
 
@@ -118,7 +121,7 @@ public sealed class PacketWriter : IDisposable
         PacketsSent++;
         var wire = plan.HeadLength + (long)plan.PayloadLength;
         WireBytes += wire;
-        return new RamPacketResult(plan.Normal, plan.Zero, wire);
+        return new RamPacketResult(plan.Normal, plan.Zero, wire, plan.RawUnderCodec ? plan.Normal : 0);
     }
 
     /// <summary>Encodes the RAM packet (<see cref="RamPacketEncoder"/>) and writes its packet header into _head.</summary>
@@ -271,4 +274,5 @@ public sealed class PacketWriter : IDisposable
 }
 
 /// <summary>What one RAM packet carried.</summary>
-public readonly record struct RamPacketResult(int NormalPages, int ZeroPages, long WireBytes);
+/// <param name="UncompressedPages">Normal pages sent raw although a codec was negotiated (early abort), else 0.</param>
+public readonly record struct RamPacketResult(int NormalPages, int ZeroPages, long WireBytes, int UncompressedPages = 0);

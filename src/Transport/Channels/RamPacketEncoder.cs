@@ -51,6 +51,12 @@ internal sealed class RamPacketEncoder : IDisposable
     /// <summary>The compressed payload of the last <see cref="RamPayload.Compressed"/> packet (null without a codec).</summary>
     public byte[]? Compressed { get; }
 
+    /// <summary>
+    /// RAM packets with normal pages sent uncompressed although a codec was negotiated (the probe judged them
+    /// incompressible, or the frame came out no smaller). Read by the send loop's owner; one writer.
+    /// </summary>
+    public long RawUnderCodec { get; private set; }
+
     /// <summary>Contiguous run <paramref name="r"/> of the last <see cref="RamPayload.Direct"/> packet's normal pages.</summary>
     public (long First, int Count) Run(int r) => _runs[r];
 
@@ -87,29 +93,56 @@ internal sealed class RamPacketEncoder : IDisposable
         var runs = PageRuns.Collect(_offsets.AsSpan(0, normal), _runs);
         ReadOnlySpan<byte> payload = default;
         var kind = RamPayload.Direct;
-        uint payloadLength = (uint)(normal * RamBlock.PageSize);
-        if (_codec is not null && normal > 0)
+        // A packet of zero pages only keeps the negotiated codec id (its payload is empty either way).
+        var codec = normal == 0 && _codec is not null ? _codec.Id : CodecId.None;
+        var raw = normal * RamBlock.PageSize;
+        uint payloadLength = (uint)raw;
+        var gathered = false;
+        if (_codec is not null && normal > 0 && CompressibilityProbe.LooksCompressible(block, _offsets.AsSpan(0, normal)))
         {
             Gather(block, runs, normal);
-            var n = _codec.Compress(Staging.AsSpan(0, normal * RamBlock.PageSize), Compressed);
-            payload = Compressed.AsSpan(0, n);
-            payloadLength = (uint)n;
-            kind = RamPayload.Compressed;
+            gathered = true;
+            var n = _codec.Compress(Staging.AsSpan(0, raw), Compressed);
+            if (n < raw)
+            {
+                payload = Compressed.AsSpan(0, n);
+                payloadLength = (uint)n;
+                kind = RamPayload.Compressed;
+                codec = _codec.Id;
+            }
+            else
+            {
+                // The frame is no smaller than the pages: send the gathered pages as they are.
+                payload = Staging.AsSpan(0, raw);
+                kind = RamPayload.Staging;
+            }
         }
-        else if (runs > PageRuns.MaxDirect)
+
+        var rawUnderCodec = codec == CodecId.None && _codec is not null && normal > 0;
+        if (rawUnderCodec)
         {
-            Gather(block, runs, normal);
-            payload = Staging.AsSpan(0, normal * RamBlock.PageSize);
+            RawUnderCodec++;
+        }
+
+        if (kind == RamPayload.Direct && runs > PageRuns.MaxDirect)
+        {
+            if (!gathered)
+            {
+                Gather(block, runs, normal);
+            }
+
+            payload = Staging.AsSpan(0, raw);
             kind = RamPayload.Staging;
         }
 
-        var header = new RamPacketHeader((ushort)blockIndex, _codec?.Id ?? CodecId.None, iteration, (uint)normal, (uint)zero, payloadLength);
+        // Codec None in the header also under a negotiated codec: the receiver takes the payload as raw pages.
+        var header = new RamPacketHeader((ushort)blockIndex, codec, iteration, (uint)normal, (uint)zero, payloadLength);
         var offsetBytes = head.Slice(PacketHeader.Size + RamPacketHeader.Size, count * sizeof(ulong));
         RamPageOffsets.Write(_offsets.AsSpan(0, count), offsetBytes);
         header.WriteTo(head[PacketHeader.Size..]);
         var checksum = _checksum.ComputeRam(header, offsetBytes, payload);
         var headLength = PacketHeader.Size + RamPacketHeader.Size + (count * sizeof(ulong));
-        return new RamPlan(headLength, runs, kind, payloadLength, normal, zero, header.ExpectedBodyLength, checksum);
+        return new RamPlan(headLength, runs, kind, payloadLength, normal, zero, header.ExpectedBodyLength, checksum, rawUnderCodec);
     }
 
     private void Gather(RamBlock block, int runs, int normal)
@@ -161,7 +194,8 @@ internal enum RamPayload
 
 /// <summary>
 /// A RAM packet encoded into the head buffer (all but the packet header, whose body length and checksum before any
-/// fault injection are <paramref name="BodyLength"/> and <paramref name="Checksum"/>), with where its payload is.
+/// fault injection are <paramref name="BodyLength"/> and <paramref name="Checksum"/>), with where its payload is;
+/// <paramref name="RawUnderCodec"/> when its normal pages go raw although a codec was negotiated.
 /// </summary>
 internal readonly record struct RamPlan(int HeadLength, int Runs, RamPayload Payload, uint PayloadLength, int Normal, int Zero,
-    uint BodyLength, uint Checksum);
+    uint BodyLength, uint Checksum, bool RawUnderCodec);

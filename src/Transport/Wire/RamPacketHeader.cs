@@ -8,7 +8,7 @@ namespace Migration.Transport.Wire;
 /// <code>
 /// off size field
 ///   0    2 blockIndex       index into the migration's RAM block table
-///   2    1 codec            CodecId (None=1, Zstd=2, Lz4=3); must equal the negotiated codec
+///   2    1 codec            CodecId (None=1, Zstd=2, Lz4=3); the negotiated codec, or None (raw pages)
 ///   3    1 reserved         0
 ///   4    4 iteration        precopy iteration (1..), stop-copy uses the next number
 ///   8    4 normalPageCount  pages whose data is in the payload
@@ -93,9 +93,9 @@ public readonly record struct RamPacketHeader(
             return false;
         }
 
-        if (h.Codec != limits.Codec)
+        if (h.Codec != limits.Codec && h.Codec != CodecId.None)
         {
-            error = WireError.At(channel, $"RAM packet codec {h.Codec} differs from negotiated codec {limits.Codec}");
+            error = WireError.At(channel, $"RAM packet codec {h.Codec} differs from negotiated codec {limits.Codec} (or None for raw pages)");
             return false;
         }
 

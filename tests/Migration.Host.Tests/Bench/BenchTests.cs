@@ -122,6 +122,7 @@ public sealed class BenchJsonTests
             Scenario = "random-2g", Channels = 4, Codec = "none", Processes = 1, RamBytes = 2L << 30, TotalMs = 1000, DowntimeMs = 12.5,
             CpuSecondsSource = 1.5, CpuSecondsDestination = null, AllocMiBPerGiB = 0.25, Gen2Collections = 0,
             PeakWorkingSetSourceBytes = 3L << 30, PeakWorkingSetDestinationBytes = null, Verified = true, Status = "completed",
+            NormalPages = 524288, UncompressedPages = 1000,
         };
         using var doc = JsonDocument.Parse(BenchJson.Serialize([row, row with { Scenario = "zero-2g" }]));
         var rows = doc.RootElement.GetProperty("rows");
@@ -136,6 +137,8 @@ public sealed class BenchJsonTests
         Assert.Equal(JsonValueKind.Null, r.GetProperty("cpuSecondsDestination").ValueKind);
         Assert.Equal(JsonValueKind.Null, r.GetProperty("peakWorkingSetDestinationBytes").ValueKind);
         Assert.True(r.GetProperty("verified").GetBoolean());
+        Assert.Equal(524288, r.GetProperty("normalPages").GetInt64());
+        Assert.Equal(1000, r.GetProperty("uncompressedPages").GetInt64());
         Assert.Equal("zero-2g", rows[1].GetProperty("scenario").GetString());
         Assert.Single(doc.RootElement.EnumerateObject());
     }

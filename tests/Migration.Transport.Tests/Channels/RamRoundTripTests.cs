@@ -145,6 +145,52 @@ public sealed class RamRoundTripTests
         Assert.Empty(wrong);
     }
 
+    /// <summary>
+    /// Early abort: under a negotiated codec, a packet of random pages goes out raw (codec None, exactly the pages'
+    /// bytes on the wire) and a packet of text pages compressed; both land exactly, and the receiver tells them apart
+    /// by the packet's own codec field.
+    /// </summary>
+    [Theory]
+    [InlineData(CodecId.Zstd)]
+    [InlineData(CodecId.Lz4)]
+    public async Task Incompressible_packet_goes_raw_and_compressible_one_compressed_under_a_codec(CodecId codec)
+    {
+        const int pages = 1024;
+        using var source = RamBlock.Create("src", pages * (long)RamBlock.PageSize);
+        using var destination = RamBlock.Create("dst", pages * (long)RamBlock.PageSize);
+        GuestRamFiller.Fill(source, RamFillPattern.Mixed, Seed);
+        GuestRamFiller.Fill(destination, RamFillPattern.Random, 3);
+        var kinds = Enumerable.Range(0, pages).Select(p => GuestRamFiller.KindOf(RamFillPattern.Mixed, Seed, p)).ToArray();
+        long[] random = [.. Enumerable.Range(0, pages).Where(p => kinds[p] == GuestRamFiller.PageKind.Random).Take(ReceiverRig.MaxPages).Select(p => (long)p)];
+        long[] text = [.. Enumerable.Range(0, pages).Where(p => kinds[p] == GuestRamFiller.PageKind.Text).Take(64).Select(p => (long)p)];
+        Assert.Equal(ReceiverRig.MaxPages, random.Length);
+        Assert.Equal(64, text.Length);
+
+        var sink = new RecordingPacketSink(1 << 20);
+        await using var rig = await ReceiverRig.StartAsync(codec, [destination], sink);
+        RamPacketResult rawResult = default, compressedResult = default;
+        long rawCountAfterFirst = -1;
+        await rig.SendAsync(async (writer, ct) =>
+        {
+            rawResult = await writer.WriteRamAsync(source, 0, random, random.Length, 1, ct);
+            rawCountAfterFirst = writer.RawRamPacketsUnderCodec;
+            compressedResult = await writer.WriteRamAsync(source, 0, text, text.Length, 1, ct);
+            await writer.WriteEndAsync(ct);
+        });
+
+        await rig.EndAsync();
+        var head = RamPacketEncoder.MaxHeadLength(0);
+        Assert.Equal(1, rawCountAfterFirst);
+        Assert.Equal(head + (random.Length * 8L) + (random.Length * (long)RamBlock.PageSize), rawResult.WireBytes);
+        Assert.Equal(1, rig.Writer.RawRamPacketsUnderCodec);
+        Assert.InRange(compressedResult.WireBytes, 1, text.Length * (long)RamBlock.PageSize / 2);
+        Assert.Equal(random.Length + text.Length, rig.Receiver.NormalPages);
+        foreach (var p in random.Concat(text))
+        {
+            Assert.True(destination.Page(p).SequenceEqual(source.Page(p)), $"page {p} differs");
+        }
+    }
+
     [Fact]
     public async Task Receiver_stops_at_the_sync_barrier_until_it_is_released()
     {

@@ -77,7 +77,26 @@ public class RamPacketHeaderTests
     public void Codec_other_than_negotiated_is_rejected()
     {
         Assert.False(RamPacketHeader.TryRead(Hex(Golden), Context(4, CodecId.Lz4), GoldenValue.ExpectedBodyLength, out _, out var error));
-        Assert.Equal("channel 4: RAM packet codec Zstd differs from negotiated codec Lz4", error);
+        Assert.Equal("channel 4: RAM packet codec Zstd differs from negotiated codec Lz4 (or None for raw pages)", error);
+    }
+
+    [Fact]
+    public void Raw_packet_under_a_negotiated_codec_is_accepted_with_exactly_the_raw_length()
+    {
+        var raw = new RamPacketHeader(1, CodecId.None, 3, 5, 2, 5 * 4096);
+        Assert.True(RamPacketHeader.TryRead(Bytes(raw), Context(4, CodecId.Zstd), raw.ExpectedBodyLength, out var read, out var error), error);
+        Assert.Equal(raw, read);
+
+        var shortRaw = raw with { PayloadLength = 0x1234 };
+        Assert.False(RamPacketHeader.TryRead(Bytes(shortRaw), Context(4, CodecId.Lz4), shortRaw.ExpectedBodyLength, out _, out error));
+        Assert.Equal("channel 4: RAM payload length 4660 for 5 normal pages with codec None, expected 20480", error);
+    }
+
+    [Fact]
+    public void Compressed_packet_on_a_channel_without_codec_is_rejected()
+    {
+        Assert.False(RamPacketHeader.TryRead(Hex(Golden), Context(4, CodecId.None), GoldenValue.ExpectedBodyLength, out _, out var error));
+        Assert.Equal("channel 4: RAM packet codec Zstd differs from negotiated codec None (or None for raw pages)", error);
     }
 
     [Fact]
