@@ -52,8 +52,19 @@ public sealed record BenchRow
     public long DeviceBufferBudgetBytes { get; init; }
     public long WireBytes { get; init; }
 
-    /// <summary>Destination working set before the migration started (idle node), for "memory beyond guest RAM".</summary>
+    /// <summary>
+    /// Destination working set before the migration started, for "memory beyond guest RAM": the idle node, without
+    /// the memory its pool held then (<see cref="DestinationPoolHeldBytes"/>, populated for the guest by
+    /// `--destination-memory warm`).
+    /// </summary>
     public long? IdleWorkingSetDestinationBytes { get; init; }
+
+    /// <summary>
+    /// Bytes the destination's memory pool held (resident, pre-touched) at the idle reading; 0 with a fresh destination.
+    /// What of it the guest did not take (held - <see cref="DestinationPoolReusedBytes"/>) is left out of
+    /// <see cref="DestinationBeyondGuestBytes"/>: memory kept for the next guest, not spent on this one.
+    /// </summary>
+    public long DestinationPoolHeldBytes { get; init; }
 
     /// <summary>
     /// Peak destination working set minus guest RAM: the idle node (<see cref="IdleWorkingSetDestinationBytes"/>: .NET,
@@ -62,7 +73,7 @@ public sealed record BenchRow
     /// SimulatedVfioDevice holds only a version and a hash per 64 KiB region (about 70 KiB for 256 MiB), never its bytes.
     /// </summary>
     public long? DestinationBeyondGuestBytes =>
-        PeakWorkingSetDestinationBytes is { } p ? p - RamBytes : null;
+        PeakWorkingSetDestinationBytes is { } p ? p - RamBytes - Math.Max(0, DestinationPoolHeldBytes - DestinationPoolReusedBytes) : null;
 
     /// <summary>
     /// What the incoming migration added to the destination beyond guest RAM: <see cref="DestinationBeyondGuestBytes"/>
@@ -147,6 +158,7 @@ public static class BenchJson
                 Number(w, "steadyGen2Collections", r.SteadyGen2Collections);
                 w.WriteString("destinationMemory", r.DestinationMemory);
                 w.WriteNumber("destinationPoolReusedBytes", r.DestinationPoolReusedBytes);
+                w.WriteNumber("destinationPoolHeldBytes", r.DestinationPoolHeldBytes);
                 Number(w, "allocMiBPerGiBDestination", r.AllocMiBPerGiBDestination, 3);
                 Number(w, "steadyAllocMiBPerGiBDestination", r.SteadyAllocMiBPerGiBDestination, 3);
                 Number(w, "populateAheadBytes", r.PopulateAheadBytes);

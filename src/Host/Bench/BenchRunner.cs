@@ -108,8 +108,9 @@ public static class BenchRunner
         GC.WaitForPendingFinalizers();
         GC.Collect();
         using var self = Process.GetCurrentProcess();
+        var poolHeld = await DestinationMemory.HeldBytesAsync(pair.DestinationNode, ct);
         pair.Child?.Refresh();
-        var idleChild = pair.Child?.WorkingSet64;
+        var idleChild = pair.Child?.WorkingSet64 - poolHeld;
         var cpuSelf0 = self.TotalProcessorTime;
         var cpuChild0 = pair.Child?.TotalProcessorTime;
         var sysChild0 = pair.Child?.PrivilegedProcessorTime;
@@ -171,6 +172,7 @@ public static class BenchRunner
             SteadyGen2Collections = steady.Gen2,
             DestinationMemory = options.WarmDestination ? "warm" : "fresh",
             DestinationPoolReusedBytes = reused,
+            DestinationPoolHeldBytes = poolHeld,
             AllocMiBPerGiBDestination = report.DestinationAllocatedBytes is { } da ? da / (double)(1 << 20) / (ramBytes / GiB) : null,
             SteadyAllocMiBPerGiBDestination = report.DestinationSteadyAllocMiBPerGiB,
             Error = report.Error,

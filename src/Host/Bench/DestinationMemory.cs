@@ -26,6 +26,10 @@ public sealed record DestinationMemory(IReadOnlyDictionary<string, string> NodeC
     public static async Task<long> ReusedBytesAsync(IActorRef destinationNode, CancellationToken ct) =>
         (await destinationNode.Ask<GuestList>(ListGuests.Instance, TimeSpan.FromSeconds(30), ct)).Pool?.ReusedBytes ?? 0;
 
+    /// <summary>Bytes the destination's pool holds now, resident (0 if it reports no pool).</summary>
+    public static async Task<long> HeldBytesAsync(IActorRef destinationNode, CancellationToken ct) =>
+        (await destinationNode.Ask<GuestList>(ListGuests.Instance, TimeSpan.FromSeconds(30), ct)).Pool?.HeldBytes ?? 0;
+
     /// <summary>Waits until the destination's pool holds <see cref="ReadyBytes"/> ready (no-op for fresh).</summary>
     public async Task WaitReadyAsync(IActorRef destinationNode, TextWriter log, CancellationToken ct)
     {
