@@ -104,7 +104,7 @@ public sealed class IncomingMigration : ReceiveActor, IWithTimers, IIncomingOutc
         _ownership.WatchSourceAndReadStartEpoch();
         _channels.StartConnectTimer();
         // Answers the prepare, unless an injected hold:setup keeps the source in setup for a fault drill (HoldSetupOver).
-        var ack = new PrepareAck(Id, _host, _port, _token, _resources.Budget.BudgetBytes, Self, _tls);
+        var ack = new PrepareAck(Id, _host, _port, _token, _resources.Budget.BudgetBytes, Self, _tls, RawRamUnderCodec: true);
         if (!_holds.TryHoldSetup(ack))
         {
             _request.Source.Tell(ack);

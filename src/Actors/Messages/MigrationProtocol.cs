@@ -14,8 +14,13 @@ namespace Migration.Actors.Messages;
 /// </summary>
 public sealed record PrepareIncoming(Guid MigrationId, GuestSpec Spec, MigrationParameters Parameters, IActorRef Source) : IMigrationMessage;
 
-/// <summary>Destination -> source: ready; open channels to Host:Port proving Token.</summary>
-public sealed record PrepareAck(Guid MigrationId, string Host, int Port, byte[] Token, long DeviceBufferBudget, IActorRef Incoming, bool Tls = false) : IMigrationMessage;
+/// <summary>
+/// Destination -> source: ready; open channels to Host:Port proving Token. <paramref name="RawRamUnderCodec"/>: this
+/// destination takes RAM packets with codec None under a negotiated codec (early abort, docs/protocol.md); a
+/// destination that does not say so gets every packet compressed.
+/// </summary>
+public sealed record PrepareAck(Guid MigrationId, string Host, int Port, byte[] Token, long DeviceBufferBudget, IActorRef Incoming, bool Tls = false,
+    bool RawRamUnderCodec = false) : IMigrationMessage;
 
 public sealed record PrepareRefused(Guid MigrationId, string Reason) : IMigrationMessage;
 

@@ -82,7 +82,8 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
         var codec = _spec.Codec == CodecId.None ? null : RamCodecRegistry.Default.Create(_spec.Codec, _spec.CodecLevel);
         _generation++;
         var handler = new SendJobHandler(_spec.Index, _coordinator, Self, _generation, _spec.QueueDepth);
-        _sender = new ChannelSender<SendJob, JobDone>(io, _spec.Index, codec, _spec.ZeroPageDetection, _spec.PacketPages, _spec.QueueDepth, handler);
+        _sender = new ChannelSender<SendJob, JobDone>(io, _spec.Index, codec, _spec.ZeroPageDetection, _spec.PacketPages, _spec.QueueDepth, handler,
+            _spec.EarlyAbort);
         Become(Sending);
     }
 

@@ -6,10 +6,10 @@ namespace Migration.Actors.Source;
 
 // The messages between a SendChannel, its coordinator and its sender thread, and the channel's spec.
 
-/// <summary>Where and how a send channel connects.</summary>
+/// <summary>Where and how a send channel connects; <paramref name="EarlyAbort"/>: the destination takes raw RAM packets under the codec.</summary>
 public sealed record ChannelSpec(
     int Index, int Count, Guid MigrationId, string Host, int Port, byte[] Token, TimeSpan ConnectTimeout,
-    CodecId Codec, int CodecLevel, bool ZeroPageDetection, int PacketPages, int QueueDepth, ChannelTls? Tls = null);
+    CodecId Codec, int CodecLevel, bool ZeroPageDetection, int PacketPages, int QueueDepth, ChannelTls? Tls = null, bool EarlyAbort = false);
 
 /// <summary>Channel -> coordinator: connection <paramref name="Connection"/> (its number in the hello) is up and authenticated.</summary>
 public sealed record ChannelReady(int Index, ushort Connection = 0) : INoSerializationVerificationNeeded;

@@ -58,7 +58,7 @@ internal sealed class SourceSetup
         {
             var spec = new ChannelSpec(i, channels.Length, _run.Id, ack.Host, ack.Port, ack.Token, settings.ConnectTimeout,
                 settings.Codec, settings.CodecLevel, settings.ZeroPageDetection, settings.PacketPages, settings.ChannelQueueDepth,
-                ack.Tls ? _run.Tls : null);
+                ack.Tls ? _run.Tls : null, EarlyAbort: ack.RawRamUnderCodec);
             channels[i] = _context.ActorOf(SendChannel.Props(spec, _context.Self), $"channel-{i}");
         }
 

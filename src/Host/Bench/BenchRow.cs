@@ -59,12 +59,14 @@ public sealed record BenchRow
     /// </summary>
     public long? IdleWorkingSetDestinationBytes { get; init; }
 
-    /// <summary>
-    /// Bytes the destination's memory pool held (resident, pre-touched) at the idle reading; 0 with a fresh destination.
-    /// What of it the guest did not take (held - <see cref="DestinationPoolReusedBytes"/>) is left out of
-    /// <see cref="DestinationBeyondGuestBytes"/>: memory kept for the next guest, not spent on this one.
-    /// </summary>
+    /// <summary>Bytes the destination's memory pool held (resident, pre-touched) at the idle reading; 0 with a fresh destination.</summary>
     public long DestinationPoolHeldBytes { get; init; }
+
+    /// <summary>
+    /// What the pool held and the guest did not take, still held after the migration: min(held before - reused, held
+    /// after). Left out of <see cref="DestinationBeyondGuestBytes"/>: memory kept for the next guest, not spent on this one.
+    /// </summary>
+    public long DestinationPoolSpareBytes { get; init; }
 
     /// <summary>
     /// Peak destination working set minus guest RAM: the idle node (<see cref="IdleWorkingSetDestinationBytes"/>: .NET,
@@ -73,7 +75,7 @@ public sealed record BenchRow
     /// SimulatedVfioDevice holds only a version and a hash per 64 KiB region (about 70 KiB for 256 MiB), never its bytes.
     /// </summary>
     public long? DestinationBeyondGuestBytes =>
-        PeakWorkingSetDestinationBytes is { } p ? p - RamBytes - Math.Max(0, DestinationPoolHeldBytes - DestinationPoolReusedBytes) : null;
+        PeakWorkingSetDestinationBytes is { } p ? p - RamBytes - DestinationPoolSpareBytes : null;
 
     /// <summary>
     /// What the incoming migration added to the destination beyond guest RAM: <see cref="DestinationBeyondGuestBytes"/>
@@ -159,6 +161,7 @@ public static class BenchJson
                 w.WriteString("destinationMemory", r.DestinationMemory);
                 w.WriteNumber("destinationPoolReusedBytes", r.DestinationPoolReusedBytes);
                 w.WriteNumber("destinationPoolHeldBytes", r.DestinationPoolHeldBytes);
+                w.WriteNumber("destinationPoolSpareBytes", r.DestinationPoolSpareBytes);
                 Number(w, "allocMiBPerGiBDestination", r.AllocMiBPerGiBDestination, 3);
                 Number(w, "steadyAllocMiBPerGiBDestination", r.SteadyAllocMiBPerGiBDestination, 3);
                 Number(w, "populateAheadBytes", r.PopulateAheadBytes);

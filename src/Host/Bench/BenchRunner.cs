@@ -124,6 +124,8 @@ public static class BenchRunner
 
         sampler.Stop();
         var reused = await DestinationMemory.ReusedBytesAsync(pair.DestinationNode, ct) - reusedBefore;
+        // The pool may have been trimmed meanwhile (a guest admitted near capacity): count only what it still holds.
+        var poolSpare = Math.Max(0, Math.Min(poolHeld - reused, await DestinationMemory.HeldBytesAsync(pair.DestinationNode, ct)));
         var allocated = GC.GetTotalAllocatedBytes(true) - allocBefore - sampler.SamplerAllocatedBytes;
         var gen2 = GC.CollectionCount(2) - gen2Before;
         self.Refresh();
@@ -173,6 +175,7 @@ public static class BenchRunner
             DestinationMemory = options.WarmDestination ? "warm" : "fresh",
             DestinationPoolReusedBytes = reused,
             DestinationPoolHeldBytes = poolHeld,
+            DestinationPoolSpareBytes = poolSpare,
             AllocMiBPerGiBDestination = report.DestinationAllocatedBytes is { } da ? da / (double)(1 << 20) / (ramBytes / GiB) : null,
             SteadyAllocMiBPerGiBDestination = report.DestinationSteadyAllocMiBPerGiB,
             Error = report.Error,

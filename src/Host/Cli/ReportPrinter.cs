@@ -44,7 +44,7 @@ public static class ReportPrinter
         Row("RAM transferred", $"{ByteSize.Format(r.RamTransferredBytes)} ({r.NormalPages} pages, {r.ZeroPages} zero pages)");
         if (r.UncompressedPages > 0)
         {
-            Row("sent uncompressed", $"{r.UncompressedPages} of {r.NormalPages} pages (incompressible, codec skipped)");
+            Row("sent uncompressed", $"{r.UncompressedPages} of {r.NormalPages} pages (not worth compressing)");
         }
 
         Row("device state", ByteSize.Format(r.DeviceStateBytes));

@@ -40,12 +40,13 @@ public sealed class ChannelSender<TJob, TDone> : IDisposable
     private readonly Thread _thread;
     private bool _abandoned;
 
+    /// <param name="earlyAbort">Send incompressible RAM packets raw under the codec (only when the receiver takes them).</param>
     public ChannelSender(IChannelIo io, int channel, IRamCodec? codec, bool zeroPageDetection, int packetPages, int queueDepth,
-        IChannelSendHandler<TJob, TDone> handler)
+        IChannelSendHandler<TJob, TDone> handler, bool earlyAbort = true)
     {
         _queue = new BoundedJobQueue<TJob>(queueDepth);
         _codec = codec;
-        _writer = new PacketWriter(io, channel, codec, zeroPageDetection, packetPages);
+        _writer = new PacketWriter(io, channel, codec, zeroPageDetection, packetPages, earlyAbort);
         _handler = handler;
         _thread = new Thread(Run) { IsBackground = true, Name = $"send-ch{channel}" };
         _thread.Start();

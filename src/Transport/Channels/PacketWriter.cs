@@ -24,16 +24,20 @@ public sealed class PacketWriter : IDisposable
     private bool _disposed;
     private int _corruptNext;
 
-    public PacketWriter(Socket socket, int channelIndex, IRamCodec? codec, bool zeroDetection, int maxPagesPerPacket)
-        : this(new SocketChannelIo(socket), channelIndex, codec, zeroDetection, maxPagesPerPacket)
+    public PacketWriter(Socket socket, int channelIndex, IRamCodec? codec, bool zeroDetection, int maxPagesPerPacket, bool earlyAbort = true)
+        : this(new SocketChannelIo(socket), channelIndex, codec, zeroDetection, maxPagesPerPacket, earlyAbort)
     {
     }
 
-    public PacketWriter(IChannelIo io, int channelIndex, IRamCodec? codec, bool zeroDetection, int maxPagesPerPacket)
+    /// <param name="earlyAbort">
+    /// Under a codec, send a RAM packet raw (codec None) when it looks incompressible or its frame is no smaller
+    /// (docs/protocol.md, "Raw packets under a codec"); false for a receiver that does not take such packets.
+    /// </param>
+    public PacketWriter(IChannelIo io, int channelIndex, IRamCodec? codec, bool zeroDetection, int maxPagesPerPacket, bool earlyAbort = true)
     {
         _socket = io;
         _head = ArrayPool<byte>.Shared.Rent(RamPacketEncoder.MaxHeadLength(maxPagesPerPacket));
-        _ram = new RamPacketEncoder(channelIndex, codec is { Id: CodecId.None } ? null : codec, zeroDetection, maxPagesPerPacket);
+        _ram = new RamPacketEncoder(channelIndex, codec is { Id: CodecId.None } ? null : codec, zeroDetection, maxPagesPerPacket, earlyAbort);
     }
 
     /// <summary>
@@ -47,8 +51,12 @@ public sealed class PacketWriter : IDisposable
     /// <summary>Packets sent so far (reported in End for the receiver's cross-check).</summary>
     public ulong PacketsSent { get; private set; }
 
-    /// <summary>RAM packets sent raw under a negotiated codec (early abort: incompressible pages), see <see cref="CompressibilityProbe"/>.</summary>
-    public long RawRamPacketsUnderCodec => _ram.RawUnderCodec;
+    /// <summary>
+    /// RAM packets sent raw under a negotiated codec (early abort: they looked incompressible, see
+    /// <see cref="CompressibilityProbe"/>, or their frame was no smaller). Counted once sent; read it on the send loop's
+    /// thread or after the loop ended.
+    /// </summary>
+    public long RawRamPacketsUnderCodec { get; private set; }
 
     /// <summary>Bytes written to the socket so far.</summary>
     public long WireBytes { get; private set; }
@@ -119,6 +127,11 @@ public sealed class PacketWriter : IDisposable
     private RamPacketResult Sent(in RamPlan plan)
     {
         PacketsSent++;
+        if (plan.RawUnderCodec)
+        {
+            RawRamPacketsUnderCodec++;
+        }
+
         var wire = plan.HeadLength + (long)plan.PayloadLength;
         WireBytes += wire;
         return new RamPacketResult(plan.Normal, plan.Zero, wire, plan.RawUnderCodec ? plan.Normal : 0);

@@ -20,6 +20,7 @@ internal sealed class RamPacketEncoder : IDisposable
 {
     private readonly int _channel;
     private readonly IRamCodec? _codec;
+    private readonly bool _earlyAbort;
     private readonly bool _zeroDetection;
     private readonly int _maxPages;
     private readonly ulong[] _offsets;
@@ -29,10 +30,12 @@ internal sealed class RamPacketEncoder : IDisposable
     private bool _disposed;
 
     /// <param name="codec">The channel's codec instance, or null for uncompressed pages.</param>
-    public RamPacketEncoder(int channelIndex, IRamCodec? codec, bool zeroDetection, int maxPagesPerPacket)
+    /// <param name="earlyAbort">Under a codec, send raw what looks incompressible or does not shrink; else compress every packet.</param>
+    public RamPacketEncoder(int channelIndex, IRamCodec? codec, bool zeroDetection, int maxPagesPerPacket, bool earlyAbort = true)
     {
         _channel = channelIndex;
         _codec = codec;
+        _earlyAbort = earlyAbort;
         _zeroDetection = zeroDetection;
         _maxPages = maxPagesPerPacket;
         _offsets = ArrayPool<ulong>.Shared.Rent(maxPagesPerPacket);
@@ -50,12 +53,6 @@ internal sealed class RamPacketEncoder : IDisposable
 
     /// <summary>The compressed payload of the last <see cref="RamPayload.Compressed"/> packet (null without a codec).</summary>
     public byte[]? Compressed { get; }
-
-    /// <summary>
-    /// RAM packets with normal pages sent uncompressed although a codec was negotiated (the probe judged them
-    /// incompressible, or the frame came out no smaller). Read by the send loop's owner; one writer.
-    /// </summary>
-    public long RawUnderCodec { get; private set; }
 
     /// <summary>Contiguous run <paramref name="r"/> of the last <see cref="RamPayload.Direct"/> packet's normal pages.</summary>
     public (long First, int Count) Run(int r) => _runs[r];
@@ -98,12 +95,12 @@ internal sealed class RamPacketEncoder : IDisposable
         var raw = normal * RamBlock.PageSize;
         uint payloadLength = (uint)raw;
         var gathered = false;
-        if (_codec is not null && normal > 0 && CompressibilityProbe.LooksCompressible(block, _offsets.AsSpan(0, normal)))
+        if (_codec is not null && normal > 0 && (!_earlyAbort || CompressibilityProbe.LooksCompressible(block, _offsets.AsSpan(0, normal))))
         {
             Gather(block, runs, normal);
             gathered = true;
             var n = _codec.Compress(Staging.AsSpan(0, raw), Compressed);
-            if (n < raw)
+            if (n < raw || !_earlyAbort)
             {
                 payload = Compressed.AsSpan(0, n);
                 payloadLength = (uint)n;
@@ -119,10 +116,6 @@ internal sealed class RamPacketEncoder : IDisposable
         }
 
         var rawUnderCodec = codec == CodecId.None && _codec is not null && normal > 0;
-        if (rawUnderCodec)
-        {
-            RawUnderCodec++;
-        }
 
         if (kind == RamPayload.Direct && runs > PageRuns.MaxDirect)
         {

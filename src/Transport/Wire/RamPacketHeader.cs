@@ -71,7 +71,7 @@ public readonly record struct RamPacketHeader(
         TryReadCore(source, WireError.NoChannel, WireConstants.MaxPagesPerPacket, out value, out error);
 
     /// <summary>
-    /// Reads and validates against the migration: block index known, codec == negotiated, page count within the
+    /// Reads and validates against the migration: block index known, codec == negotiated or None (raw pages), page count within the
     /// negotiated packet capacity, payload length consistent, and <paramref name="bodyLength"/> (from the
     /// <see cref="PacketHeader"/>) == 24 + 8 * pages + payloadLength.
     /// </summary>

@@ -21,7 +21,7 @@ public sealed class ReceiveLimits
     private readonly long[] blockPageCounts;
     private readonly DeviceSlot[] devices;
 
-    /// <param name="codec">The RAM codec negotiated for the migration; RAM packets must carry exactly this one.</param>
+    /// <param name="codec">The RAM codec negotiated for the migration; RAM packets carry this one, or None for raw pages (early abort).</param>
     /// <param name="maxPagesPerPacket">1..<see cref="WireConstants.MaxPagesPerPacket"/>.</param>
     /// <param name="maxDeviceChunkBytes">1..<see cref="WireConstants.MaxDeviceChunkBytes"/>.</param>
     /// <param name="blockPageCounts">Page count of each RAM block, indexed by the wire block index (≤ 65536 blocks). Copied.</param>

@@ -164,11 +164,11 @@ public sealed class BenchJsonTests
     [Fact]
     public void A_warm_destination_counts_the_pool_the_guest_did_not_take_neither_as_idle_node_nor_as_beyond_guest()
     {
-        // The pool held guest RAM + 128 MiB before; the guest took 1 GiB of it. Peak = node 112 + growth 40 + guest 1 GiB + spare pool 128.
+        // The pool held guest RAM + 128 MiB before; the guest took 1 GiB of it, 128 MiB stayed spare. Peak = node 112 + growth 40 + guest 1 GiB + spare 128.
         var row = new BenchRow
         {
             Scenario = "random-2g", Channels = 4, Codec = "none", Processes = 2, RamBytes = 1L << 30, TotalMs = 1000,
-            DestinationPoolHeldBytes = (1L << 30) + (128L << 20), DestinationPoolReusedBytes = 1L << 30,
+            DestinationPoolHeldBytes = (1L << 30) + (128L << 20), DestinationPoolReusedBytes = 1L << 30, DestinationPoolSpareBytes = 128L << 20,
             IdleWorkingSetDestinationBytes = 112L << 20,
             PeakWorkingSetDestinationBytes = (1L << 30) + ((112L + 40 + 128) << 20),
             Verified = true, Status = "completed",

@@ -54,7 +54,7 @@ internal sealed class LoopbackSocketPair : IDisposable
     /// (for tests that corrupt a real packet before feeding it to a receiver).
     /// </summary>
     public static async Task<byte[]> CaptureAsync(Func<PacketWriter, CancellationToken, Task> write, int channelIndex = 0,
-        IRamCodec? codec = null, int maxPagesPerPacket = 128)
+        IRamCodec? codec = null, int maxPagesPerPacket = 128, bool earlyAbort = true)
     {
         using var pair = await CreateAsync();
         using var cts = new CancellationTokenSource(Timeout);
@@ -73,7 +73,7 @@ internal sealed class LoopbackSocketPair : IDisposable
                 captured.Write(buffer, 0, n);
             }
         });
-        using (var writer = new PacketWriter(pair.Sender, channelIndex, codec, zeroDetection: true, maxPagesPerPacket))
+        using (var writer = new PacketWriter(pair.Sender, channelIndex, codec, zeroDetection: true, maxPagesPerPacket, earlyAbort))
         {
             await write(writer, cts.Token).WaitAsync(Timeout);
         }

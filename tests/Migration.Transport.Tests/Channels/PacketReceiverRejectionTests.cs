@@ -121,29 +121,32 @@ public sealed class PacketReceiverRejectionTests
         Assert.Empty(sink.Chunks);
     }
 
-    public static TheoryData<CodecId, bool> OffsetCorruptions()
+    public static TheoryData<CodecId, bool, RamFillPattern> OffsetCorruptions()
     {
-        var data = new TheoryData<CodecId, bool>();
+        var data = new TheoryData<CodecId, bool, RamFillPattern>();
         foreach (var codec in new[] { CodecId.None, CodecId.Zstd, CodecId.Lz4 })
         {
-            data.Add(codec, true);
-            data.Add(codec, false);
+            data.Add(codec, true, RamFillPattern.Mixed);
+            data.Add(codec, false, RamFillPattern.Mixed);
         }
 
+        // Random pages under a codec go out raw (codec None in the header): the checksum still covers the offsets.
+        data.Add(CodecId.Zstd, false, RamFillPattern.Random);
+        data.Add(CodecId.Lz4, false, RamFillPattern.Random);
         return data;
     }
 
     /// <summary>
-    /// A real RAM packet (pages 0..127, Mixed content) with its last normal page offset rewritten: either beyond the
-    /// block (the offset check reports it) or to another valid page (only the checksum can tell). Either way no
-    /// destination page may change.
+    /// A real RAM packet (pages 0..127, Mixed or Random content) with its last normal page offset rewritten: either
+    /// beyond the block (the offset check reports it) or to another valid page (only the checksum can tell). Either way
+    /// no destination page may change.
     /// </summary>
     [Theory]
     [MemberData(nameof(OffsetCorruptions))]
-    public async Task Corrupted_page_offset_is_rejected_before_any_page_is_written(CodecId codec, bool beyondBlock)
+    public async Task Corrupted_page_offset_is_rejected_before_any_page_is_written(CodecId codec, bool beyondBlock, RamFillPattern fill)
     {
         using var source = RamBlock.Create("src", BlockPages * (long)RamBlock.PageSize);
-        GuestRamFiller.Fill(source, RamFillPattern.Mixed, 12);
+        GuestRamFiller.Fill(source, fill, 12);
         long[] pages = [.. Enumerable.Range(0, 128).Select(i => (long)i)];
         using var encoder = ReceiverRig.CreateCodec(codec);
         var packet = await LoopbackSocketPair.CaptureAsync(
@@ -151,7 +154,9 @@ public sealed class PacketReceiverRejectionTests
 
         var checksum = BinaryPrimitives.ReadUInt32LittleEndian(packet.AsSpan(12));
         var normal = BinaryPrimitives.ReadInt32LittleEndian(packet.AsSpan(PacketHeader.Size + 8));
-        Assert.InRange(normal, 1, 127);
+        Assert.InRange(normal, 1, fill == RamFillPattern.Random ? 128 : 127);
+        var expectedCodec = fill == RamFillPattern.Random ? CodecId.None : codec;
+        Assert.Equal((byte)expectedCodec, packet[PacketHeader.Size + 2]);
         var at = PacketHeader.Size + RamPacketHeader.Size + ((normal - 1) * sizeof(ulong));
         var original = BinaryPrimitives.ReadUInt64LittleEndian(packet.AsSpan(at));
         ulong corrupt = beyondBlock ? (ulong)BlockPages << RamBlock.PageShift : (ulong)(BlockPages - 1) << RamBlock.PageShift;
@@ -176,6 +181,42 @@ public sealed class PacketReceiverRejectionTests
 
         Assert.Equal(0, rig.Receiver.NormalPages);
         Assert.Equal(0, rig.Receiver.ZeroPages);
+        Assert.Equal(before, destination.ComputeDigest());
+    }
+
+    /// <summary>
+    /// A raw packet under a negotiated codec (codec None in its header) must carry exactly n x 4096 payload bytes: here
+    /// 100 more, a length that would be legal for a compressed payload. Rejected before any page is written.
+    /// </summary>
+    [Theory]
+    [InlineData(CodecId.Zstd)]
+    [InlineData(CodecId.Lz4)]
+    public async Task Raw_packet_under_a_codec_with_a_compressed_length_is_rejected(CodecId codec)
+    {
+        using var source = RamBlock.Create("src", BlockPages * (long)RamBlock.PageSize);
+        GuestRamFiller.Fill(source, RamFillPattern.Random, 13);
+        long[] pages = [.. Enumerable.Range(0, 16).Select(i => (long)i)];
+        using var encoder = ReceiverRig.CreateCodec(codec);
+        var raw = await LoopbackSocketPair.CaptureAsync(
+            (w, ct) => w.WriteRamAsync(source, 0, pages, pages.Length, 1, ct).AsTask(), Channel, encoder);
+        Assert.Equal((byte)CodecId.None, raw[PacketHeader.Size + 2]);
+        var normal = BinaryPrimitives.ReadUInt32LittleEndian(raw.AsSpan(PacketHeader.Size + 8));
+        Assert.Equal(16u, normal);
+
+        var packet = new byte[raw.Length + 100];
+        raw.CopyTo(packet, 0);
+        BinaryPrimitives.WriteUInt32LittleEndian(packet.AsSpan(8), BinaryPrimitives.ReadUInt32LittleEndian(raw.AsSpan(8)) + 100);
+        BinaryPrimitives.WriteUInt32LittleEndian(packet.AsSpan(PacketHeader.Size + 16), (16 * 4096) + 100);
+
+        using var destination = GarbageBlock();
+        var before = destination.ComputeDigest();
+        var sink = new RecordingPacketSink(1 << 20);
+        await using var rig = await ReceiverRig.StartAsync(codec, [destination], sink, Channel);
+        await rig.Pair.SendRawAsync(packet);
+
+        var e = await rig.FailureAsync<ProtocolViolationException>();
+        AssertViolation(e, "RAM payload length 65636 for 16 normal pages with codec None, expected 65536");
+        Assert.Equal(0, rig.Receiver.NormalPages);
         Assert.Equal(before, destination.ComputeDigest());
     }
 

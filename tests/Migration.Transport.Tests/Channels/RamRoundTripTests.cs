@@ -191,6 +191,74 @@ public sealed class RamRoundTripTests
         }
     }
 
+    /// <summary>The probe, not the codec, decides for random pages: the codec never sees them; text pages it does.</summary>
+    [Fact]
+    public async Task The_probe_keeps_random_pages_away_from_the_codec()
+    {
+        using var source = RamBlock.Create("src", 1024 * (long)RamBlock.PageSize);
+        GuestRamFiller.Fill(source, RamFillPattern.Mixed, Seed);
+        var kinds = Enumerable.Range(0, 1024).Select(p => GuestRamFiller.KindOf(RamFillPattern.Mixed, Seed, p)).ToArray();
+        long[] random = [.. Enumerable.Range(0, 1024).Where(p => kinds[p] == GuestRamFiller.PageKind.Random).Take(64).Select(p => (long)p)];
+        long[] text = [.. Enumerable.Range(0, 1024).Where(p => kinds[p] == GuestRamFiller.PageKind.Text).Take(64).Select(p => (long)p)];
+        using var codec = new CountingCodec(new ZstdCodec());
+        var calls = new List<int>();
+        await LoopbackSocketPair.CaptureAsync(async (w, ct) =>
+        {
+            await w.WriteRamAsync(source, 0, random, random.Length, 1, ct);
+            calls.Add(codec.Compressions);
+            await w.WriteRamAsync(source, 0, text, text.Length, 1, ct);
+            calls.Add(codec.Compressions);
+        }, codec: codec);
+
+        Assert.Equal([0, 1], calls);
+    }
+
+    /// <summary>
+    /// The fallback: pages the probe lets through (random bytes from 64 values: few distinct bytes) that lz4 cannot
+    /// shrink (no repeats, and lz4 has no entropy stage) go out raw, exactly their bytes, and land intact.
+    /// </summary>
+    [Fact]
+    public async Task A_frame_no_smaller_than_the_pages_goes_out_raw()
+    {
+        using var source = RamBlock.Create("src", 16 * (long)RamBlock.PageSize);
+        using var destination = RamBlock.Create("dst", 16 * (long)RamBlock.PageSize);
+        var rng = new Random(21);
+        var page = source.Page(3);
+        for (var i = 0; i < page.Length; i++)
+        {
+            page[i] = (byte)rng.Next(64);
+        }
+
+        Assert.True(CompressibilityProbe.LooksCompressible(source, [3UL << RamBlock.PageShift]));
+        var sink = new RecordingPacketSink(1 << 20);
+        await using var rig = await ReceiverRig.StartAsync(CodecId.Lz4, [destination], sink);
+        RamPacketResult result = default;
+        await rig.SendAsync(async (writer, ct) =>
+        {
+            result = await writer.WriteRamAsync(source, 0, [3], 1, 1, ct);
+            await writer.WriteEndAsync(ct);
+        });
+
+        await rig.EndAsync();
+        Assert.Equal(1, rig.Writer.RawRamPacketsUnderCodec);
+        Assert.Equal(1, result.UncompressedPages);
+        Assert.Equal(RamPacketEncoder.MaxHeadLength(1) + RamBlock.PageSize, result.WireBytes);
+        Assert.True(destination.Page(3).SequenceEqual(source.Page(3)));
+    }
+
+    /// <summary>A receiver that did not announce raw packets under a codec (earlyAbort off) gets every packet compressed.</summary>
+    [Fact]
+    public async Task Without_early_abort_random_pages_are_compressed_as_before()
+    {
+        using var source = RamBlock.Create("src", 256 * (long)RamBlock.PageSize);
+        GuestRamFiller.Fill(source, RamFillPattern.Random, 4);
+        long[] pages = [.. Enumerable.Range(0, 128).Select(i => (long)i)];
+        using var codec = new ZstdCodec();
+        var packet = await LoopbackSocketPair.CaptureAsync(
+            (w, ct) => w.WriteRamAsync(source, 0, pages, pages.Length, 1, ct).AsTask(), codec: codec, earlyAbort: false);
+        Assert.Equal((byte)CodecId.Zstd, packet[Migration.Transport.Wire.PacketHeader.Size + 2]);
+    }
+
     [Fact]
     public async Task Receiver_stops_at_the_sync_barrier_until_it_is_released()
     {
@@ -223,4 +291,24 @@ public sealed class RamRoundTripTests
         Assert.Equal(256, rig.Receiver.NormalPages);
         Assert.Equal(source.ComputeDigest(), destination.ComputeDigest());
     }
+}
+
+/// <summary>Wraps a codec and counts its Compress calls (one thread).</summary>
+internal sealed class CountingCodec(IRamCodec inner) : IRamCodec
+{
+    public int Compressions { get; private set; }
+
+    public CodecId Id => inner.Id;
+
+    public int MaxCompressedLength(int inputLength) => inner.MaxCompressedLength(inputLength);
+
+    public int Compress(ReadOnlySpan<byte> pages, Span<byte> destination)
+    {
+        Compressions++;
+        return inner.Compress(pages, destination);
+    }
+
+    public void Decompress(ReadOnlySpan<byte> compressed, Span<byte> destination) => inner.Decompress(compressed, destination);
+
+    public void Dispose() => inner.Dispose();
 }
