@@ -94,11 +94,9 @@ internal sealed class RamPacketEncoder : IDisposable
         var codec = normal == 0 && _codec is not null ? _codec.Id : CodecId.None;
         var raw = normal * RamBlock.PageSize;
         uint payloadLength = (uint)raw;
-        var gathered = false;
         if (_codec is not null && normal > 0 && (!_earlyAbort || CompressibilityProbe.LooksCompressible(block, _offsets.AsSpan(0, normal))))
         {
             Gather(block, runs, normal);
-            gathered = true;
             var n = _codec.Compress(Staging.AsSpan(0, raw), Compressed);
             if (n < raw || !_earlyAbort)
             {
@@ -117,13 +115,10 @@ internal sealed class RamPacketEncoder : IDisposable
 
         var rawUnderCodec = codec == CodecId.None && _codec is not null && normal > 0;
 
+        // Not compressed (the branch above never leaves Direct) and too many runs to send straight: gather them.
         if (kind == RamPayload.Direct && runs > PageRuns.MaxDirect)
         {
-            if (!gathered)
-            {
-                Gather(block, runs, normal);
-            }
-
+            Gather(block, runs, normal);
             payload = Staging.AsSpan(0, raw);
             kind = RamPayload.Staging;
         }

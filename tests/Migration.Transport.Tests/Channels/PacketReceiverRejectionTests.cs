@@ -145,13 +145,7 @@ public sealed class PacketReceiverRejectionTests
     [MemberData(nameof(OffsetCorruptions))]
     public async Task Corrupted_page_offset_is_rejected_before_any_page_is_written(CodecId codec, bool beyondBlock, RamFillPattern fill)
     {
-        using var source = RamBlock.Create("src", BlockPages * (long)RamBlock.PageSize);
-        GuestRamFiller.Fill(source, fill, 12);
-        long[] pages = [.. Enumerable.Range(0, 128).Select(i => (long)i)];
-        using var encoder = ReceiverRig.CreateCodec(codec);
-        var packet = await LoopbackSocketPair.CaptureAsync(
-            (w, ct) => w.WriteRamAsync(source, 0, pages, pages.Length, 1, ct).AsTask(), Channel, encoder);
-
+        var packet = await CaptureRamPacketAsync(codec, fill, 12, 128);
         var checksum = BinaryPrimitives.ReadUInt32LittleEndian(packet.AsSpan(12));
         var normal = BinaryPrimitives.ReadInt32LittleEndian(packet.AsSpan(PacketHeader.Size + 8));
         Assert.InRange(normal, 1, fill == RamFillPattern.Random ? 128 : 127);
@@ -163,13 +157,7 @@ public sealed class PacketReceiverRejectionTests
         Assert.NotEqual(original, corrupt);
         BinaryPrimitives.WriteUInt64LittleEndian(packet.AsSpan(at), corrupt);
 
-        using var destination = GarbageBlock();
-        var before = destination.ComputeDigest();
-        var sink = new RecordingPacketSink(1 << 20);
-        await using var rig = await ReceiverRig.StartAsync(codec, [destination], sink, Channel);
-        await rig.Pair.SendRawAsync(packet);
-
-        var e = await rig.FailureAsync<ProtocolViolationException>();
+        var (e, normalReceived, zeroReceived, unchanged) = await RejectOnFreshReceiverAsync(codec, packet);
         if (beyondBlock)
         {
             AssertViolation(e, $"page offset 0x{corrupt:X} beyond block 0 of {BlockPages} pages");
@@ -179,9 +167,9 @@ public sealed class PacketReceiverRejectionTests
             AssertViolation(e, $"RAM packet checksum 0x{checksum:X8} does not match");
         }
 
-        Assert.Equal(0, rig.Receiver.NormalPages);
-        Assert.Equal(0, rig.Receiver.ZeroPages);
-        Assert.Equal(before, destination.ComputeDigest());
+        Assert.Equal(0, normalReceived);
+        Assert.Equal(0, zeroReceived);
+        Assert.True(unchanged, "a destination page changed");
     }
 
     /// <summary>
@@ -193,12 +181,7 @@ public sealed class PacketReceiverRejectionTests
     [InlineData(CodecId.Lz4)]
     public async Task Raw_packet_under_a_codec_with_a_compressed_length_is_rejected(CodecId codec)
     {
-        using var source = RamBlock.Create("src", BlockPages * (long)RamBlock.PageSize);
-        GuestRamFiller.Fill(source, RamFillPattern.Random, 13);
-        long[] pages = [.. Enumerable.Range(0, 16).Select(i => (long)i)];
-        using var encoder = ReceiverRig.CreateCodec(codec);
-        var raw = await LoopbackSocketPair.CaptureAsync(
-            (w, ct) => w.WriteRamAsync(source, 0, pages, pages.Length, 1, ct).AsTask(), Channel, encoder);
+        var raw = await CaptureRamPacketAsync(codec, RamFillPattern.Random, 13, 16);
         Assert.Equal((byte)CodecId.None, raw[PacketHeader.Size + 2]);
         var normal = BinaryPrimitives.ReadUInt32LittleEndian(raw.AsSpan(PacketHeader.Size + 8));
         Assert.Equal(16u, normal);
@@ -208,16 +191,36 @@ public sealed class PacketReceiverRejectionTests
         BinaryPrimitives.WriteUInt32LittleEndian(packet.AsSpan(8), BinaryPrimitives.ReadUInt32LittleEndian(raw.AsSpan(8)) + 100);
         BinaryPrimitives.WriteUInt32LittleEndian(packet.AsSpan(PacketHeader.Size + 16), (16 * 4096) + 100);
 
+        var (e, normalReceived, _, unchanged) = await RejectOnFreshReceiverAsync(codec, packet);
+        AssertViolation(e, "RAM payload length 65636 for 16 normal pages with codec None, expected 65536");
+        Assert.Equal(0, normalReceived);
+        Assert.True(unchanged, "a destination page changed");
+    }
+
+    /// <summary>A real RAM packet of pages 0..count-1 of a block filled with <paramref name="fill"/>, as PacketWriter sends it under <paramref name="codec"/>.</summary>
+    private static async Task<byte[]> CaptureRamPacketAsync(CodecId codec, RamFillPattern fill, int seed, int count)
+    {
+        using var source = RamBlock.Create("src", BlockPages * (long)RamBlock.PageSize);
+        GuestRamFiller.Fill(source, fill, seed);
+        long[] pages = [.. Enumerable.Range(0, count).Select(i => (long)i)];
+        using var encoder = ReceiverRig.CreateCodec(codec);
+        return await LoopbackSocketPair.CaptureAsync(
+            (w, ct) => w.WriteRamAsync(source, 0, pages, pages.Length, 1, ct).AsTask(), Channel, encoder);
+    }
+
+    /// <summary>
+    /// Sends <paramref name="packet"/> to a fresh receiver over a garbage block and waits for its violation; returns it
+    /// with the pages the receiver counted and whether the destination block is unchanged.
+    /// </summary>
+    private static async Task<(ProtocolViolationException Error, long Normal, long Zero, bool Unchanged)> RejectOnFreshReceiverAsync(CodecId codec, byte[] packet)
+    {
         using var destination = GarbageBlock();
         var before = destination.ComputeDigest();
         var sink = new RecordingPacketSink(1 << 20);
         await using var rig = await ReceiverRig.StartAsync(codec, [destination], sink, Channel);
         await rig.Pair.SendRawAsync(packet);
-
         var e = await rig.FailureAsync<ProtocolViolationException>();
-        AssertViolation(e, "RAM payload length 65636 for 16 normal pages with codec None, expected 65536");
-        Assert.Equal(0, rig.Receiver.NormalPages);
-        Assert.Equal(before, destination.ComputeDigest());
+        return (e, rig.Receiver.NormalPages, rig.Receiver.ZeroPages, before == destination.ComputeDigest());
     }
 
     [Theory]
