@@ -108,7 +108,7 @@ public static class BenchRunner
         GC.WaitForPendingFinalizers();
         GC.Collect();
         using var self = Process.GetCurrentProcess();
-        var poolHeld = await DestinationMemory.HeldBytesAsync(pair.DestinationNode, ct);
+        var (poolHeld, reusedBefore) = await DestinationMemory.PoolAsync(pair.DestinationNode, ct);
         pair.Child?.Refresh();
         var idleChild = pair.Child?.WorkingSet64 - poolHeld;
         var cpuSelf0 = self.TotalProcessorTime;
@@ -118,14 +118,14 @@ public static class BenchRunner
         var allocBefore = GC.GetTotalAllocatedBytes(true);
         using var sampler = new WorkingSetSampler(pair.Child);
 
-        var reusedBefore = await DestinationMemory.ReusedBytesAsync(pair.DestinationNode, ct);
         var steady = new SteadyStateProbe(() => sampler.SamplerAllocatedBytes);
         var report = await MigrateAsync(pair.Source.Node, pair.Source.System, spec.Id, pair.DestinationAddress, settings, TimeSpan.FromMinutes(10), ct, steady);
 
         sampler.Stop();
-        var reused = await DestinationMemory.ReusedBytesAsync(pair.DestinationNode, ct) - reusedBefore;
+        var (heldAfter, reusedAfter) = await DestinationMemory.PoolAsync(pair.DestinationNode, ct);
+        var reused = reusedAfter - reusedBefore;
         // The pool may have been trimmed meanwhile (a guest admitted near capacity): count only what it still holds.
-        var poolSpare = Math.Max(0, Math.Min(poolHeld - reused, await DestinationMemory.HeldBytesAsync(pair.DestinationNode, ct)));
+        var poolSpare = Math.Max(0, Math.Min(poolHeld - reused, heldAfter));
         var allocated = GC.GetTotalAllocatedBytes(true) - allocBefore - sampler.SamplerAllocatedBytes;
         var gen2 = GC.CollectionCount(2) - gen2Before;
         self.Refresh();

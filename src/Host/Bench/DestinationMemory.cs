@@ -22,13 +22,12 @@ public sealed record DestinationMemory(IReadOnlyDictionary<string, string> NodeC
         ? new(new Dictionary<string, string> { ["memory-pool.populate"] = $"{guestRamBytes + WarmupGuestBytes}B" }, guestRamBytes + WarmupGuestBytes)
         : new(new Dictionary<string, string> { ["memory-pool.enabled"] = "off" }, 0);
 
-    /// <summary>Bytes the destination's pool has handed to incoming guests so far (0 if it reports no pool).</summary>
-    public static async Task<long> ReusedBytesAsync(IActorRef destinationNode, CancellationToken ct) =>
-        (await destinationNode.Ask<GuestList>(ListGuests.Instance, TimeSpan.FromSeconds(30), ct)).Pool?.ReusedBytes ?? 0;
-
-    /// <summary>Bytes the destination's pool holds now, resident (0 if it reports no pool).</summary>
-    public static async Task<long> HeldBytesAsync(IActorRef destinationNode, CancellationToken ct) =>
-        (await destinationNode.Ask<GuestList>(ListGuests.Instance, TimeSpan.FromSeconds(30), ct)).Pool?.HeldBytes ?? 0;
+    /// <summary>
+    /// The destination's pool now, in one ListGuests: bytes held (resident) and bytes handed to incoming guests so far
+    /// (both 0 if it reports no pool).
+    /// </summary>
+    public static async Task<(long Held, long Reused)> PoolAsync(IActorRef destinationNode, CancellationToken ct) =>
+        (await destinationNode.Ask<GuestList>(ListGuests.Instance, TimeSpan.FromSeconds(30), ct)).Pool is { } p ? (p.HeldBytes, p.ReusedBytes) : (0, 0);
 
     /// <summary>Waits until the destination's pool holds <see cref="ReadyBytes"/> ready (no-op for fresh).</summary>
     public async Task WaitReadyAsync(IActorRef destinationNode, TextWriter log, CancellationToken ct)
