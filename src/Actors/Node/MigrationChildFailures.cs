@@ -79,7 +79,12 @@ internal sealed class MigrationChildFailures(IActorContext context, ILoggingAdap
             entry.State = "running";
         }
 
-        context.ActorSelection($"{destination.TrimEnd('/')}/user/node").Tell(new AbortIncoming(id, reason));
+        // Without a started record the destination is unknown: "" would address this node's own /user/node.
+        if (destination.Length > 0)
+        {
+            context.ActorSelection($"{destination.TrimEnd('/')}/user/node").Tell(new AbortIncoming(id, reason));
+        }
+
         log.Error("{0}; the guest keeps running on {1}", reason, nodeName);
         outgoing.EndWithoutCoordinator(id, vmId, destination, previousIncarnation: false, handedOver: false, reason);
     }
