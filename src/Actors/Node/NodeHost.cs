@@ -113,12 +113,16 @@ public sealed class NodeHost : IAsyncDisposable
             cluster.JoinSeedNodes(seeds);
         }
 
+        // Each Akka extension that injects its reference configuration later replaces the system's Serialization, and
+        // with it Hyperion's generated code (SerializationWarmup). DistributedData (the node's ownership and drain
+        // records) and Cluster.Tools (the drain singleton) inject theirs here, before the one warm-up, not after it.
+        SystemExtensions.InjectBeforeWarmup(system);
         var node = _role == "client" ? ActorRefs.Nobody : system.ActorOf(HypervisorNode.Props(Settings, Guests), HypervisorNode.Name);
         system.ActorOf(PeerTracker.Props(_peers), "peer-tracker");
         system.ActorOf(MembershipLog.Props(), "membership-log");
         SerializationWarmup.EnsureWarm(system, system.DeadLetters);
-        // Again once Up: the node's actors load Akka.DistributedData and Akka.Cluster.Tools meanwhile, and each
-        // replaces the system's Serialization (see SerializationWarmup); a migration checks once more before it starts.
+        // Checked again once Up and before each migration (a reference compare): an extension loaded later than
+        // InjectBeforeWarmup would have replaced the system's Serialization, and then the warm-up runs again.
         cluster.RegisterOnMemberUp(() => SerializationWarmup.EnsureWarm(system, system.DeadLetters));
         DeviceCodeWarmup.Run();
         lock (_gate)

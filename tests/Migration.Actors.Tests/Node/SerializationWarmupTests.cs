@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Akka.DistributedData;
+using Migration.Actors.Drain;
 using Migration.Actors.Node;
 using Xunit;
 
@@ -36,5 +37,22 @@ public sealed class SerializationWarmupTests
         {
             await system.Terminate();
         }
+    }
+
+    [Fact]
+    public async Task A_node_warms_once_its_extensions_are_loaded_so_joining_and_the_drain_singleton_keep_it_warm()
+    {
+        var config = Akka.Configuration.ConfigurationFactory.ParseString("akka.loglevel = ERROR");
+        await using var node = NodeHost.Start("127.0.0.1", 0, [], config);
+        var warmed = node.System.Serialization;
+        Assert.True(SerializationWarmup.IsWarm(node.System));
+
+        await node.WaitUpAsync(1, TimeSpan.FromSeconds(30));
+        // What a node process does after start (NodeCommand), and what its actors load on first use.
+        DrainSingleton.Start(node.System, DrainSettings.FromConfig(node.System.Settings.Config));
+        _ = DistributedData.Get(node.System);
+
+        Assert.Same(warmed, node.System.Serialization);
+        Assert.False(SerializationWarmup.EnsureWarm(node.System, node.System.DeadLetters)); // a reference compare, no second warm-up
     }
 }
