@@ -7,7 +7,7 @@ namespace Migration.Actors.Tests;
 
 /// <summary>
 /// Configuration every actor spec runs with: messages are serialized on every Tell (so a message Hyperion cannot
-/// carry fails here, not in production) with the same Hyperion binding as hocon/cluster.conf.
+/// carry fails here, not in production) with the same bindings as hocon/cluster.conf (Hyperion, and DeviceCredit's own format).
 /// </summary>
 public static class SpecConfig
 {
@@ -15,8 +15,10 @@ public static class SpecConfig
         akka.loglevel = WARNING
         akka.actor.serialize-messages = on
         akka.actor.serializers.hyperion = "Akka.Serialization.HyperionSerializer, Akka.Serialization.Hyperion"
+        akka.actor.serializers.device-credit = "Migration.Actors.Messages.DeviceCreditSerializer, Migration.Actors"
         akka.actor.serialization-bindings {
           "Migration.Actors.Messages.IMigrationMessage, Migration.Actors" = hyperion
+          "Migration.Actors.Messages.DeviceCredit, Migration.Actors" = device-credit
         }
         # Departed guests' RAM kept per node (NodeMemoryPool): small in specs, many of which run at once.
         migration.memory-pool.max-bytes = 256MiB

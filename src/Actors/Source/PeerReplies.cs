@@ -7,7 +7,8 @@ namespace Migration.Actors.Source;
 /// <summary>
 /// The source coordinator's checks of what the destination node sends, peer input like wire input: fields a
 /// Hyperion message may carry as null or out of range are refused before use, saying what arrived and what was
-/// expected. Pure; called on the coordinator's thread. (DeviceCredit is checked by the ledger and the credit pool.)
+/// expected. Pure; called on the coordinator's thread. (A DeviceCredit's range and bytes are checked by the ledger and the
+/// credit pool; its device and its reported figures here.)
 /// </summary>
 public static class PeerReplies
 {
@@ -32,6 +33,27 @@ public static class PeerReplies
         if (ack.Token is null || ack.Token.Length != WireConstants.TokenLength)
         {
             return $"prepare acknowledgement with a token of {ack.Token?.Length ?? 0} bytes; expected {WireConstants.TokenLength}";
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Null when the credit names one of the guest's <paramref name="devices"/> and reports figures the estimates can use
+    /// (load time and buffered bytes not negative, buffered bytes within the granted <paramref name="budgetBytes"/>),
+    /// else the problem. Its range and byte sum are the ledger's to check (SentChunkLedger.Credited).
+    /// </summary>
+    public static string? CreditProblem(DeviceCredit c, int devices, long budgetBytes)
+    {
+        if (c.DeviceIndex < 0 || c.DeviceIndex >= devices)
+        {
+            return $"credit for device {c.DeviceIndex}; the guest has {devices} devices";
+        }
+
+        if (c.LoadTicks < 0 || c.BufferedBytes < 0 || c.BufferedBytes > budgetBytes)
+        {
+            return $"credit for device {c.DeviceIndex} reporting {c.LoadTicks} load ticks and {c.BufferedBytes} buffered bytes; " +
+                   $"expected both >= 0 and at most the budget of {budgetBytes} bytes buffered";
         }
 
         return null;

@@ -78,6 +78,14 @@ internal sealed class SourceSetup
         // The migration's own worker pool for device saving: created now, disposed when the migration ends (PostStop).
         var pool = new WorkerPool($"save-{_run.Id.ToString()[..8]}", workers, capacity: Math.Max(16, devices.Count * 4));
         _run.Pool = pool;
+        if (devices.Count > 0)
+        {
+            // The savers rent every chunk from the node's chunk pool, and the ledger keeps each until it is credited: at
+            // most the granted budget plus each saver's read-ahead is out at once. Fill the pool for that now, so that no
+            // chunk buffer is allocated while device state streams (the destination does the same at prepare).
+            DeviceChunkBuffers.Prepare(_run.Ack!.DeviceBufferBudget + (long)devices.Count * settings.DeviceReadAhead * settings.ChunkSize, settings.ChunkSize);
+        }
+
         _run.Savers = devices.Select((d, i) => _context.ActorOf(
             DeviceSaver.Props(i, d, pool, settings.ChunkSize, settings.DeviceReadAhead, DeviceChunkBuffers.Shared), $"saver-{i}")).ToArray();
         var scanner = new RamScanner(_run.Guest.Blocks, settings.PacketPages);

@@ -207,10 +207,9 @@ internal sealed class SourceTransfer
             return;
         }
 
-        var devices = _state.Info.Length;
-        if (c.DeviceIndex < 0 || c.DeviceIndex >= devices)
+        if (PeerReplies.CreditProblem(c, _state.Info.Length, _state.Credit.BudgetBytes) is { } problem)
         {
-            _events.ProtocolViolation($"credit for device {c.DeviceIndex}; the guest has {devices} devices");
+            _events.ProtocolViolation(problem);
             return;
         }
 

@@ -88,8 +88,8 @@ public sealed class DevicePathAllocationSpecs(ITestOutputHelper output)
     [Fact]
     public async Task A_device_credit_costs_the_serializer_a_bounded_allocation_which_batching_divides_among_its_chunks()
     {
-        // Not a target of the device path itself: what Akka's serializer allocates for one DeviceCredit leaving the
-        // node (Hyperion, as bound in hocon/cluster.conf), so the report can say how much of the node's allocation it is.
+        // What Akka's serializer allocates for one DeviceCredit leaving the node (its own 57-byte format, as bound in
+        // hocon/cluster.conf): the array and nothing else (Hyperion took about 1.9 KB per credit).
         var system = ActorSystem.Create("credit-ser", SpecConfig.Base);
         try
         {
@@ -110,8 +110,9 @@ public sealed class DevicePathAllocationSpecs(ITestOutputHelper output)
 
             var perCredit = (GC.GetAllocatedBytesForCurrentThread() - before) / (double)n;
             _output.WriteLine($"{serializer.GetType().Name}: {perCredit:F0} B allocated per DeviceCredit ({size} B on the wire); per 1 MiB chunk with batches of 8: {perCredit / 8:F0} B");
-            Assert.InRange(size, 16, 1024);
-            Assert.True(perCredit > 0, "serializing a credit allocated nothing: the measurement did not run");
+            Assert.IsType<DeviceCreditSerializer>(serializer);
+            Assert.Equal(DeviceCreditSerializer.Length, size);
+            Assert.InRange(perCredit, 1, 128);
         }
         finally
         {

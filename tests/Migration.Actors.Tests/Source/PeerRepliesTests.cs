@@ -38,4 +38,21 @@ public sealed class PeerRepliesTests
         Assert.Contains("some missing", PeerReplies.ChannelResumeProblem(new ChannelResume(Id, 0, 1, 1, [new DeviceReceipt(0, null!)]), 1));
         Assert.Contains("expected 2 receipts", PeerReplies.ChannelResumeProblem(new ChannelResume(Id, 0, 1, 1, [new DeviceReceipt(-1, [])]), 2));
     }
+
+    public static TheoryData<string, DeviceCredit> BadCredits => new()
+    {
+        { "credit for device 2; the guest has 2 devices", new DeviceCredit(Id, 2, 4096, 0, 10, 0) },
+        { "credit for device -1", new DeviceCredit(Id, -1, 4096, 0, 10, 0) },
+        { "reporting -5 load ticks", new DeviceCredit(Id, 0, 4096, 0, -5, 0) },
+        { "and -1 buffered bytes", new DeviceCredit(Id, 1, 4096, 0, 10, -1) },
+        { "and 1048577 buffered bytes; expected both >= 0 and at most the budget of 1048576", new DeviceCredit(Id, 1, 4096, 0, 10, (1 << 20) + 1) },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadCredits))]
+    public void A_credit_for_an_unknown_device_or_with_figures_out_of_range_is_refused(string expected, DeviceCredit credit)
+    {
+        Assert.Null(PeerReplies.CreditProblem(new DeviceCredit(Id, 1, 4096, 0, 10, 1 << 20), 2, 1 << 20));
+        Assert.Contains(expected, PeerReplies.CreditProblem(credit, 2, 1 << 20));
+    }
 }
