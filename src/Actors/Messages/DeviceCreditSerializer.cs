@@ -15,8 +15,9 @@ namespace Migration.Actors.Messages;
 /// 0  version (1)    1  migration id (16, Guid.TryWriteBytes)   17 device index (i32)   21 bytes (i64)
 /// 29 first chunk index (i64)   37 load ticks (i64)   45 buffered bytes (i64)   53 chunks (i32)   = 57
 /// </code>
-/// The reader checks only the frame (length, version); the values are checked by the source's ledger against what it
-/// sent (SentChunkLedger), all or nothing, as before. Stateless and thread-safe.
+/// The reader checks only the frame (length, version); the values are checked by the source before use: the device and
+/// the reported figures by PeerReplies.CreditProblem, the range and its bytes by the ledger against what it sent
+/// (SentChunkLedger), all or nothing. Stateless and thread-safe.
 /// </summary>
 public sealed class DeviceCreditSerializer(ExtendedActorSystem system) : Serializer(system)
 {

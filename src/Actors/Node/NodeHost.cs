@@ -116,7 +116,7 @@ public sealed class NodeHost : IAsyncDisposable
         // Each Akka extension that injects its reference configuration later replaces the system's Serialization, and
         // with it Hyperion's generated code (SerializationWarmup). DistributedData (the node's ownership and drain
         // records) and Cluster.Tools (the drain singleton) inject theirs here, before the one warm-up, not after it.
-        SystemExtensions.InjectBeforeWarmup(system);
+        SystemExtensions.InjectBeforeWarmup(system, hypervisor: _role != "client");
         var node = _role == "client" ? ActorRefs.Nobody : system.ActorOf(HypervisorNode.Props(Settings, Guests), HypervisorNode.Name);
         system.ActorOf(PeerTracker.Props(_peers), "peer-tracker");
         system.ActorOf(MembershipLog.Props(), "membership-log");

@@ -13,9 +13,15 @@ namespace Migration.Actors.Node;
 /// </summary>
 public static class SystemExtensions
 {
-    public static void InjectBeforeWarmup(ActorSystem system)
+    /// <param name="hypervisor">False for a node of role "client": it runs no replicator (distributed-data.role is
+    /// hypervisor; starting one would only log that it points to dead letters).</param>
+    public static void InjectBeforeWarmup(ActorSystem system, bool hypervisor)
     {
-        _ = DistributedData.Get(system);
+        if (hypervisor)
+        {
+            _ = DistributedData.Get(system);
+        }
+
         system.Settings.InjectTopLevelFallback(ClusterSingleton.DefaultConfig());
     }
 }

@@ -81,9 +81,11 @@ internal sealed class SourceSetup
         if (devices.Count > 0)
         {
             // The savers rent every chunk from the node's chunk pool, and the ledger keeps each until it is credited: at
-            // most the granted budget plus each saver's read-ahead is out at once. Fill the pool for that now, so that no
-            // chunk buffer is allocated while device state streams (the destination does the same at prepare).
-            DeviceChunkBuffers.Prepare(_run.Ack!.DeviceBufferBudget + (long)devices.Count * settings.DeviceReadAhead * settings.ChunkSize, settings.ChunkSize);
+            // most the granted budget plus each saver's read-ahead is out at once, and no more than the guest's device
+            // state takes. Fill the pool for that now, so that no chunk buffer is allocated while device state streams
+            // (the destination does the same at prepare). The pool keeps what it holds for the node's next migrations.
+            DeviceChunkBuffers.Prepare(ChunkBuffersOut(_run.Ack!.DeviceBufferBudget, settings.ChunkSize, settings.DeviceReadAhead,
+                devices.Select(d => d.StateSizeBytes)), settings.ChunkSize);
         }
 
         _run.Savers = devices.Select((d, i) => _context.ActorOf(
@@ -98,5 +100,23 @@ internal sealed class SourceSetup
         _run.Transfer = new SourceTransfer(_run.Id, state, _run.Links, _run.Channels, settings, _run.Stats, timers, _run.Log, events);
         _run.TellSavers(BeginPrecopySave.Instance);
         scanner.MarkAllDirty();
+    }
+
+    /// <summary>
+    /// Bytes of chunk buffers a source may have out at once: in flight (at most the granted budget, and at most all
+    /// devices' state) plus each saver's read-ahead (at most its device's state), in whole chunks.
+    /// </summary>
+    public static long ChunkBuffersOut(long budgetBytes, int chunkSize, int readAhead, IEnumerable<long> deviceStateBytes)
+    {
+        long stateChunks = 0;
+        long readAheadChunks = 0;
+        foreach (var bytes in deviceStateBytes)
+        {
+            var chunks = (Math.Max(0, bytes) + chunkSize - 1) / chunkSize;
+            stateChunks += chunks;
+            readAheadChunks += Math.Min(readAhead, chunks);
+        }
+
+        return (Math.Min(budgetBytes / chunkSize, stateChunks) + readAheadChunks) * chunkSize;
     }
 }

@@ -67,6 +67,10 @@ public sealed class FaultInjectionSpecs(TwoNodeCluster cluster) : IClassFixture<
         {
             Assert.InRange(report.UncompressedPages, 0, report.NormalPages / 10);
         }
+        else
+        {
+            Assert.Equal(0, report.UncompressedPages);
+        }
         Assert.Contains((await TwoNodeCluster.ListAsync(cluster.Destination)).Guests, g => g.VmId == spec.Id && g.State == "running");
         Assert.DoesNotContain((await TwoNodeCluster.ListAsync(cluster.Source)).Guests, g => g.VmId == spec.Id);
     }

@@ -29,13 +29,28 @@ public sealed class StopPhaseHistory : IExtension
     public double DigestRateBytesPerMs { get { lock (_gate) return _digestRate; } }
 
     /// <summary>
-    /// CommitMigration sent -> GuestResumed received, ms: the shortest of the last <see cref="RecentCommitRoundTrips"/>
-    /// (0 = none measured yet). Not a blend: a node's first hand-over to a destination pays that process's JIT of the
-    /// claim-and-resume path (measured 357-1316 ms at load 30-64, against under 40 ms warm), and a blend carried it into the
-    /// estimates of the next migrations, whose idle guests then could not converge. The coordinator still takes the
-    /// longer of this and its live ping, so a destination that is slow now counts at once.
+    /// CommitMigration sent -> GuestResumed received, ms: the shortest of the last <see cref="RecentCommitRoundTrips"/>,
+    /// once at least <see cref="MinCommitRoundTrips"/> were measured (0 before: the coordinator then uses its live ping).
+    /// Not a blend, and not a single sample: a node's first hand-over to a destination pays that process's JIT of the
+    /// claim-and-resume path and its first majority write (measured 224 ms on a quiet machine and 357-1316 ms at load
+    /// 30-64, against under 40 ms warm). As the only sample it made the node's second migration expect a 449 ms
+    /// verify/commit, so an idle guest with devices could not converge and switched over only at max-iterations (the
+    /// CLI's `migrate` there and back and there again, 2026-12-03). The coordinator still takes the longer of this and
+    /// its live ping, so a destination that is slow now counts at once.
     /// </summary>
-    public double CommitRoundTripMs { get { lock (_gate) return _commitRoundTrips.Count == 0 ? 0 : _commitRoundTrips.Min(); } }
+    public double CommitRoundTripMs
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _commitRoundTrips.Count < MinCommitRoundTrips ? 0 : _commitRoundTrips.Min();
+            }
+        }
+    }
+
+    /// <summary>How many commit round trips must be measured before <see cref="CommitRoundTripMs"/> counts.</summary>
+    public const int MinCommitRoundTrips = 2;
 
     public void RecordStopCopy(long bytes, double ms)
     {
