@@ -17,7 +17,7 @@ public sealed class IncomingAllocationProbe
     private (long Alloc, long Bytes)? _first;
     private (long Alloc, long Bytes)? _last;
 
-    /// <summary>A sample while pages stream: <paramref name="bytesDelivered"/> = guest bytes delivered so far.</summary>
+    /// <summary>A sample while pages stream: <paramref name="bytesDelivered"/> = guest RAM and device-state bytes delivered so far.</summary>
     public void Sample(long bytesDelivered)
     {
         if (bytesDelivered < MinStartBytes || (_last is { } l && l.Bytes == bytesDelivered))

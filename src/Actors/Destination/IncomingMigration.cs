@@ -122,7 +122,8 @@ public sealed class IncomingMigration : ReceiveActor, IWithTimers, IIncomingOutc
         Receive<SyncReached>(_barrier.OnSync);
         Receive<RecvChannelStarted>(s => _traffic.AddReceiver(s.Receiver));
         Receive<TrafficTick>(_ => _traffic.Report(final: false));
-        Receive<SampleAllocation>(_ => _allocation.Sample(_resources.RamTracker.BytesWritten));
+        // Per byte delivered, as the source counts per byte sent: guest RAM written plus device-state bytes received.
+        Receive<SampleAllocation>(_ => _allocation.Sample(_resources.RamTracker.BytesWritten + _resources.Budget.ReservedTotalBytes));
         Receive<RecvChannelLost>(OnChannelLost);
         Receive<GateReceipt>(_channels.OnReceipt);
         Receive<RecvChannelEnded>(e =>

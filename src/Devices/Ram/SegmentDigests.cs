@@ -39,6 +39,10 @@ public sealed unsafe class SegmentDigests
     /// <summary>Per segment: 1 = may hold non-zero bytes (hash it), 0 = all zero since <see cref="AssumeZero"/>.</summary>
     private readonly int[] _content;
     private readonly object _refresh = new();
+
+    // The segments due in the current refresh; written and read only under _refresh, reused by every refresh so a
+    // background refresh every few milliseconds allocates nothing.
+    private readonly int[] _due;
     private long _round = 1;
     private long _hashedSegments;
     private long _zeroSegments;
@@ -51,6 +55,7 @@ public sealed unsafe class SegmentDigests
         _digests = new UInt128[count];
         _marks = new long[count];
         _content = new int[count];
+        _due = new int[count];
         MarkAll();
     }
 
@@ -217,20 +222,22 @@ public sealed unsafe class SegmentDigests
         lock (_refresh)
         {
             var round = Interlocked.Increment(ref _round) - 1; // marks from now on carry round + 1
-            var due = new List<int>();
+            var dueCount = 0;
             for (var s = 0; s < _marks.Length; s++)
             {
                 var mark = Volatile.Read(ref _marks[s]);
                 if (mark != 0 && !(settledOnly && mark >= round))
                 {
-                    due.Add(s);
+                    _due[dueCount++] = s;
                 }
             }
+
+            var due = new ArraySegment<int>(_due, 0, dueCount);
 
             // Each segment's mark is cleared just before that segment is hashed, not all of them up front: the ones
             // still waiting in this refresh stay marked, so StaleSegments (and an estimate of what a digest taken
             // now would hash) counts them; a stopped refresh leaves them marked for the next one.
-            if (parallel && due.Count > 1)
+            if (parallel && dueCount > 1)
             {
                 var hashed = 0;
                 Parallel.ForEach(due, s =>
@@ -311,20 +318,12 @@ public sealed unsafe class SegmentDigests
         }
     }
 
-    /// <summary>XxHash128 of segment <paramref name="segment"/> of the block (1 MiB appends).</summary>
+    /// <summary>XxHash128 of segment <paramref name="segment"/>'s bytes (one-shot: equal to appending them in any pieces, and allocation-free).</summary>
     public static UInt128 HashSegment(RamBlock block, int segment)
     {
-        var h = new XxHash128();
         var start = segment * SegmentBytes;
-        var end = Math.Min(block.SizeBytes, start + SegmentBytes);
-        var basePtr = block.BasePointer;
-        for (var offset = start; offset < end; offset += 1 << 20)
-        {
-            var length = (int)Math.Min(1 << 20, end - offset);
-            h.Append(new ReadOnlySpan<byte>(basePtr + offset, length));
-        }
-
-        return h.GetCurrentHashAsUInt128();
+        var length = (int)(Math.Min(block.SizeBytes, start + SegmentBytes) - start); // at most SegmentBytes
+        return XxHash128.HashToUInt128(new ReadOnlySpan<byte>(block.BasePointer + start, length));
     }
 
     /// <summary>XxHash128 over (segment index as int64 LE, segment digest as UInt128 LE) in segment order.</summary>

@@ -160,9 +160,9 @@ public readonly record struct RamPacketHeader(
             return false;
         }
 
-        if (!PayloadConsistent(codec, (int)normal, payload, out string expected))
+        if (!PayloadConsistent(codec, (int)normal, payload))
         {
-            error = WireError.At(channel, $"RAM payload length {payload} for {normal} normal pages with codec {codec}, expected {expected}");
+            error = WireError.At(channel, $"RAM payload length {payload} for {normal} normal pages with codec {codec}, expected {ExpectedPayload(codec, (int)normal)}");
             return false;
         }
 
@@ -171,17 +171,14 @@ public readonly record struct RamPacketHeader(
         return true;
     }
 
-    private static bool PayloadConsistent(CodecId codec, int normal, uint payload, out string expected)
-    {
-        long raw = (long)normal * WireConstants.PageSize;
-        if (codec == CodecId.None || normal == 0)
-        {
-            expected = raw.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            return payload == raw;
-        }
+    // Runs once per received packet: no allocation on the accepting path (the text below is built only to reject).
+    private static bool PayloadConsistent(CodecId codec, int normal, uint payload) =>
+        codec == CodecId.None || normal == 0
+            ? payload == (long)normal * WireConstants.PageSize
+            : payload >= 1 && payload <= MaxRamPayload(normal);
 
-        long max = MaxRamPayload(normal);
-        expected = $"1..{max}";
-        return payload >= 1 && payload <= max;
-    }
+    private static string ExpectedPayload(CodecId codec, int normal) =>
+        codec == CodecId.None || normal == 0
+            ? ((long)normal * WireConstants.PageSize).ToString(System.Globalization.CultureInfo.InvariantCulture)
+            : $"1..{MaxRamPayload(normal)}";
 }

@@ -67,6 +67,32 @@ public sealed class SegmentDigestsTests
     }
 
     [Fact]
+    public void A_segment_hash_is_XxHash128_of_its_bytes_as_a_streaming_hash_over_pages_computes_it()
+    {
+        using var block = RamBlock.Create("seg", BlockBytes);
+        var random = new Random(4);
+        var page = new byte[RamBlock.PageSize];
+        foreach (var p in new long[] { 0, 17, SegmentDigests.SegmentBytes / RamBlock.PageSize - 1, block.PageCount - 2, block.PageCount - 1 })
+        {
+            random.NextBytes(page);
+            block.Write(p, 0, page);
+        }
+
+        foreach (var segment in new[] { 0, 3 }) // a full segment and the short last one
+        {
+            var expected = new System.IO.Hashing.XxHash128();
+            var first = segment * SegmentDigests.SegmentBytes / RamBlock.PageSize;
+            var last = Math.Min(block.PageCount, first + SegmentDigests.SegmentBytes / RamBlock.PageSize);
+            for (var p = first; p < last; p++)
+            {
+                expected.Append(block.Page(p));
+            }
+
+            Assert.Equal(expected.GetCurrentHashAsUInt128(), SegmentDigests.HashSegment(block, segment));
+        }
+    }
+
+    [Fact]
     public void BytesToHash_counts_the_stale_segments_and_those_with_a_live_dirty_page_as_the_final_digest_would_hash_them()
     {
         using var block = RamBlock.Create("seg", BlockBytes);
