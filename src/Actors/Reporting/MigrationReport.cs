@@ -54,7 +54,7 @@ public sealed record MigrationReport
     public double DowntimeLimitMs { get; init; }
     /// <summary>Bytes the destination node allocated from prepare to verification (its own GC figure); null if it did not report.</summary>
     public long? DestinationAllocatedBytes { get; init; }
-    /// <summary>MiB the destination node allocated per GiB of guest pages while they streamed; null if not measured.</summary>
+    /// <summary>MiB the destination node allocated per GiB delivered (guest RAM written plus device-state bytes received) while they streamed; null if not measured.</summary>
     public double? DestinationSteadyAllocMiBPerGiB { get; init; }
     public string? Error { get; init; }
     public IReadOnlyList<DeviceReport> Devices { get; init; } = [];

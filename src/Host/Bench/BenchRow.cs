@@ -103,7 +103,7 @@ public sealed record BenchRow
     /// <summary>The destination node's own allocation from prepare to verification, per GiB of guest RAM (its report).</summary>
     public double? AllocMiBPerGiBDestination { get; init; }
 
-    /// <summary>The destination node's allocation while pages streamed, per GiB delivered (its report).</summary>
+    /// <summary>The destination node's allocation while pages and device chunks streamed, per GiB delivered (RAM and device bytes; its report).</summary>
     public double? SteadyAllocMiBPerGiBDestination { get; init; }
 
     /// <summary>The destination node's populate-ahead and populate-threads when the bench overrode them (diagnostics), else null.</summary>

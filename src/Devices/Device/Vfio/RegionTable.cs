@@ -18,7 +18,7 @@ internal sealed class RegionTable
     private readonly ulong[] _hash;
     private readonly uint[] _hashVersion;
     private readonly bool[] _hashValid;
-    private byte[]? _scratch;
+    private readonly byte[] _scratch;
 
     public RegionTable(SimulatedVfioOptions options)
     {
@@ -30,6 +30,8 @@ internal sealed class RegionTable
         _hash = new ulong[Count];
         _hashVersion = new uint[Count];
         _hashValid = new bool[Count];
+        // Allocated with the device (setup), not at its first save or load: a per-device buffer, not per byte moved.
+        _scratch = new byte[Math.Min(RegionSize, 256 * 1024)];
     }
 
     public long StateSize { get; }
@@ -63,7 +65,7 @@ internal sealed class RegionTable
         => SplitMix64.Fill(SplitMix64.Key(_seed, (ulong)region, version), offset, destination);
 
     /// <summary>A reusable buffer for generating expected content (one per device).</summary>
-    public byte[] Scratch => _scratch ??= new byte[Math.Min(RegionSize, 256 * 1024)];
+    public byte[] Scratch => _scratch;
 
     public void SetHash(int region, uint version, ulong hash)
     {
@@ -103,7 +105,9 @@ internal sealed class RegionTable
     public UInt128 Digest()
     {
         const int perBatch = 4096;
-        Span<byte> batch = new byte[perBatch * 16];
+        // Rented here and returned below (once per digest, at the end of a save or load).
+        byte[] rented = System.Buffers.ArrayPool<byte>.Shared.Rent(perBatch * 16);
+        Span<byte> batch = rented.AsSpan(0, perBatch * 16);
         var digest = new XxHash128();
         int filled = 0;
         for (int r = 0; r < Count; r++)
@@ -119,6 +123,7 @@ internal sealed class RegionTable
             }
         }
         digest.Append(batch[..(filled * 16)]);
+        System.Buffers.ArrayPool<byte>.Shared.Return(rented);
         return digest.GetCurrentHashAsUInt128();
     }
 }
