@@ -77,6 +77,20 @@ public sealed record BenchRow
     public long? DestinationBeyondGuestBytes =>
         PeakWorkingSetDestinationBytes is { } p ? p - RamBytes - DestinationPoolSpareBytes : null;
 
+    /// <summary>Peak private memory of the destination process (<see cref="PrivateMemory"/>: RSS without mapped files); null with one process or without /proc.</summary>
+    public long? PeakPrivateDestinationBytes { get; init; }
+
+    /// <summary>The destination's private memory just before the migration, the pool's held bytes left out (as <see cref="IdleWorkingSetDestinationBytes"/>).</summary>
+    public long? IdlePrivateDestinationBytes { get; init; }
+
+    /// <summary>
+    /// <see cref="DestinationBeyondGuestBytes"/> counted in private memory: peak private memory minus guest RAM and the
+    /// pool's spare bytes. What the node costs beyond its guest without the runtime's mapped files (page cache shared
+    /// with every process mapping them); reported beside the working-set figure, which stays the figure of record.
+    /// </summary>
+    public long? DestinationPrivateBeyondGuestBytes =>
+        PeakPrivateDestinationBytes is { } p ? p - RamBytes - DestinationPoolSpareBytes : null;
+
     /// <summary>
     /// What the incoming migration added to the destination beyond guest RAM: <see cref="DestinationBeyondGuestBytes"/>
     /// minus the idle node's working set measured just before the migration (device chunk buffers up to the device
@@ -156,6 +170,9 @@ public static class BenchJson
                 Number(w, "idleWorkingSetDestinationBytes", r.IdleWorkingSetDestinationBytes);
                 Number(w, "destinationBeyondGuestBytes", r.DestinationBeyondGuestBytes);
                 Number(w, "destinationGrowthBeyondGuestBytes", r.DestinationGrowthBeyondGuestBytes);
+                Number(w, "peakPrivateDestinationBytes", r.PeakPrivateDestinationBytes);
+                Number(w, "idlePrivateDestinationBytes", r.IdlePrivateDestinationBytes);
+                Number(w, "destinationPrivateBeyondGuestBytes", r.DestinationPrivateBeyondGuestBytes);
                 Number(w, "steadyAllocMiBPerGiB", r.SteadyAllocMiBPerGiB, 3);
                 Number(w, "steadyGen2Collections", r.SteadyGen2Collections);
                 w.WriteString("destinationMemory", r.DestinationMemory);

@@ -111,6 +111,7 @@ public static class BenchRunner
         var (poolHeld, reusedBefore) = await DestinationMemory.PoolAsync(pair.DestinationNode, ct);
         pair.Child?.Refresh();
         var idleChild = pair.Child?.WorkingSet64 - poolHeld;
+        var idleChildPrivate = pair.Child is { } idle && PrivateMemory.Of(idle.Id) is { } idlePrivate ? idlePrivate - poolHeld : (long?)null;
         var cpuSelf0 = self.TotalProcessorTime;
         var cpuChild0 = pair.Child?.TotalProcessorTime;
         var sysChild0 = pair.Child?.PrivilegedProcessorTime;
@@ -159,6 +160,8 @@ public static class BenchRunner
             Gen2Collections = gen2,
             PeakWorkingSetSourceBytes = sampler.PeakSelf,
             PeakWorkingSetDestinationBytes = pair.Child is null ? null : sampler.PeakChild,
+            PeakPrivateDestinationBytes = pair.Child is null ? null : sampler.PeakChildPrivate,
+            IdlePrivateDestinationBytes = idleChildPrivate,
             Verified = report.Verified,
             Status = report.Status,
             SetupMs = report.SetupMs,

@@ -17,6 +17,7 @@ public sealed class WorkingSetSampler : IDisposable
     private readonly ManualResetEventSlim _stop = new();
     private long _peakSelf;
     private long _peakChild;
+    private long _peakChildPrivate = -1;
     private long _allocated;
 
     public WorkingSetSampler(Process? child, TimeSpan? interval = null)
@@ -47,6 +48,9 @@ public sealed class WorkingSetSampler : IDisposable
     public long PeakSelf => Interlocked.Read(ref _peakSelf);
 
     public long PeakChild => Interlocked.Read(ref _peakChild);
+
+    /// <summary>The child's peak private memory (<see cref="PrivateMemory"/>); null without a child or without /proc.</summary>
+    public long? PeakChildPrivate => Interlocked.Read(ref _peakChildPrivate) is var p && p >= 0 ? p : null;
 
     /// <summary>Managed bytes the sampling thread allocated so far (updated after every sample; final after <see cref="Stop"/>).</summary>
     public long SamplerAllocatedBytes => Interlocked.Read(ref _allocated);
@@ -80,6 +84,10 @@ public sealed class WorkingSetSampler : IDisposable
                 if (!_child.HasExited)
                 {
                     AtomicMax.Raise(ref _peakChild, _child.WorkingSet64);
+                    if (PrivateMemory.Of(_child.Id) is { } privateBytes)
+                    {
+                        AtomicMax.Raise(ref _peakChildPrivate, privateBytes);
+                    }
                 }
             }
             catch (InvalidOperationException)
