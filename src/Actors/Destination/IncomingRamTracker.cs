@@ -5,7 +5,7 @@ using Migration.Transport.ZeroPages;
 namespace Migration.Actors.Destination;
 
 /// <summary>
-/// What the receive loops of one incoming migration wrote into guest RAM, for two purposes:
+/// What the receive loops of one incoming migration wrote into guest RAM, for three purposes:
 /// <list type="bullet">
 /// <item>Digests out of the downtime (issue 9 point 4): each written segment is marked (<see cref="SegmentDigests"/>),
 /// and a background loop hashes the segments that went quiet every <c>interval</c>, so a segment is hashed shortly
@@ -16,8 +16,12 @@ namespace Migration.Actors.Destination;
 /// <item>No guest sees another's bytes: a block whose memory was reused (it may hold a former guest's bytes, see
 /// GuestMemoryPool) records every page a packet delivered; <see cref="FinishAsync"/> zeroes every page that never
 /// arrived before the digests are taken, so each page of the guest is either received or zero when it resumes.</item>
+/// <item>Zero pages on fresh memory are not read: a fresh block records the pages content was announced for
+/// (<see cref="OnPagesArriving"/>, before the bytes land), and <see cref="MayHoldData"/> tells a receive loop that any
+/// other page is still zero, so a zero page for it needs neither a read nor a write.</item>
 /// </list>
-/// Threading: <see cref="OnPagesWritten"/> runs on the receive loops (thread-safe: atomic marks); the background loop
+/// Threading: <see cref="OnPagesArriving"/>, <see cref="OnPagesWritten"/> and <see cref="MayHoldData"/> run on the
+/// receive loops (thread-safe: atomic marks and reads); the background loop
 /// on the thread pool; <see cref="FinishAsync"/> and <see cref="Dispose"/> are called by IncomingMigration on its
 /// thread, FinishAsync only after every receive loop ended. Nothing here touches actor state.
 /// </summary>
@@ -27,6 +31,8 @@ public sealed class IncomingRamTracker : IRamWriteObserver, IDisposable
     private readonly SegmentDigests[] _digests;
     /// <summary>Per block: pages delivered by the stream, or null for fresh (known-zero) memory that needs no scrub.</summary>
     private readonly DirtyBitmap?[] _received;
+    /// <summary>Per block: fresh blocks only, the pages a packet wrote content into (all others are still zero); null for reused blocks.</summary>
+    private readonly DirtyBitmap?[] _holdsData;
     private readonly CancellationTokenSource _stop = new();
     private readonly RamPopulator? _populator;
     private readonly Task _background;
@@ -61,6 +67,7 @@ public sealed class IncomingRamTracker : IRamWriteObserver, IDisposable
         }
 
         _received = blocks.Select((b, i) => reused[i] ? new DirtyBitmap(b.PageCount) : null).ToArray();
+        _holdsData = blocks.Select((b, i) => reused[i] ? null : new DirtyBitmap(b.PageCount)).ToArray();
         if (populateAheadBytes > 0 && reused.Contains(false))
         {
             _populator = new RamPopulator(blocks, reused.Select(r => !r).ToArray(), populateAheadBytes, populateThreads);
@@ -125,6 +132,26 @@ public sealed class IncomingRamTracker : IRamWriteObserver, IDisposable
 
         Interlocked.Add(ref _bytesWritten, (long)pageOffsets.Length << RamBlock.PageShift);
     }
+
+    /// <summary>Fresh blocks: records the pages about to receive content, before their bytes land (atomic marks).</summary>
+    public void OnPagesArriving(int blockIndex, ReadOnlySpan<ulong> normalPageOffsets)
+    {
+        if (_holdsData[blockIndex] is not { } holdsData)
+        {
+            return;
+        }
+
+        foreach (var offset in normalPageOffsets)
+        {
+            holdsData.Mark((long)(offset >> RamBlock.PageShift));
+        }
+    }
+
+    /// <summary>
+    /// False only for a page of a fresh block that no packet announced content for (still zero); reused memory may
+    /// hold a former guest's bytes anywhere. Thread-safe: an atomic read of the bit OnPagesArriving set.
+    /// </summary>
+    public bool MayHoldData(int blockIndex, long page) => _holdsData[blockIndex] is not { } holdsData || holdsData.IsDirty(page);
 
     /// <summary>
     /// Marks each of these pages received (reused memory only) and gives the page range [first, first + count) that

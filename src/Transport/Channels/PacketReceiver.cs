@@ -54,7 +54,7 @@ public sealed class PacketReceiver : IDisposable
     /// The iteration the channel starts in: 1 for a new migration; for a reconnected channel, one past the last Sync
     /// its previous connection delivered (the source resends the Syncs from there, docs/protocol.md "Reconnect").
     /// </param>
-    /// <param name="written">Told the pages of every RAM packet once they are in guest memory (digests, received pages); optional.</param>
+    /// <param name="written">Told the pages of every RAM packet before their content lands and once they are in guest memory (digests, received pages), and asked which zero pages may need clearing; optional (then every zero page is checked).</param>
     public PacketReceiver(IChannelIo io, ReceiveContext context, IReadOnlyList<RamBlock> blocks, IRamCodec? codec, IInboundPacketSink sink, uint firstIteration = 1,
         IRamWriteObserver? written = null)
     {
@@ -167,6 +167,7 @@ public sealed class PacketReceiver : IDisposable
         var normal = (int)ram.NormalPageCount;
         if (normal > 0)
         {
+            _written?.OnPagesArriving(ram.BlockIndex, _offsets.AsSpan(0, normal));
             if (!compressed)
             {
                 await ReceivePagesAsync(block, _offsets.AsMemory(0, normal), ct).ConfigureAwait(false);
@@ -177,9 +178,17 @@ public sealed class PacketReceiver : IDisposable
             }
         }
 
+        // Zero pages: a page known zero (fresh memory never written in this migration) is left alone; any other is
+        // read and cleared if it is not zero already.
         for (var i = normal; i < ram.PageCount; i++)
         {
-            var page = block.Page((long)(_offsets[i] >> RamBlock.PageShift));
+            var index = (long)(_offsets[i] >> RamBlock.PageShift);
+            if (_written is not null && !_written.MayHoldData(ram.BlockIndex, index))
+            {
+                continue;
+            }
+
+            var page = block.Page(index);
             if (!ZeroPageDetector.IsAllZero(page))
             {
                 page.Clear();

@@ -111,6 +111,29 @@ public sealed class IncomingRamTrackerTests
     }
 
     [Fact]
+    public void A_fresh_page_is_known_zero_until_content_is_announced_for_it_and_recycled_memory_never_is()
+    {
+        using var fresh = RamBlock.Create("ram0", BlockBytes);
+        using var pool = new GuestMemoryPool(1L << 30, TimeSpan.Zero);
+        pool.Return(RamBlock.Create("former", BlockBytes));
+        using var recycled = pool.TryTake("ram1", BlockBytes)!;
+        using var tracker = new IncomingRamTracker([fresh, recycled], [false, true], TimeSpan.FromMilliseconds(5));
+
+        Assert.False(tracker.MayHoldData(0, 5));
+        // Zero pages delivered do not make a page hold data; content announced before it lands does.
+        tracker.OnPagesWritten(0, [5UL << RamBlock.PageShift], normalPages: 0);
+        Assert.False(tracker.MayHoldData(0, 5));
+        tracker.OnPagesArriving(0, [5UL << RamBlock.PageShift, 9UL << RamBlock.PageShift]);
+        Assert.True(tracker.MayHoldData(0, 5));
+        Assert.True(tracker.MayHoldData(0, 9));
+        Assert.False(tracker.MayHoldData(0, 6));
+
+        // A recycled block may hold a former guest's bytes on any page.
+        Assert.True(tracker.MayHoldData(1, 0));
+        Assert.True(tracker.MayHoldData(1, recycled.PageCount - 1));
+    }
+
+    [Fact]
     public async Task A_recycled_block_that_receives_zero_pages_over_former_bytes_ends_all_zero_without_hashing()
     {
         using var pool = new GuestMemoryPool(1L << 30, TimeSpan.Zero);

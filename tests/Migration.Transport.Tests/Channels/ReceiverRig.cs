@@ -23,7 +23,8 @@ internal sealed class ReceiverRig : IAsyncDisposable
     private readonly IRamCodec? _decoder;
     private readonly IRamCodec? _encoder;
 
-    private ReceiverRig(LoopbackSocketPair pair, int channel, CodecId codec, IReadOnlyList<RamBlock> blocks, RecordingPacketSink sink, uint firstIteration)
+    private ReceiverRig(LoopbackSocketPair pair, int channel, CodecId codec, IReadOnlyList<RamBlock> blocks, RecordingPacketSink sink, uint firstIteration,
+        IRamWriteObserver? written)
     {
         Pair = pair;
         Sink = sink;
@@ -31,7 +32,7 @@ internal sealed class ReceiverRig : IAsyncDisposable
         Limits = new ReceiveLimits(codec, MaxPages, MaxChunk, blocks.Select(b => (long)b.PageCount).ToArray(), Devices);
         _decoder = CreateCodec(codec);
         _encoder = CreateCodec(codec);
-        Receiver = new PacketReceiver(new SocketChannelIo(pair.Receiver), Limits.ForChannel(channel), blocks, _decoder, sink, firstIteration);
+        Receiver = new PacketReceiver(new SocketChannelIo(pair.Receiver), Limits.ForChannel(channel), blocks, _decoder, sink, firstIteration, written);
         Writer = new PacketWriter(pair.Sender, channel, _encoder, zeroDetection: true, MaxPages);
         var receiver = Receiver;
         var ct = _cts.Token;
@@ -47,8 +48,9 @@ internal sealed class ReceiverRig : IAsyncDisposable
     public Task<EndPacket> Loop { get; }
     public CancellationToken Token => _cts.Token;
 
-    public static async Task<ReceiverRig> StartAsync(CodecId codec, IReadOnlyList<RamBlock> blocks, RecordingPacketSink sink, int channel = 0, uint firstIteration = 1) =>
-        new(await LoopbackSocketPair.CreateAsync(), channel, codec, blocks, sink, firstIteration);
+    public static async Task<ReceiverRig> StartAsync(CodecId codec, IReadOnlyList<RamBlock> blocks, RecordingPacketSink sink, int channel = 0, uint firstIteration = 1,
+        IRamWriteObserver? written = null) =>
+        new(await LoopbackSocketPair.CreateAsync(), channel, codec, blocks, sink, firstIteration, written);
 
     public static IRamCodec? CreateCodec(CodecId codec) => codec == CodecId.None ? null : RamCodecRegistry.Default.Create(codec, 1);
 
