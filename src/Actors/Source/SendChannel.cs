@@ -22,20 +22,23 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
 {
     private readonly ChannelSpec _spec;
     private readonly IActorRef _coordinator;
+    private readonly SourceRamDigests? _digests;
     private readonly CancellationTokenSource _cts = new();
     private IChannelIo? _socket;
 
-    public SendChannel(ChannelSpec spec, IActorRef coordinator)
+    /// <param name="digests">The migration's RAM digests, handed to each connection's sender thread (<see cref="SendJobHandler"/>); null in tests without digests.</param>
+    public SendChannel(ChannelSpec spec, IActorRef coordinator, SourceRamDigests? digests = null)
     {
         _spec = spec;
         _coordinator = coordinator;
+        _digests = digests;
         Become(Connecting);
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(ChannelSpec spec, IActorRef coordinator) =>
-        Akka.Actor.Props.Create(() => new SendChannel(spec, coordinator));
+    public static Props Props(ChannelSpec spec, IActorRef coordinator, SourceRamDigests? digests = null) =>
+        Akka.Actor.Props.Create(() => new SendChannel(spec, coordinator, digests));
 
     protected override void PreStart()
     {
@@ -81,7 +84,7 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
         _socket = io;
         var codec = _spec.Codec == CodecId.None ? null : RamCodecRegistry.Default.Create(_spec.Codec, _spec.CodecLevel);
         _generation++;
-        var handler = new SendJobHandler(_spec.Index, _coordinator, Self, _generation, _spec.QueueDepth);
+        var handler = new SendJobHandler(_spec.Index, _coordinator, Self, _generation, _spec.QueueDepth, _digests);
         _sender = new ChannelSender<SendJob, JobDone>(io, _spec.Index, codec, _spec.ZeroPageDetection, _spec.PacketPages, _spec.QueueDepth, handler,
             _spec.EarlyAbort);
         Become(Sending);

@@ -12,7 +12,9 @@ namespace Migration.Actors.Source;
 /// Buffers: a RAM job's page list goes back to ArrayPool&lt;long&gt;.Shared once sent or dropped; a device chunk's buffer
 /// belongs to the coordinator's SentChunkLedger and is only read here.
 /// </summary>
-internal sealed class SendJobHandler(int channel, IActorRef coordinator, IActorRef sendChannel, int generation, int queueDepth)
+/// A RAM job that covers a whole digest segment is hashed right after it was sent, from cache (SourceRamDigests.OnSent).
+internal sealed class SendJobHandler(int channel, IActorRef coordinator, IActorRef sendChannel, int generation, int queueDepth,
+    SourceRamDigests? digests = null)
     : IChannelSendHandler<SendJob, JobDone>
 {
     // The completions of this connection, reused round-robin (no allocation per packet). Safe with queue-depth + 1 of
@@ -40,6 +42,7 @@ internal sealed class SendJobHandler(int channel, IActorRef coordinator, IActorR
                     try
                     {
                         r = writer.WriteRam(ram.Block, ram.BlockIndex, ram.Pages, ram.Count, iteration, ct);
+                        digests?.OnSent(ram.BlockIndex, ram.Pages, ram.Count);
                     }
                     finally
                     {

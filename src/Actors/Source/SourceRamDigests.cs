@@ -41,6 +41,22 @@ public sealed class SourceRamDigests
         return bytes;
     }
 
+    /// <summary>
+    /// A sender thread has just sent pages <paramref name="pages"/>[0..count) of block <paramref name="blockIndex"/>
+    /// (ascending): if they are one whole segment, it hashes that segment now, while its bytes are in its cache (the
+    /// zero check read every zero page, the kernel's copy every other one), instead of a refresh reading them again.
+    /// The hash is of guest memory, as any refresh's. Thread-safe (sender threads).
+    /// </summary>
+    public void OnSent(int blockIndex, long[] pages, int count)
+    {
+        if (count != SegmentDigests.PagesPerSegment || pages[0] % SegmentDigests.PagesPerSegment != 0 || pages[count - 1] != pages[0] + count - 1)
+        {
+            return;
+        }
+
+        _blocks[blockIndex].HashIfDue((int)(pages[0] / SegmentDigests.PagesPerSegment));
+    }
+
     /// <summary>The scanner just synced the dirty bitmaps: marks their segments and starts a refresh unless one runs.</summary>
     public void OnIterationFetched(RamScanner scanner)
     {
@@ -55,9 +71,11 @@ public sealed class SourceRamDigests
             var final = _final.Token;
             _refresh = Task.Run(() =>
             {
+                // Settled only: the segments this sync marked are being sent in this iteration, and a sender hashes
+                // each whole one from cache (OnSent); the refresh takes what earlier syncs marked and no sender took.
                 foreach (var b in blocks)
                 {
-                    b.Refresh(settledOnly: false, parallel: false, final);
+                    b.Refresh(settledOnly: true, parallel: false, final);
                 }
             });
         }

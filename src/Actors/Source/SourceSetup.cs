@@ -54,12 +54,14 @@ internal sealed class SourceSetup
         _ownership.WatchDestination(ack.Incoming);
         var channels = new IActorRef[settings.Channels];
         _run.Links = new ChannelLinks(channels.Length);
+        // Before the channels: their sender threads hash each whole segment they send (SourceRamDigests.OnSent).
+        _run.SegmentDigests = new SourceRamDigests(_run.Guest.Blocks);
         for (var i = 0; i < channels.Length; i++)
         {
             var spec = new ChannelSpec(i, channels.Length, _run.Id, ack.Host, ack.Port, ack.Token, settings.ConnectTimeout,
                 settings.Codec, settings.CodecLevel, settings.ZeroPageDetection, settings.PacketPages, settings.ChannelQueueDepth,
                 ack.Tls ? _run.Tls : null, EarlyAbort: ack.RawRamUnderCodec);
-            channels[i] = _context.ActorOf(SendChannel.Props(spec, _context.Self), $"channel-{i}");
+            channels[i] = _context.ActorOf(SendChannel.Props(spec, _context.Self, _run.SegmentDigests), $"channel-{i}");
         }
 
         _run.Channels = channels;
@@ -91,7 +93,6 @@ internal sealed class SourceSetup
         _run.Savers = devices.Select((d, i) => _context.ActorOf(
             DeviceSaver.Props(i, d, pool, settings.ChunkSize, settings.DeviceReadAhead, DeviceChunkBuffers.Shared), $"saver-{i}")).ToArray();
         var scanner = new RamScanner(_run.Guest.Blocks, settings.PacketPages);
-        _run.SegmentDigests = new SourceRamDigests(_run.Guest.Blocks);
         var credit = new DeviceCreditPool(_run.Ack!.DeviceBufferBudget, settings.ChunkSize, devices.Count);
         var state = new TransferState(_run.Channels, _run.Savers, devices, scanner, credit, settings.ChannelQueueDepth, settings.DeviceReadAhead)
         {

@@ -27,10 +27,16 @@ namespace Migration.Devices.Ram;
 /// </summary>
 public sealed unsafe class SegmentDigests
 {
-    /// <summary>Segment size of the two-level block digest (64 MiB).</summary>
-    public const long SegmentBytes = 64L << 20;
+    /// <summary>
+    /// Segment size of the two-level block digest (512 KiB = 128 pages, one full RAM packet of the default packet-pages),
+    /// so that a sender thread that just sent a whole segment can hash it from cache (<see cref="HashIfDue"/>).
+    /// </summary>
+    public const long SegmentBytes = 512L << 10;
 
-    private const int PagesPerSegmentShift = 14; // 64 MiB / 4 KiB = 2^14 pages
+    /// <summary>Pages per segment.</summary>
+    public const int PagesPerSegment = 1 << PagesPerSegmentShift;
+
+    private const int PagesPerSegmentShift = 7; // 512 KiB / 4 KiB = 2^7 pages
 
     private readonly RamBlock _block;
     private readonly UInt128[] _digests;
@@ -38,6 +44,8 @@ public sealed unsafe class SegmentDigests
     private readonly long[] _marks;
     /// <summary>Per segment: 1 = may hold non-zero bytes (hash it), 0 = all zero since <see cref="AssumeZero"/>.</summary>
     private readonly int[] _content;
+    /// <summary>Per segment: 1 while one thread hashes it (a refresh, the final digest or a sender), so no two hash it at once.</summary>
+    private readonly int[] _hashing;
     private readonly object _refresh = new();
 
     // The segments due in the current refresh; written and read only under _refresh, reused by every refresh so a
@@ -55,6 +63,7 @@ public sealed unsafe class SegmentDigests
         _digests = new UInt128[count];
         _marks = new long[count];
         _content = new int[count];
+        _hashing = new int[count];
         _due = new int[count];
         MarkAll();
     }
@@ -242,9 +251,8 @@ public sealed unsafe class SegmentDigests
                 var hashed = 0;
                 Parallel.ForEach(due, s =>
                 {
-                    if (TakeForHashing(s, round, settledOnly))
+                    if (TryHash(s, round, settledOnly))
                     {
-                        _digests[s] = DigestOf(s);
                         Interlocked.Increment(ref hashed);
                     }
                 });
@@ -259,14 +267,58 @@ public sealed unsafe class SegmentDigests
                     break;
                 }
 
-                if (TakeForHashing(s, round, settledOnly))
+                if (TryHash(s, round, settledOnly))
                 {
-                    _digests[s] = DigestOf(s);
                     count++;
                 }
             }
 
             return count;
+        }
+    }
+
+    /// <summary>
+    /// Hashes segment <paramref name="segment"/> now if it is marked and no other thread is hashing it; for a thread that
+    /// has just read the segment's bytes (a source sender after sending all its pages), so the hash reads them from
+    /// cache instead of a refresh reading them again from memory. Hashes the bytes in memory, not what was sent: a
+    /// send or zero-detection bug still shows in the digests. Thread-safe; false if there was nothing to do.
+    /// </summary>
+    public bool HashIfDue(int segment)
+    {
+        if ((uint)segment >= (uint)_marks.Length)
+        {
+            throw new ArgumentOutOfRangeException(nameof(segment), segment, $"block '{_block.Name}' has {_marks.Length} segments");
+        }
+
+        return TryHash(segment, round: 0, settledOnly: false);
+    }
+
+    /// <summary>
+    /// Takes segment <paramref name="s"/> for hashing (<see cref="TakeForHashing"/>) and stores its digest, unless another
+    /// thread is hashing it right now (then false; its mark, if a writer set it again, stays for a later hash). The
+    /// digest is stored before the segment is released, so the final <see cref="Compute"/>, which waits for every
+    /// segment to be released, combines it.
+    /// </summary>
+    private bool TryHash(int s, long round, bool settledOnly)
+    {
+        if (Interlocked.CompareExchange(ref _hashing[s], 1, 0) != 0)
+        {
+            return false;
+        }
+
+        try
+        {
+            if (!TakeForHashing(s, round, settledOnly))
+            {
+                return false;
+            }
+
+            _digests[s] = DigestOf(s);
+            return true;
+        }
+        finally
+        {
+            Volatile.Write(ref _hashing[s], 0);
         }
     }
 
@@ -314,6 +366,20 @@ public sealed unsafe class SegmentDigests
         lock (_refresh)
         {
             Refresh(settledOnly: false, parallel: true);
+            // A sender may still be hashing a segment it took (HashIfDue): wait for it, and hash whatever is marked
+            // still (one the refresh found busy). Writers have stopped, so this ends.
+            for (var s = 0; s < _marks.Length; s++)
+            {
+                var spin = new SpinWait();
+                while (Volatile.Read(ref _marks[s]) != 0 || Volatile.Read(ref _hashing[s]) != 0)
+                {
+                    if (!TryHash(s, round: 0, settledOnly: false))
+                    {
+                        spin.SpinOnce();
+                    }
+                }
+            }
+
             return Combine(_digests);
         }
     }

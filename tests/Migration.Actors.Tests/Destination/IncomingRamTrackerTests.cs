@@ -180,7 +180,7 @@ public sealed class IncomingRamTrackerTests
     [Fact]
     public async Task Fresh_blocks_are_populated_ahead_of_pages_with_content_and_never_for_zero_pages_alone()
     {
-        using var block = RamBlock.Create("ram0", BlockBytes);
+        using var block = RamBlock.Create("ram0", 80L << 20); // room for 64 MiB ahead of page 2
         using var tracker = new IncomingRamTracker([block], [false], TimeSpan.FromMilliseconds(5), populateAheadBytes: 64L << 20);
         tracker.OnPagesWritten(0, [0UL, 1UL << RamBlock.PageShift], normalPages: 0); // zero pages only
         await Task.Delay(200);

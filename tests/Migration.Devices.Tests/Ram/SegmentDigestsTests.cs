@@ -67,6 +67,122 @@ public sealed class SegmentDigestsTests
     }
 
     [Fact]
+    public void HashIfDue_hashes_a_marked_segment_once_and_rejects_an_index_beyond_the_block()
+    {
+        using var block = RamBlock.Create("seg", BlockBytes);
+        var digests = new SegmentDigests(block); // every segment marked
+        Assert.True(digests.HashIfDue(1));
+        Assert.False(digests.HashIfDue(1)); // current now: nothing to do
+        Assert.Equal(1, digests.HashedSegments);
+        Assert.Equal(digests.Count - 1, digests.StaleSegments);
+        Assert.Throws<ArgumentOutOfRangeException>(() => digests.HashIfDue(digests.Count));
+        Assert.Throws<ArgumentOutOfRangeException>(() => digests.HashIfDue(-1));
+        Assert.Equal(block.ComputeDigest(), digests.Compute());
+    }
+
+    [Fact]
+    public async Task Senders_hashing_while_the_guest_dirties_and_syncs_and_during_the_final_digest_equal_a_full_recomputation()
+    {
+        // 64 segments; four "sender" threads call HashIfDue on random segments all the time, this thread writes random
+        // pages, syncs the dirty bitmap into marks and sometimes runs a refresh, as the source does. Then the writer
+        // stops and Compute runs while the senders are still hashing: it must equal a full recomputation.
+        const int segments = 64;
+        using var block = RamBlock.Create("seg", segments * SegmentDigests.SegmentBytes);
+        var digests = new SegmentDigests(block);
+        var snapshot = block.Dirty.CreateSnapshotBuffer();
+        using var stop = new CancellationTokenSource();
+        using var started = new CountdownEvent(4);
+        var taken = new long[4];
+        var senders = Enumerable.Range(0, 4).Select(t => new Thread(() =>
+        {
+            var random = new Random(100 + t);
+            started.Signal();
+            while (!stop.IsCancellationRequested)
+            {
+                taken[t] += digests.HashIfDue(random.Next(segments)) ? 1 : 0;
+            }
+        }) { IsBackground = true }).ToArray();
+        foreach (var sender in senders)
+        {
+            sender.Start();
+        }
+
+        Assert.True(started.Wait(TimeSpan.FromSeconds(30)), "sender threads started");
+        var writes = new Random(5);
+        var data = new byte[256];
+        for (var round = 0; round < 2000; round++)
+        {
+            for (var w = 0; w < 8; w++)
+            {
+                writes.NextBytes(data);
+                var page = writes.NextInt64(block.PageCount);
+                block.Write(page, writes.Next(0, RamBlock.PageSize - data.Length), data);
+            }
+
+            block.Dirty.FetchAndClear(snapshot);
+            digests.MarkFetched(snapshot);
+            if (round % 10 == 0)
+            {
+                digests.Refresh(settledOnly: true, parallel: false);
+            }
+
+            Thread.Yield(); // let the senders in on a machine with few cores
+        }
+
+        block.Dirty.FetchAndClear(snapshot); // the final sync of the paused guest
+        digests.MarkFetched(snapshot);
+        var final = digests.Compute(); // the senders are still hashing
+        await stop.CancelAsync();
+        foreach (var sender in senders)
+        {
+            Assert.True(sender.Join(TimeSpan.FromSeconds(30)), "sender thread ended");
+        }
+
+        Assert.Equal(block.ComputeDigest(), final);
+        Assert.True(taken.Sum() > 0, "the senders hashed segments");
+    }
+
+    [Fact]
+    public void The_final_digest_waits_for_a_sender_that_is_hashing_a_segment_at_that_moment()
+    {
+        // Round after round: segment 0 gets new content and is marked; then a sender's HashIfDue(0) and Compute start
+        // together. Whichever takes the segment, Compute must return the digest of the new content, also when the
+        // sender took it and is still hashing as Compute combines.
+        using var block = RamBlock.Create("seg", 4 * SegmentDigests.SegmentBytes);
+        var digests = new SegmentDigests(block);
+        Assert.Equal(block.ComputeDigest(), digests.Compute());
+        var snapshot = block.Dirty.CreateSnapshotBuffer();
+        using var go = new Barrier(2);
+        var rounds = 500;
+        var sender = new Thread(() =>
+        {
+            for (var r = 0; r < rounds; r++)
+            {
+                go.SignalAndWait();
+                digests.HashIfDue(0);
+                go.SignalAndWait();
+            }
+        }) { IsBackground = true };
+        sender.Start();
+        var data = new byte[8];
+        var delay = new Random(3);
+        for (var r = 0; r < rounds; r++)
+        {
+            BitConverter.TryWriteBytes(data, (long)r + 1);
+            block.Write(r % SegmentDigests.PagesPerSegment, 64, data);
+            block.Dirty.FetchAndClear(snapshot);
+            digests.MarkFetched(snapshot);
+            go.SignalAndWait();
+            Thread.SpinWait(delay.Next(0, 20_000)); // sometimes the sender takes the segment first, sometimes Compute
+            var final = digests.Compute();
+            go.SignalAndWait();
+            Assert.Equal(block.ComputeDigest(), final);
+        }
+
+        Assert.True(sender.Join(TimeSpan.FromSeconds(30)));
+    }
+
+    [Fact]
     public void A_segment_hash_is_XxHash128_of_its_bytes_as_a_streaming_hash_over_pages_computes_it()
     {
         using var block = RamBlock.Create("seg", BlockBytes);
@@ -194,11 +310,11 @@ public sealed class SegmentDigestsTests
     [Fact]
     public async Task Segments_waiting_in_a_running_refresh_still_count_as_stale()
     {
-        // 8 segments (512 MiB) hashed one after the other on another thread; this thread polls meanwhile. Every
+        // 1024 segments (512 MiB) hashed one after the other on another thread; this thread polls meanwhile. Every
         // segment is stale, being hashed (at most one), or hashed: so stale + hashed >= total - 1 at every poll
         // (stale read first). Clearing every mark up front, as a refresh once did, reads 0 stale while most are
         // still waiting. No timing is asserted: a poll after the refresh ended holds trivially.
-        const int segments = 8;
+        const int segments = 1024;
         using var block = RamBlock.Create("seg", segments * SegmentDigests.SegmentBytes);
         var digests = new SegmentDigests(block);
         var refresh = Task.Run(() => digests.Refresh(settledOnly: false, parallel: false));
