@@ -5,12 +5,14 @@ namespace Migration.Actors.Source;
 /// <summary>
 /// The source's RAM digests kept current during precopy (issue 9 point 4), so that the digest taken after the guest
 /// stopped hashes only the segments dirtied in the last iteration instead of all RAM inside the downtime.
-/// At every dirty-bitmap sync (<see cref="OnIterationFetched"/>) the segments with a dirty page are marked and one
-/// background refresh rehashes them (one thread: the other core keeps sending); a guest write after that sync goes
-/// to the live bitmap and marks its segment at the next sync, so the final digest (<see cref="ComputeFinalAsync"/>,
-/// after the stop-copy sync of the paused guest) equals a full recomputation.
-/// Owned by the MigrationCoordinator: both methods are called on its thread; the refresh task runs on the pool and
-/// touches only the thread-safe <see cref="SegmentDigests"/>.
+/// At every dirty-bitmap sync (<see cref="OnIterationFetched"/>) the segments with a dirty page are marked. The sender
+/// threads hash each whole segment they send right after sending it, from cache (<see cref="OnSent"/>); one background
+/// refresh (one thread: the other core keeps sending) rehashes the marked segments that an earlier sync marked and no
+/// sender took. A guest write after a sync goes to the live bitmap and marks its segment at the next sync, so the
+/// final digest (<see cref="ComputeFinalAsync"/>, after the stop-copy sync of the paused guest) equals a full
+/// recomputation.
+/// Owned by the MigrationCoordinator: OnIterationFetched and ComputeFinalAsync are called on its thread, OnSent on the
+/// sender threads; the refresh task runs on the pool; all of them touch only the thread-safe <see cref="SegmentDigests"/>.
 /// </summary>
 public sealed class SourceRamDigests
 {

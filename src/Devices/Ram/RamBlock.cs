@@ -281,7 +281,7 @@ public sealed unsafe class RamBlock : IDisposable
     public UInt128 ComputeDigest()
     {
         ThrowIfDisposed();
-        // Two levels so the work spreads over the cores: XxHash128 of each 64 MiB segment in parallel, then
+        // Two levels so the work spreads over the cores: XxHash128 of each 512 KiB segment in parallel, then
         // XxHash128 over (segment index, segment digest) in order.
         var digests = new UInt128[SegmentDigests.SegmentCount(SizeBytes)];
         Parallel.For(0, digests.Length, i => digests[i] = SegmentDigests.HashSegment(this, i));

@@ -23,7 +23,9 @@ namespace Migration.Devices.Ram;
 /// zeros without reading it; the first <see cref="MarkWritten"/> (content) makes it a segment that is hashed from then on.
 /// A writer sets the content flag before its mark, and a refresh reads the flag after clearing the mark, so a segment
 /// that gets content during a refresh is marked again and hashed by the next one.
-/// Threading: marks from any number of threads; refreshes are serialized by a lock.
+/// Threading: marks from any number of threads; refreshes are serialized by a lock; <see cref="HashIfDue"/> from any
+/// thread, without the lock. Whoever hashes a segment holds its per-segment flag meanwhile, so no two threads hash one
+/// segment at once and an older hash never overwrites a newer one; <see cref="Compute"/> waits for every flag.
 /// </summary>
 public sealed unsafe class SegmentDigests
 {
