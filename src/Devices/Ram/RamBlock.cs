@@ -284,8 +284,8 @@ public sealed unsafe class RamBlock : IDisposable
         // Two levels so the work spreads over the cores: XxHash128 of each 512 KiB segment in parallel, then
         // XxHash128 over (segment index, segment digest) in order.
         var digests = new UInt128[SegmentDigests.SegmentCount(SizeBytes)];
-        Parallel.For(0, digests.Length, i => digests[i] = SegmentDigests.HashSegment(this, i));
-        return SegmentDigests.Combine(digests);
+        Parallel.For(0, digests.Length, i => digests[i] = SegmentHashes.HashSegment(this, i));
+        return SegmentHashes.Combine(digests);
     }
 
     /// <summary>

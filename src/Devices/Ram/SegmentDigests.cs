@@ -1,13 +1,10 @@
-using System.Buffers.Binary;
-using System.IO.Hashing;
-
 namespace Migration.Devices.Ram;
 
 /// <summary>
 /// Per-segment digests of one RAM block, kept current while the block is being written, so that the digest at the end
 /// of a migration hashes only the segments written since their last hash instead of the whole block (issue 9 point 4).
 /// The block digest (<see cref="Compute"/>) is by construction the value of <see cref="RamBlock.ComputeDigest"/>: the
-/// same segment hashes (<see cref="HashSegment"/>) combined the same way (<see cref="Combine"/>).
+/// same segment hashes (<see cref="SegmentHashes.HashSegment"/>) combined the same way (<see cref="SegmentHashes.Combine"/>).
 ///
 /// Contract (why it is exact): a writer calls <see cref="MarkWritten"/> AFTER its bytes are in memory (write-then-mark,
 /// as with the dirty bitmap). A refresh clears a segment's mark BEFORE it hashes it. So a write that lands during or
@@ -27,7 +24,7 @@ namespace Migration.Devices.Ram;
 /// thread, without the lock. Whoever hashes a segment holds its per-segment flag meanwhile, so no two threads hash one
 /// segment at once and an older hash never overwrites a newer one; <see cref="Compute"/> waits for every flag.
 /// </summary>
-public sealed unsafe class SegmentDigests
+public sealed class SegmentDigests
 {
     /// <summary>
     /// Segment size of the two-level block digest (512 KiB = 128 pages, one full RAM packet of the default packet-pages),
@@ -188,27 +185,12 @@ public sealed unsafe class SegmentDigests
         {
             for (var s = 0; s < _marks.Length; s++)
             {
-                _digests[s] = ZeroDigest(SegmentLength(s));
+                _digests[s] = SegmentHashes.ZeroDigest(SegmentLength(s));
                 Volatile.Write(ref _content[s], 0);
                 Volatile.Write(ref _marks[s], 0);
             }
         }
     }
-
-    /// <summary>The segment hash of <paramref name="length"/> zero bytes (equal to <see cref="HashSegment"/> of such a segment), cached per length.</summary>
-    public static UInt128 ZeroDigest(long length) => ZeroDigests.GetOrAdd(length, static l =>
-    {
-        var h = new XxHash128();
-        for (var done = 0L; done < l; done += ZeroChunk.Length)
-        {
-            h.Append(ZeroChunk.AsSpan(0, (int)Math.Min(ZeroChunk.Length, l - done)));
-        }
-
-        return h.GetCurrentHashAsUInt128();
-    });
-
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<long, UInt128> ZeroDigests = new();
-    private static readonly byte[] ZeroChunk = new byte[1 << 20]; // read-only: never written
 
     public void MarkAll()
     {
@@ -355,11 +337,11 @@ public sealed unsafe class SegmentDigests
         if (Volatile.Read(ref _content[s]) == 0)
         {
             Interlocked.Increment(ref _zeroSegments);
-            return ZeroDigest(SegmentLength(s));
+            return SegmentHashes.ZeroDigest(SegmentLength(s));
         }
 
         Interlocked.Increment(ref _hashedSegments);
-        return HashSegment(_block, s);
+        return SegmentHashes.HashSegment(_block, s);
     }
 
     /// <summary>The block digest: refreshes every marked segment (in parallel), then combines. Exact once writers stopped.</summary>
@@ -382,30 +364,7 @@ public sealed unsafe class SegmentDigests
                 }
             }
 
-            return Combine(_digests);
+            return SegmentHashes.Combine(_digests);
         }
-    }
-
-    /// <summary>XxHash128 of segment <paramref name="segment"/>'s bytes (one-shot: equal to appending them in any pieces, and allocation-free).</summary>
-    public static UInt128 HashSegment(RamBlock block, int segment)
-    {
-        var start = segment * SegmentBytes;
-        var length = (int)(Math.Min(block.SizeBytes, start + SegmentBytes) - start); // at most SegmentBytes
-        return XxHash128.HashToUInt128(new ReadOnlySpan<byte>(block.BasePointer + start, length));
-    }
-
-    /// <summary>XxHash128 over (segment index as int64 LE, segment digest as UInt128 LE) in segment order.</summary>
-    public static UInt128 Combine(ReadOnlySpan<UInt128> segments)
-    {
-        var top = new XxHash128();
-        Span<byte> entry = stackalloc byte[24];
-        for (var i = 0; i < segments.Length; i++)
-        {
-            BinaryPrimitives.WriteInt64LittleEndian(entry, i);
-            BinaryPrimitives.WriteUInt128LittleEndian(entry[8..], segments[i]);
-            top.Append(entry);
-        }
-
-        return top.GetCurrentHashAsUInt128();
     }
 }

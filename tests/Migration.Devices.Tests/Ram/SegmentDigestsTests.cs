@@ -61,9 +61,9 @@ public sealed class SegmentDigestsTests
     public void The_digest_of_zeros_equals_hashing_zero_memory_for_full_and_short_segments()
     {
         using var block = RamBlock.Create("seg", BlockBytes);
-        Assert.Equal(SegmentDigests.HashSegment(block, 0), SegmentDigests.ZeroDigest(SegmentDigests.SegmentBytes));
-        Assert.Equal(SegmentDigests.HashSegment(block, 3), SegmentDigests.ZeroDigest(3 * RamBlock.PageSize));
-        Assert.NotEqual(SegmentDigests.ZeroDigest(RamBlock.PageSize), SegmentDigests.ZeroDigest(2 * RamBlock.PageSize));
+        Assert.Equal(SegmentHashes.HashSegment(block, 0), SegmentHashes.ZeroDigest(SegmentDigests.SegmentBytes));
+        Assert.Equal(SegmentHashes.HashSegment(block, 3), SegmentHashes.ZeroDigest(3 * RamBlock.PageSize));
+        Assert.NotEqual(SegmentHashes.ZeroDigest(RamBlock.PageSize), SegmentHashes.ZeroDigest(2 * RamBlock.PageSize));
     }
 
     [Fact]
@@ -204,7 +204,7 @@ public sealed class SegmentDigestsTests
                 expected.Append(block.Page(p));
             }
 
-            Assert.Equal(expected.GetCurrentHashAsUInt128(), SegmentDigests.HashSegment(block, segment));
+            Assert.Equal(expected.GetCurrentHashAsUInt128(), SegmentHashes.HashSegment(block, segment));
         }
     }
 
