@@ -136,14 +136,9 @@ public sealed class IncomingRamTracker : IRamWriteObserver, IDisposable
     /// <summary>Fresh blocks: records the pages about to receive content, before their bytes land (atomic marks).</summary>
     public void OnPagesArriving(int blockIndex, ReadOnlySpan<ulong> normalPageOffsets)
     {
-        if (_holdsData[blockIndex] is not { } holdsData)
+        if (_holdsData[blockIndex] is { } holdsData)
         {
-            return;
-        }
-
-        foreach (var offset in normalPageOffsets)
-        {
-            holdsData.Mark((long)(offset >> RamBlock.PageShift));
+            MarkReceived(normalPageOffsets, holdsData, out _, out _);
         }
     }
 

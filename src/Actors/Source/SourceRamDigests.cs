@@ -45,18 +45,36 @@ public sealed class SourceRamDigests
 
     /// <summary>
     /// A sender thread has just sent pages <paramref name="pages"/>[0..count) of block <paramref name="blockIndex"/>
-    /// (ascending): if they are one whole segment, it hashes that segment now, while its bytes are in its cache (the
-    /// zero check read every zero page, the kernel's copy every other one), instead of a refresh reading them again.
-    /// The hash is of guest memory, as any refresh's. Thread-safe (sender threads).
+    /// (ascending): it hashes now every whole segment those pages cover (one per 128 contiguous, aligned pages: one per
+    /// job of the default packet-pages in a first iteration, several with larger packets), while the bytes are in its
+    /// cache (the zero check read every zero page, the kernel's copy every other one), instead of a refresh reading them
+    /// again. The hash is of guest memory, as any refresh's. Thread-safe (sender threads).
     /// </summary>
     public void OnSent(int blockIndex, long[] pages, int count)
     {
-        if (count != SegmentDigests.PagesPerSegment || pages[0] % SegmentDigests.PagesPerSegment != 0 || pages[count - 1] != pages[0] + count - 1)
+        const int perSegment = SegmentDigests.PagesPerSegment;
+        if (count < perSegment)
         {
             return;
         }
 
-        _blocks[blockIndex].HashIfDue((int)(pages[0] / SegmentDigests.PagesPerSegment));
+        var digests = _blocks[blockIndex];
+        for (var i = 0; i < count;)
+        {
+            var first = pages[i];
+            while (i + 1 < count && pages[i + 1] == pages[i] + 1)
+            {
+                i++;
+            }
+
+            // The run first..pages[i] covers the segments from the first that starts in it to the last that ends in it.
+            for (var s = (first + perSegment - 1) / perSegment; s < (pages[i] + 1) / perSegment; s++)
+            {
+                digests.HashIfDue((int)s);
+            }
+
+            i++;
+        }
     }
 
     /// <summary>The scanner just synced the dirty bitmaps: marks their segments and starts a refresh unless one runs.</summary>

@@ -41,5 +41,19 @@ public sealed class SourceRamDigestsTests
         Assert.Equal(0, digests.HashedSegments);
     }
 
+    [Fact]
+    public void A_larger_packet_hashes_every_whole_segment_it_covers_and_no_partial_one()
+    {
+        using var block = RamBlock.Create("ram0", 4 * SegmentDigests.SegmentBytes);
+        var digests = new SourceRamDigests([block]);
+        // Pages 64 .. 64 + 3 segments: segments 1 and 2 whole, 0 and 3 in part.
+        digests.OnSent(0, Run(Pages / 2, 3 * Pages), 3 * Pages);
+        Assert.Equal(2, digests.HashedSegments);
+
+        // Two runs in one packet: segment 0 whole in the first, segment 3 whole in the second.
+        digests.OnSent(0, Run(0, Pages).Concat(Run(3 * Pages, Pages)).ToArray(), 2 * Pages);
+        Assert.Equal(4, digests.HashedSegments);
+    }
+
     private static long[] Run(long first, int count) => Enumerable.Range(0, count).Select(i => first + i).ToArray();
 }
