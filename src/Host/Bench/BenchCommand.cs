@@ -56,9 +56,14 @@ public static class BenchCommand
                           "(earlier runs, the warm-up) is reported free to the host and the destination lands on unbacked memory",
             DefaultValueFactory = _ => 0,
         };
+        var freeBefore = new Option<string?>("--free-before")
+        {
+            Description = "Diagnostic: SIZE of memory the bench touches before creating the guest and frees just before the measured migration, " +
+                          "so the destination's fresh memory is still backed by the host (as qemu-peer.sh's repetitions leave it for QEMU)",
+        };
         var command = new Command("bench", "Run migration benchmark scenarios and print one row per scenario");
         foreach (var o in new Option[] { scenarios, channels, codec, processes, json, repeat, noWarmup, prefault, ramScale, destinationMemory,
-                     populateAhead, populateThreads, settle })
+                     populateAhead, populateThreads, settle, freeBefore })
         {
             command.Options.Add(o);
         }
@@ -128,6 +133,17 @@ public static class BenchCommand
             }
 
             options = options with { Settle = TimeSpan.FromSeconds(r.GetValue(settle)) };
+            if (r.GetValue(freeBefore) is { } free)
+            {
+                if (!ByteSize.TryParse(free, out var freeBytes, out var sizeError) || freeBytes <= 0)
+                {
+                    await Console.Error.WriteLineAsync($"error: --free-before '{free}': {(sizeError.Length > 0 ? sizeError : "expected a size > 0")}");
+                    return 2;
+                }
+
+                options = options with { FreeBefore = freeBytes };
+            }
+
             return await RunAsync(options, ct);
         });
         return command;
@@ -194,7 +210,8 @@ public static class BenchCommand
                           (options.PrefaultDestination is { } pf ? $", DIAGNOSTIC prefault-destination = {(pf ? "on" : "off")}" : "") +
                           (options.PopulateAhead is { } pa ? $", DIAGNOSTIC populate-ahead = {ByteSize.Format(pa)}" : "") +
                           (options.PopulateThreads is { } pt ? $", DIAGNOSTIC populate-threads = {pt}" : "") +
-                          (options.Settle > TimeSpan.Zero ? $", settle {options.Settle.TotalSeconds:0.#} s before each measured migration" : ""));
+                          (options.Settle > TimeSpan.Zero ? $", settle {options.Settle.TotalSeconds:0.#} s before each measured migration" : "") +
+                          (options.FreeBefore is { } f ? $", {f >> 20} MiB touched and freed just before each measured migration" : ""));
         IReadOnlyList<BenchRow> rows;
         try
         {

@@ -123,6 +123,9 @@ public sealed record BenchRow
     /// <summary>The destination node's populate-ahead and populate-threads when the bench overrode them (diagnostics), else null.</summary>
     public long? PopulateAheadBytes { get; init; }
 
+    /// <summary>`--free-before`: bytes the bench touched before the guest was created and freed just before the migration (null: none).</summary>
+    public long? FreedBeforeBytes { get; init; }
+
     public int? PopulateThreads { get; init; }
 
     public string? Error { get; init; }
@@ -182,6 +185,7 @@ public static class BenchJson
                 Number(w, "allocMiBPerGiBDestination", r.AllocMiBPerGiBDestination, 3);
                 Number(w, "steadyAllocMiBPerGiBDestination", r.SteadyAllocMiBPerGiBDestination, 3);
                 Number(w, "populateAheadBytes", r.PopulateAheadBytes);
+                Number(w, "freedBeforeBytes", r.FreedBeforeBytes);
                 Number(w, "populateThreads", r.PopulateThreads);
                 if (r.Error is null)
                 {

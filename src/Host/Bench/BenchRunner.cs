@@ -25,7 +25,8 @@ public sealed record BenchOptions(
     bool WarmDestination = false,
     long? PopulateAhead = null,
     int? PopulateThreads = null,
-    TimeSpan Settle = default)
+    TimeSpan Settle = default,
+    long? FreeBefore = null)
 {
     /// <summary>The destination node's settings for this run: its memory mode plus the populate diagnostics, as `migration.` keys.</summary>
     public IReadOnlyDictionary<string, string> DestinationConfig(DestinationMemory memory)
@@ -93,6 +94,8 @@ public static class BenchRunner
             await WarmupAsync(pair, scenario, settings, ct);
         }
 
+        // --free-before: touched before the source guest's fill, so the fill does not take the memory it frees later.
+        using var release = options.FreeBefore is { } free ? BackedMemoryRelease.Touch(free) : null;
         var create = Stopwatch.StartNew();
         await CreateAsync(pair.Source.Node, pair.Source.System, spec, ct);
         await log.WriteLineAsync($"  guest {id} created in {create.Elapsed.TotalSeconds:0.0} s (not timed)");
@@ -102,6 +105,9 @@ public static class BenchRunner
             // pause nothing large was freed recently, so the destination's first touches find unbacked memory.
             await Task.Delay(options.Settle, ct);
         }
+
+        // Freed now, well within the ~2 s before the balloon reports it (BackedMemoryRelease), and before the baselines.
+        release?.Dispose();
 
         // Baselines, taken on a collected heap so earlier garbage does not trigger collections inside the run.
         GC.Collect();
@@ -155,6 +161,7 @@ public static class BenchRunner
             CpuSecondsDestination = cpuChild,
             CpuSystemSecondsDestination = sysChild,
             PopulateAheadBytes = options.PopulateAhead,
+            FreedBeforeBytes = options.FreeBefore,
             PopulateThreads = options.PopulateThreads,
             AllocMiBPerGiB = allocated / (double)(1 << 20) / (ramBytes / GiB),
             Gen2Collections = gen2,

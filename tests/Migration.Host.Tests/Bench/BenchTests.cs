@@ -85,6 +85,8 @@ public sealed class BenchOptionTests
     [InlineData("--processes", "3")]
     [InlineData("--codec", "gzip")]
     [InlineData("--channels", "0")]
+    [InlineData("--free-before", "0")]
+    [InlineData("--free-before", "lots")]
     public async Task Bad_options_exit_with_code_2(string option, string value)
     {
         var root = new RootCommand { BenchCommand.Create() };
@@ -103,6 +105,31 @@ public sealed class BenchOptionTests
 
         Assert.StartsWith("error: ", stderr.ToString());
         Assert.Contains(value, stderr.ToString());
+    }
+}
+
+public sealed class BackedMemoryReleaseTests
+{
+    [Fact]
+    public void Touch_backs_every_page_and_dispose_gives_them_back()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        const long size = 64L << 20;
+        var pid = Environment.ProcessId;
+        var before = PrivateMemory.Of(pid)!.Value;
+        var release = BackedMemoryRelease.Touch(size)!;
+        var touched = PrivateMemory.Of(pid)!.Value;
+        release.Dispose();
+        var after = PrivateMemory.Of(pid)!.Value;
+        release.Dispose(); // idempotent
+
+        // Other threads of the test host allocate meanwhile: allow them 16 MiB either way.
+        Assert.InRange(touched - before, size - (16L << 20), size + (16L << 20));
+        Assert.InRange(touched - after, size - (16L << 20), size + (16L << 20));
     }
 }
 
