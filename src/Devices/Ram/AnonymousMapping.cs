@@ -7,9 +7,10 @@ namespace Migration.Devices.Ram;
 /// backs guest RAM by default. On this kind of machine THP is in "madvise" mode for anonymous memory and off for
 /// shmem, so first touch costs one fault per 2 MiB instead of one per 4 KiB (the dominant cost of filling fresh
 /// guest memory, see shared/ANCHORS.md). Linux only; elsewhere RamBlock falls back to a mapped file.
-/// The mapping is owned by its RamBlock and retired by <see cref="Retire"/> exactly once.
+/// A mapping is owned by whoever mapped it (a RamBlock, the node's GuestMemoryPool, the bench's BackedMemoryRelease)
+/// and retired by <see cref="Retire"/> exactly once.
 /// </summary>
-internal static unsafe partial class AnonymousMapping
+public static unsafe partial class AnonymousMapping
 {
     private const int ProtRead = 0x1;
     private const int ProtWrite = 0x2;
