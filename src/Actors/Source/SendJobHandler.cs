@@ -11,8 +11,8 @@ namespace Migration.Actors.Source;
 /// Runs on one sender thread (its JobDone ring is touched only there).
 /// Buffers: a RAM job's page list goes back to ArrayPool&lt;long&gt;.Shared once sent or dropped; a device chunk's buffer
 /// belongs to the coordinator's SentChunkLedger and is only read here.
+/// The whole digest segments a RAM job covers are hashed right after it was sent, from cache (SourceRamDigests.OnSent).
 /// </summary>
-/// A RAM job that covers a whole digest segment is hashed right after it was sent, from cache (SourceRamDigests.OnSent).
 internal sealed class SendJobHandler(int channel, IActorRef coordinator, IActorRef sendChannel, int generation, int queueDepth,
     SourceRamDigests? digests = null)
     : IChannelSendHandler<SendJob, JobDone>
