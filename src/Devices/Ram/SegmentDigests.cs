@@ -35,14 +35,12 @@ public sealed class SegmentDigests
     /// <summary>Pages per segment.</summary>
     public const int PagesPerSegment = 1 << PagesPerSegmentShift;
 
-    private const int PagesPerSegmentShift = 7; // 512 KiB / 4 KiB = 2^7 pages
+    internal const int PagesPerSegmentShift = 7; // 512 KiB / 4 KiB = 2^7 pages (also SegmentMarks)
 
     private readonly RamBlock _block;
     private readonly UInt128[] _digests;
-    /// <summary>Per segment: 0 = stored digest is current; otherwise the refresh round (1-based) of the last mark.</summary>
-    private readonly long[] _marks;
-    /// <summary>Per segment: 1 = may hold non-zero bytes (hash it), 0 = all zero since <see cref="AssumeZero"/>.</summary>
-    private readonly int[] _content;
+    /// <summary>Which segments are stale (round-stamped marks) and which may hold non-zero bytes.</summary>
+    private readonly SegmentMarks _marks;
     /// <summary>Per segment: 1 while one thread hashes it (a refresh, the final digest or a sender), so no two hash it at once.</summary>
     private readonly int[] _hashing;
     private readonly object _refresh = new();
@@ -50,7 +48,6 @@ public sealed class SegmentDigests
     // The segments due in the current refresh; written and read only under _refresh, reused by every refresh so a
     // background refresh every few milliseconds allocates nothing.
     private readonly int[] _due;
-    private long _round = 1;
     private long _hashedSegments;
     private long _zeroSegments;
 
@@ -60,11 +57,10 @@ public sealed class SegmentDigests
         _block = block;
         var count = SegmentCount(block.SizeBytes);
         _digests = new UInt128[count];
-        _marks = new long[count];
-        _content = new int[count];
+        _marks = new SegmentMarks(block, count);
         _hashing = new int[count];
         _due = new int[count];
-        MarkAll();
+        _marks.MarkAll();
     }
 
     public int Count => _digests.Length;
@@ -76,19 +72,7 @@ public sealed class SegmentDigests
     public long ZeroSegments => Interlocked.Read(ref _zeroSegments);
 
     /// <summary>Segments whose digest is stale now (racy snapshot).</summary>
-    public int StaleSegments
-    {
-        get
-        {
-            var stale = 0;
-            for (var s = 0; s < _marks.Length; s++)
-            {
-                stale += Volatile.Read(ref _marks[s]) != 0 ? 1 : 0;
-            }
-
-            return stale;
-        }
-    }
+    public int StaleSegments => _marks.MarkedCount();
 
     /// <summary>
     /// Bytes a <see cref="Compute"/> would hash if the writers stopped after dirtying what <paramref name="live"/> holds
@@ -98,11 +82,10 @@ public sealed class SegmentDigests
     public long BytesToHash(DirtyBitmap live)
     {
         ArgumentNullException.ThrowIfNull(live);
-        const int wordsPerSegment = 1 << (PagesPerSegmentShift - 6);
         long bytes = 0;
-        for (var s = 0; s < _marks.Length; s++)
+        for (var s = 0; s < _marks.Count; s++)
         {
-            if (Volatile.Read(ref _marks[s]) != 0 || live.AnyDirtyInWords(s * wordsPerSegment, wordsPerSegment))
+            if (_marks.MarkedOrDirty(s, live))
             {
                 bytes += SegmentLength(s);
             }
@@ -117,59 +100,16 @@ public sealed class SegmentDigests
     public static int SegmentCount(long sizeBytes) => (int)((sizeBytes + SegmentBytes - 1) / SegmentBytes);
 
     /// <summary>Pages [first, first+count) were written, with any content (call after the write). Any thread.</summary>
-    public void MarkWritten(long firstPage, long count) => Mark(firstPage, count, content: true);
+    public void MarkWritten(long firstPage, long count) => _marks.Mark(firstPage, count, content: true);
 
     /// <summary>
     /// Pages [first, first+count) were written with zeros or zeroed (call after the write): their segments are marked,
     /// but a segment that never got content since <see cref="AssumeZero"/> stays known zero and is not read. Any thread.
     /// </summary>
-    public void MarkZeroWritten(long firstPage, long count) => Mark(firstPage, count, content: false);
-
-    private void Mark(long firstPage, long count, bool content)
-    {
-        if (count <= 0)
-        {
-            return;
-        }
-
-        if (firstPage < 0 || firstPage + count > _block.PageCount)
-        {
-            throw new ArgumentOutOfRangeException(nameof(firstPage), $"pages {firstPage}..{firstPage + count - 1} beyond block '{_block.Name}' of {_block.PageCount} pages");
-        }
-
-        var round = Volatile.Read(ref _round);
-        var last = (int)((firstPage + count - 1) >> PagesPerSegmentShift);
-        for (var s = (int)(firstPage >> PagesPerSegmentShift); s <= last; s++)
-        {
-            if (content && Volatile.Read(ref _content[s]) == 0)
-            {
-                Volatile.Write(ref _content[s], 1); // before the mark: a refresh that clears the mark then sees it
-            }
-
-            Volatile.Write(ref _marks[s], round);
-        }
-    }
+    public void MarkZeroWritten(long firstPage, long count) => _marks.Mark(firstPage, count, content: false);
 
     /// <summary>Marks every segment with a set bit in a fetched dirty-bitmap snapshot (64 pages per word).</summary>
-    public void MarkFetched(ReadOnlySpan<ulong> snapshot)
-    {
-        const int wordsPerSegment = 1 << (PagesPerSegmentShift - 6);
-        var round = Volatile.Read(ref _round);
-        for (var s = 0; s < _marks.Length; s++)
-        {
-            var start = s * wordsPerSegment;
-            if (start >= snapshot.Length)
-            {
-                break;
-            }
-
-            if (snapshot.Slice(start, Math.Min(wordsPerSegment, snapshot.Length - start)).IndexOfAnyExcept(0UL) >= 0)
-            {
-                Volatile.Write(ref _content[s], 1);
-                Volatile.Write(ref _marks[s], round);
-            }
-        }
-    }
+    public void MarkFetched(ReadOnlySpan<ulong> snapshot) => _marks.MarkFetched(snapshot);
 
     /// <summary>
     /// Takes every segment's digest as the digest of zeros, without reading memory, and clears every mark. For a
@@ -183,24 +123,16 @@ public sealed class SegmentDigests
     {
         lock (_refresh)
         {
-            for (var s = 0; s < _marks.Length; s++)
+            for (var s = 0; s < _marks.Count; s++)
             {
                 _digests[s] = SegmentHashes.ZeroDigest(SegmentLength(s));
-                Volatile.Write(ref _content[s], 0);
-                Volatile.Write(ref _marks[s], 0);
+                _marks.ClearAsZero(s);
             }
         }
     }
 
-    public void MarkAll()
-    {
-        var round = Volatile.Read(ref _round);
-        for (var s = 0; s < _marks.Length; s++)
-        {
-            Volatile.Write(ref _content[s], 1);
-            Volatile.Write(ref _marks[s], round);
-        }
-    }
+    /// <summary>Marks every segment, with content: the next refresh hashes the whole block.</summary>
+    public void MarkAll() => _marks.MarkAll();
 
     /// <summary>
     /// Hashes the marked segments (all of them, or with <paramref name="settledOnly"/> only those not marked since the
@@ -214,11 +146,11 @@ public sealed class SegmentDigests
     {
         lock (_refresh)
         {
-            var round = Interlocked.Increment(ref _round) - 1; // marks from now on carry round + 1
+            var round = _marks.EndRound(); // marks from now on carry round + 1
             var dueCount = 0;
-            for (var s = 0; s < _marks.Length; s++)
+            for (var s = 0; s < _marks.Count; s++)
             {
-                var mark = Volatile.Read(ref _marks[s]);
+                var mark = _marks.MarkOf(s);
                 if (mark != 0 && !(settledOnly && mark >= round))
                 {
                     _due[dueCount++] = s;
@@ -269,16 +201,16 @@ public sealed class SegmentDigests
     /// </summary>
     public bool HashIfDue(int segment)
     {
-        if ((uint)segment >= (uint)_marks.Length)
+        if ((uint)segment >= (uint)_marks.Count)
         {
-            throw new ArgumentOutOfRangeException(nameof(segment), segment, $"block '{_block.Name}' has {_marks.Length} segments");
+            throw new ArgumentOutOfRangeException(nameof(segment), segment, $"block '{_block.Name}' has {_marks.Count} segments");
         }
 
         return TryHash(segment, round: 0, settledOnly: false);
     }
 
     /// <summary>
-    /// Takes segment <paramref name="s"/> for hashing (<see cref="TakeForHashing"/>) and stores its digest, unless another
+    /// Takes segment <paramref name="s"/> for hashing (<see cref="SegmentMarks.TryTake"/>) and stores its digest, unless another
     /// thread is hashing it right now (then false; its mark, if a writer set it again, stays for a later hash). The
     /// digest is stored before the segment is released, so the final <see cref="Compute"/>, which waits for every
     /// segment to be released, combines it.
@@ -292,7 +224,7 @@ public sealed class SegmentDigests
 
         try
         {
-            if (!TakeForHashing(s, round, settledOnly))
+            if (!_marks.TryTake(s, round, settledOnly))
             {
                 return false;
             }
@@ -307,34 +239,12 @@ public sealed class SegmentDigests
     }
 
     /// <summary>
-    /// Clears segment <paramref name="s"/>'s mark if it is still due in this refresh round; false if it is not marked
-    /// any more, or (settled only) a writer marked it again since the refresh began, so it is hashed by a later one.
-    /// Clear before hashing: a writer that marks after this makes the segment due again.
-    /// </summary>
-    private bool TakeForHashing(int s, long round, bool settledOnly)
-    {
-        while (true)
-        {
-            var mark = Volatile.Read(ref _marks[s]);
-            if (mark == 0 || (settledOnly && mark >= round))
-            {
-                return false;
-            }
-
-            if (Interlocked.CompareExchange(ref _marks[s], 0, mark) == mark)
-            {
-                return true;
-            }
-        }
-    }
-
-    /// <summary>
     /// The current digest of segment <paramref name="s"/>, whose mark was just cleared: the digest of zeros if it is known
     /// zero (the flag is read after the mark was cleared, see the class contract), else a hash of its bytes.
     /// </summary>
     private UInt128 DigestOf(int s)
     {
-        if (Volatile.Read(ref _content[s]) == 0)
+        if (!_marks.HasContent(s))
         {
             Interlocked.Increment(ref _zeroSegments);
             return SegmentHashes.ZeroDigest(SegmentLength(s));
@@ -352,10 +262,10 @@ public sealed class SegmentDigests
             Refresh(settledOnly: false, parallel: true);
             // A sender may still be hashing a segment it took (HashIfDue): wait for it, and hash whatever is marked
             // still (one the refresh found busy). Writers have stopped, so this ends.
-            for (var s = 0; s < _marks.Length; s++)
+            for (var s = 0; s < _marks.Count; s++)
             {
                 var spin = new SpinWait();
-                while (Volatile.Read(ref _marks[s]) != 0 || Volatile.Read(ref _hashing[s]) != 0)
+                while (_marks.IsMarked(s) || Volatile.Read(ref _hashing[s]) != 0)
                 {
                     if (!TryHash(s, round: 0, settledOnly: false))
                     {
