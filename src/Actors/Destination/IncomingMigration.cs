@@ -12,7 +12,7 @@ using Migration.Transport.Wire;
 namespace Migration.Actors.Destination;
 
 /// <summary>
-/// The destination side of one migration, one Become state per phase: Allocating -> Receiving (RAM and device state
+/// The destination side of one migration, one Become state per phase: Allocating (-> DiscardingAllocation on an abort) -> Receiving (RAM and device state
 /// arrive and devices load, until verified) -> Verified (DestinationVerified sent; in doubt when the commit does not
 /// come) -> the guest runs here and the node owns it, or Discarded. Before Verified any failure or abort discards
 /// everything (channels closed, RAM unmapped, devices reset) and the source keeps the guest; once verified the copy is
@@ -93,7 +93,24 @@ public sealed class IncomingMigration : ReceiveActor, IWithTimers, IIncomingOutc
             _request.Source.Tell(new PrepareRefused(Id, $"destination {_nodeName} could not allocate guest {_request.Spec.Id}: {f.Reason}"));
             Discard(f.Reason);
         });
-        Receive<AbortIncoming>(a => Discard(a.Reason));
+        // The allocation cannot be cancelled: wait for it, so its memory goes back before the node counts it free.
+        Receive<AbortIncoming>(a => Become(() => DiscardingAllocation(a.Reason)));
+    }
+
+    /// <summary>
+    /// Aborted while the guest was being allocated (a superseding prepare, the source gave up): the allocation still
+    /// runs off this thread and its result comes here. The memory it mapped goes back to the node's pool before the
+    /// node hears IncomingDiscarded (which frees the guest's share of the node's capacity); then this stops.
+    /// </summary>
+    private void DiscardingAllocation(string reason)
+    {
+        Receive<Allocated>(a =>
+        {
+            a.Guest.Release(NodeMemoryPool.Get(Context.System).Pool);
+            Discard(reason);
+        });
+        Receive<AllocationFailed>(_ => Discard(reason));
+        Receive<AbortIncoming>(a => _log.Debug("incoming migration {0}: already discarding ({1}); ignoring abort '{2}'", Id, reason, a.Reason));
     }
 
     private void OnAllocated(GuestVm guest)
