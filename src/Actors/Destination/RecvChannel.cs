@@ -29,6 +29,7 @@ public sealed class RecvChannel : ReceiveActor, IWithTimers
     private readonly CancellationTokenSource _cts = new();
     private readonly PacketReceiver _receiver;
     private readonly ChannelSink _sink;
+    private readonly IRamCodec? _decoder;
 
     public RecvChannel(int index, IChannelIo socket, ReceiveLimits limits, IReadOnlyList<RamBlock> blocks, CodecId codec, int codecLevel,
         IReadOnlyList<IActorRef> gates, DeviceBufferBudget budget, IActorRef owner, TimeSpan idleTimeout, uint firstIteration = 1, ushort connection = 0,
@@ -39,8 +40,9 @@ public sealed class RecvChannel : ReceiveActor, IWithTimers
         _owner = owner;
         _idleTimeout = idleTimeout;
         _sink = new ChannelSink(index, gates, budget, owner);
-        var decoder = codec == CodecId.None ? null : RamCodecRegistry.Default.Create(codec, codecLevel);
-        _receiver = new PacketReceiver(socket, limits.ForChannel(index), blocks, decoder, _sink, firstIteration, written);
+        // Owned by this channel, used only by the receive loop, disposed after it ended (PreStart).
+        _decoder = codec == CodecId.None ? null : RamCodecRegistry.Default.Create(codec, codecLevel);
+        _receiver = new PacketReceiver(socket, limits.ForChannel(index), blocks, _decoder, _sink, firstIteration, written);
         var receiver = _receiver;
         Receive<LoopEnded>(e =>
         {
@@ -93,8 +95,14 @@ public sealed class RecvChannel : ReceiveActor, IWithTimers
         _owner.Tell(new RecvChannelStarted(_index, receiver));
         var loop = Task.Run(() => receiver.RunAsync(ct), ct);
         loop.PipeTo(Self, success: _ => LoopEnded.Instance, failure: e => new LoopFailed(e));
-        // The receiver's buffers are returned once its loop can no longer touch them.
-        loop.ContinueWith(_ => receiver.Dispose(), TaskScheduler.Default);
+        // The receiver's buffers are returned, and the decoder's native context freed, once the loop can no longer
+        // touch them (on the thread that ends the loop; neither is actor state).
+        var decoder = _decoder;
+        loop.ContinueWith(_ =>
+        {
+            receiver.Dispose();
+            decoder?.Dispose();
+        }, TaskScheduler.Default);
         Timers.StartPeriodicTimer("idle", IdleCheck.Instance, TimeSpan.FromMilliseconds(Math.Max(100, _idleTimeout.TotalMilliseconds / 4)));
     }
 

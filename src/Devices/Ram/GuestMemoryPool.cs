@@ -145,7 +145,21 @@ public sealed unsafe class GuestMemoryPool : IDisposable
                 _heldBytes += size; // reserved while it is populated outside the lock
             }
 
-            var memory = AnonymousMapping.Map(size);
+            byte* memory;
+            try
+            {
+                memory = AnonymousMapping.Map(size);
+            }
+            catch
+            {
+                lock (_lock)
+                {
+                    _heldBytes -= size; // the reservation above: nothing was mapped
+                }
+
+                throw;
+            }
+
             AnonymousMapping.PopulateWrite(memory, size);
             lock (_lock)
             {

@@ -78,4 +78,17 @@ public sealed class GuestMemoryPoolTests
         using var block = pool.TryTake("p", Block)!;
         Assert.True(block.Pages(0, block.PageCount).IndexOfAnyExcept((byte)0) < 0);
     }
+
+    [Fact]
+    public void A_range_the_kernel_refuses_to_map_gives_its_reservation_back()
+    {
+        // 256 TiB: beyond the 128 TiB a process can map on x86-64, so mmap refuses it (ENOMEM) before touching anything.
+        const long huge = 1L << 48;
+        using var pool = new GuestMemoryPool(huge, TimeSpan.Zero);
+        Assert.Throws<OutOfMemoryException>(() => pool.Populate(huge, rangeBytes: huge));
+        Assert.Equal(0, pool.State().HeldBytes);
+        // The whole bound is still there: a later populate gets what it asks for.
+        Assert.Equal(Block, pool.Populate(Block));
+        Assert.Equal(Block, pool.State().HeldBytes);
+    }
 }
