@@ -43,6 +43,13 @@ public static class PeerReplies
     /// (load time and buffered bytes not negative, buffered bytes within the granted <paramref name="budgetBytes"/>),
     /// else the problem. Its range and byte sum are the ledger's to check (SentChunkLedger.Credited).
     /// </summary>
+    /// <summary>
+    /// Most load time one credit may report: an hour of Stopwatch ticks (the nodes' clocks tick alike, docs/protocol.md),
+    /// far beyond any load the destination's timeouts let run, so a peer's value can never overflow the sum of load
+    /// ticks behind the load-rate estimate (MigrationStats).
+    /// </summary>
+    public static readonly long MaxLoadTicksPerCredit = System.Diagnostics.Stopwatch.Frequency * 3600;
+
     public static string? CreditProblem(DeviceCredit c, int devices, long budgetBytes)
     {
         if (c.DeviceIndex < 0 || c.DeviceIndex >= devices)
@@ -50,10 +57,10 @@ public static class PeerReplies
             return $"credit for device {c.DeviceIndex}; the guest has {devices} devices";
         }
 
-        if (c.LoadTicks < 0 || c.BufferedBytes < 0 || c.BufferedBytes > budgetBytes)
+        if (c.LoadTicks < 0 || c.LoadTicks > MaxLoadTicksPerCredit || c.BufferedBytes < 0 || c.BufferedBytes > budgetBytes)
         {
             return $"credit for device {c.DeviceIndex} reporting {c.LoadTicks} load ticks and {c.BufferedBytes} buffered bytes; " +
-                   $"expected both >= 0 and at most the budget of {budgetBytes} bytes buffered";
+                   $"expected load ticks in 0..{MaxLoadTicksPerCredit} (one hour) and buffered bytes in 0..{budgetBytes} (the budget)";
         }
 
         return null;

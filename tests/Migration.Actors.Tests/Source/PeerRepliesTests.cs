@@ -45,7 +45,11 @@ public sealed class PeerRepliesTests
         { "credit for device -1", new DeviceCredit(Id, -1, 4096, 0, 10, 0) },
         { "reporting -5 load ticks", new DeviceCredit(Id, 0, 4096, 0, -5, 0) },
         { "and -1 buffered bytes", new DeviceCredit(Id, 1, 4096, 0, 10, -1) },
-        { "and 1048577 buffered bytes; expected both >= 0 and at most the budget of 1048576", new DeviceCredit(Id, 1, 4096, 0, 10, (1 << 20) + 1) },
+        { "and 1048577 buffered bytes; expected load ticks in 0..", new DeviceCredit(Id, 1, 4096, 0, 10, (1 << 20) + 1) },
+        { "buffered bytes in 0..1048576 (the budget)", new DeviceCredit(Id, 1, 4096, 0, 10, (1 << 20) + 1) },
+        // A load time no real load has: summed, such values would overflow the load-rate estimate's tick count.
+        { $"reporting {long.MaxValue} load ticks", new DeviceCredit(Id, 0, 4096, 0, long.MaxValue, 0) },
+        { $"reporting {PeerReplies.MaxLoadTicksPerCredit + 1} load ticks", new DeviceCredit(Id, 0, 4096, 0, PeerReplies.MaxLoadTicksPerCredit + 1, 0) },
     };
 
     [Theory]
