@@ -72,7 +72,18 @@ internal sealed class DeviceReadRun
                 return new ReadRunEnded(Dry: true, Info());
             }
 
-            _saver.Tell(new ReadDone(buffer, n, _stopCopy, last, digest, Info(), ticks));
+            DeviceSaveInfo info;
+            try
+            {
+                info = Info();
+            }
+            catch
+            {
+                _buffers.Return(buffer); // not handed to the saver yet: still this run's
+                throw;
+            }
+
+            _saver.Tell(new ReadDone(buffer, n, _stopCopy, last, digest, info, ticks));
             if (last)
             {
                 break;

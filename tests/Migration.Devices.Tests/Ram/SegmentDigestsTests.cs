@@ -6,7 +6,7 @@ namespace Migration.Devices.Tests.Ram;
 /// <summary>Incremental per-segment digests against a full recomputation (RamBlock.ComputeDigest).</summary>
 public sealed class SegmentDigestsTests
 {
-    // 3 full 64 MiB segments and a short fourth one (12 KiB), so the partial last segment is covered too.
+    // 3 full 512 KiB segments and a short fourth one (12 KiB), so the partial last segment is covered too.
     private const long BlockBytes = 3 * SegmentDigests.SegmentBytes + 3 * RamBlock.PageSize;
 
     [Fact]
