@@ -57,9 +57,11 @@ internal sealed class IncomingResources
             devices.Select(d => DeviceSlot.Of((uint)d.Identity.Instance)).ToArray());
         if (devices.Count > 0)
         {
-            // The receive loops rent every chunk from the node's chunk pool: fill it for this budget now, at prepare,
-            // so that no chunk buffer is allocated while device state streams (issue 9's steady-allocation target).
-            DeviceChunkBuffers.Prepare(_budget.BudgetBytes, settings.ChunkSize);
+            // The receive loops rent every chunk from the node's chunk pool: fill it now, at prepare, so that no chunk
+            // buffer is allocated while device state streams (issue 9's steady-allocation target), for as many chunks as
+            // can be buffered at once: the budget, and no more than the devices' state (the pool keeps what it is filled
+            // with, so a guest with little device state must not pin a whole budget of buffers).
+            DeviceChunkBuffers.Prepare(Math.Min(_budget.BudgetBytes, StateInChunks(guest.Spec, settings.ChunkSize)), settings.ChunkSize);
         }
 
         // The migration's own pool for device loading: created now, disposed when this migration ends.
@@ -109,6 +111,10 @@ internal sealed class IncomingResources
             _guest = null;
         }
     }
+
+    /// <summary>Bytes of whole chunks that hold every device's state (a structured device's few bytes: one chunk).</summary>
+    internal static long StateInChunks(GuestSpec spec, int chunkSize) =>
+        spec.Devices.Sum(d => Math.Max(1, (Math.Max(0, d.StateBytes) + chunkSize - 1) / chunkSize) * (long)chunkSize);
 
     private static InvalidOperationException NotStarted() => new("the incoming migration's guest is not allocated yet");
 }

@@ -10,7 +10,9 @@ namespace Migration.Transport.Flow;
 /// partition plus one per thread, and trimmed at every gen2 collection), and every buffer it cannot keep becomes 1 MiB
 /// of garbage. This pool keeps up to <see cref="MaxBuffersPerSize"/> per size and never trims, so a node holds between
 /// migrations about as many chunk buffers as its busiest migration had out at once (bounded by the device budget plus
-/// read-ahead, e.g. 64 + 8 MiB), and the next migration allocates none. One pool for both directions, so a node that
+/// read-ahead, e.g. 64 + 8 MiB; the destination fills it for no more than the guest's device state), and the next
+/// migration allocates none. The set is per chunk size (power-of-two buckets): a node that served migrations with
+/// several chunk sizes keeps one set of each, at most <see cref="MaxBuffersPerSize"/> buffers per size. One pool for both directions, so a node that
 /// sends and receives keeps one set. Thread-safe: renters and returners are on different threads.
 /// Every rented buffer names its owner where it is rented (PacketReceiver, DeviceSaver); whoever drops a chunk returns it here.
 /// </summary>
