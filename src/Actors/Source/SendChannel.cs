@@ -25,6 +25,11 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
     private readonly SourceRamDigests? _digests;
     private readonly CancellationTokenSource _cts = new();
     private IChannelIo? _socket;
+    /// <summary>
+    /// The connect in progress, until its Connected is handled (on this thread). If this actor stops first, PostStop
+    /// disposes the connection it yields: nobody else would (its Connected goes to dead letters).
+    /// </summary>
+    private Task<IChannelIo>? _connecting;
 
     /// <param name="digests">The migration's RAM digests, handed to each connection's sender thread (<see cref="SendJobHandler"/>); null in tests without digests.</param>
     public SendChannel(ChannelSpec spec, IActorRef coordinator, SourceRamDigests? digests = null)
@@ -48,8 +53,11 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
         FirstConnect(_spec);
     }
 
-    private void FirstConnect(ChannelSpec spec) =>
-        ChannelConnector.ConnectAsync(spec, _connection, _cts.Token).PipeTo(Self, success: io => new Connected(io), failure: e => new ChannelBroken(TaskFailures.Unwrap(e), 0));
+    private void FirstConnect(ChannelSpec spec)
+    {
+        _connecting = ChannelConnector.ConnectAsync(spec, _connection, _cts.Token);
+        _connecting.PipeTo(Self, success: io => new Connected(io), failure: e => new ChannelBroken(TaskFailures.Unwrap(e), 0));
+    }
 
     private void Connecting()
     {
@@ -81,6 +89,7 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
     /// <summary>A new connection: a fresh sender (thread, writer, codec) over it (the previous one, if any, was abandoned).</summary>
     private void Start(IChannelIo io)
     {
+        _connecting = null; // taken over: _socket is disposed by PostStop or the next reconnect
         _socket = io;
         var codec = _spec.Codec == CodecId.None ? null : RamCodecRegistry.Default.Create(_spec.Codec, _spec.CodecLevel);
         _generation++;
@@ -193,7 +202,8 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
         _connection++;
         var remaining = _reconnectDeadline - DateTime.UtcNow;
         var spec = _spec with { ConnectTimeout = remaining < _spec.ConnectTimeout ? remaining : _spec.ConnectTimeout };
-        ChannelConnector.ConnectAsync(spec, _connection, _cts.Token).PipeTo(Self, success: io => new Connected(io), failure: e => new ConnectFailed(TaskFailures.Unwrap(e)));
+        _connecting = ChannelConnector.ConnectAsync(spec, _connection, _cts.Token);
+        _connecting.PipeTo(Self, success: io => new Connected(io), failure: e => new ConnectFailed(TaskFailures.Unwrap(e)));
     }
 
     private void IgnoreStale()
@@ -214,7 +224,11 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
     private void Broken()
     {
         Receive<SendJob>(Drop);
-        Receive<Connected>(c => c.Io.Dispose());
+        Receive<Connected>(c =>
+        {
+            _connecting = null;
+            c.Io.Dispose();
+        });
         Receive<ConnectFailed>(_ => { });
         Receive<RetryConnect>(_ => { });
         IgnoreStale();
@@ -235,6 +249,8 @@ public sealed class SendChannel : ReceiveActor, IWithTimers
     protected override void PostStop()
     {
         _cts.Cancel();
+        // A connect that succeeds after this (or whose Connected was still queued) hands its connection to nobody.
+        _connecting?.ContinueWith(t => t.Result.Dispose(), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
         _sender?.Abandon();
         _socket?.Dispose();
     }
