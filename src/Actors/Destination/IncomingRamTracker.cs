@@ -174,7 +174,7 @@ public sealed class IncomingRamTracker : IRamWriteObserver, IDisposable
     /// </summary>
     public Task<string[]> FinishAsync()
     {
-        _populator?.Dispose(); // every page has arrived: nothing left to populate
+        _populator?.Stop(); // every page has arrived: nothing left to populate (Dispose waits for its threads)
         _stop.Cancel();
         return _background.ContinueWith(_ =>
         {

@@ -256,7 +256,7 @@ public sealed unsafe class RamBlock : IDisposable
     /// Faults in pages [firstPage, firstPage+count) for writing without changing their content: anonymous memory with
     /// madvise(MADV_POPULATE_WRITE) (the kernel allocates and clears them, huge pages where THP applies); otherwise, or
     /// on a kernel without it, an atomic OR with 0 on each page's first int. Safe against concurrent writers. Any
-    /// thread; the caller keeps the block alive meanwhile (RamPopulator stops before its owner disposes the block).
+    /// thread; the caller keeps the block alive meanwhile (RamPopulator.Dispose waits for its threads before the owner disposes the block).
     /// </summary>
     public void Populate(long firstPage, int count)
     {

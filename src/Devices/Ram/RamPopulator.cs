@@ -197,10 +197,26 @@ public sealed class RamPopulator : IDisposable
     /// <summary>Threads still running (test hook).</summary>
     internal int RunningThreads => _threads.Count(t => t.IsAlive);
 
-    /// <summary>Stops every thread after its current slice. Idempotent; does not wait.</summary>
-    public void Dispose()
+    /// <summary>Tells every thread to stop after its current slice; does not wait (for the downtime's path). Idempotent.</summary>
+    public void Stop()
     {
         _stopped = true;
         _wake.Release(_threads.Length);
+    }
+
+    /// <summary>
+    /// Stops every thread after its current slice (a few huge pages) and waits for them, at most 5 s each, so that the
+    /// owner may unmap the blocks right after (RamBlock.Populate's contract). Idempotent.
+    /// </summary>
+    public void Dispose()
+    {
+        Stop();
+        foreach (var t in _threads)
+        {
+            if (t != Thread.CurrentThread && t.IsAlive)
+            {
+                t.Join(TimeSpan.FromSeconds(5));
+            }
+        }
     }
 }
