@@ -41,9 +41,7 @@ internal sealed class SourceConvergence
     private double _digestRateProbed;
     private bool _probing;
     private double _lastProbeMs = -1;
-    private double _roundTripMs;
-    private double _pingSentMs = -1;
-    private long _pingId;
+    private readonly ControlRoundTrip _roundTrip = new();
     private long _precopyWireBytes;
     private double _precopyEndMs;
     private long _stopWireBytes;
@@ -149,7 +147,7 @@ internal sealed class SourceConvergence
         var digestRate = Math.Max(history.DigestRateBytesPerMs, _digestRateProbed);
         // One control round trip: the commit round trip an earlier migration of this node measured after its stop, or
         // the ping of this one, whichever is longer (the ping is taken while the guest runs, the commit after the stop).
-        var rtt = Math.Max(history.CommitRoundTripMs, _roundTripMs);
+        var rtt = Math.Max(history.CommitRoundTripMs, _roundTrip.CurrentMs(_clock.Elapsed.TotalMilliseconds));
         return Estimator.Estimate(new DowntimeInputs(dirty, device, precopyRate, history.StopCopyRateBytesPerMs, _stats.LoadRateBytesPerMs(),
             _guest.Blocks.Sum(b => b.SizeBytes), digestRate, rtt,
             devices,
@@ -285,26 +283,18 @@ internal sealed class SourceConvergence
     /// <summary>Measures the control round trip to the destination's incoming actor (Identify is answered by every actor).</summary>
     private void Ping(IActorRef incoming)
     {
-        if (incoming.IsNobody() || _pingSentMs >= 0)
+        if (!incoming.IsNobody() && _roundTrip.TryStart(_clock.Elapsed.TotalMilliseconds) is { } id)
         {
-            return;
+            incoming.Tell(new Identify(id));
         }
-
-        _pingSentMs = _clock.Elapsed.TotalMilliseconds;
-        incoming.Tell(new Identify(++_pingId));
     }
 
     public void OnPong(ActorIdentity id)
     {
-        if (_pingSentMs < 0 || id.MessageId is not long n || n != _pingId)
+        if (id.MessageId is long n)
         {
-            return;
+            _roundTrip.OnAnswer(n, _clock.Elapsed.TotalMilliseconds);
         }
-
-        var rtt = _clock.Elapsed.TotalMilliseconds - _pingSentMs;
-        _pingSentMs = -1;
-        // A longer round trip counts at once, a shorter one halfway (the stop phase meets the machine as it is loaded now).
-        _roundTripMs = rtt > _roundTripMs ? rtt : (_roundTripMs + rtt) / 2;
     }
 
     public double PrecopyThroughputMiBps(double setupMs)
