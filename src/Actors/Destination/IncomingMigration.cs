@@ -160,6 +160,12 @@ public sealed class IncomingMigration : ReceiveActor, IWithTimers, IIncomingOutc
         });
         Receive<SourceDigests>(d =>
         {
+            if (IncomingVerification.SourceDigestsProblem(d, Id, _resources.Guest!) is { } problem)
+            {
+                Fail($"source digests: {problem}");
+                return;
+            }
+
             _verification.OnSourceDigests(d);
             TryVerify();
         });
@@ -272,7 +278,18 @@ public sealed class IncomingMigration : ReceiveActor, IWithTimers, IIncomingOutc
         Receive<RetryOwnership>(_ => _ownership.RetryClaim());
         Receive<HoldResumeOver>(_ => _ownership.OnHoldResumeOver());
         Receive<ChannelAccepted>(c => c.Io.Dispose()); // a late reconnect: everything has arrived
-        Receive<AbortIncoming>(a => Discard($"aborted by source: {a.Reason}"));
+        Receive<AbortIncoming>(a =>
+        {
+            // Once a claim was started its write may land in the record: discarding now could leave the record naming
+            // this node with no guest here. The claim's answer decides (Refused: the source took the guest back).
+            if (_ownership.ClaimStarted)
+            {
+                _log.Warning("incoming migration {0}: an abort ({1}) after the claim of the guest started; the ownership record decides", Id, a.Reason);
+                return;
+            }
+
+            Discard($"aborted by source: {a.Reason}");
+        });
         Receive<CommitTimeout>(_ => _lostCommit.BeginResolving());
         Receive<AskSource>(_ => _lostCommit.AskSourceNode());
         Receive<HandoverStatus>(_lostCommit.OnHandoverStatus);

@@ -30,6 +30,12 @@ internal sealed class IncomingOwnership
     private readonly IIncomingOutcomes _outcomes;
     private GuestEpoch? _startEpoch;
     private bool _claimPending;
+
+    /// <summary>
+    /// Whether a claim of the guest was ever started here (the source committed, or its answer or death said so): from
+    /// then on a write may land in the ownership record at any time, so only the claim's answer may discard the copy.
+    /// </summary>
+    public bool ClaimStarted { get; private set; }
     private string _claimWhy = "";
 
     public IncomingOwnership(PrepareIncoming request, string nodeName, TimeSpan majorityTimeout, IActorContext context, ITimerScheduler timers,
@@ -92,6 +98,7 @@ internal sealed class IncomingOwnership
     /// <summary>Verified: the source released the guest, or is gone. Resume only once a majority confirmed start epoch + 1 here.</summary>
     public void ClaimThenResume(string why)
     {
+        ClaimStarted = true;
         _claimWhy = why;
         if (_claimPending)
         {

@@ -65,6 +65,40 @@ internal sealed class IncomingVerification
 
     public void OnSourceDigests(SourceDigests d) => Source = d;
 
+    /// <summary>
+    /// Null when the source's digests fit this migration and guest: its id, one digest per RAM block and per device (no
+    /// list missing), and a vCPU position inside the guest's RAM; else what arrived against what was expected. Checked
+    /// before the digests are used: a bad position would otherwise throw in Resume, after the ownership moved here,
+    /// and the guest would run nowhere.
+    /// </summary>
+    public static string? SourceDigestsProblem(SourceDigests d, Guid migrationId, GuestVm guest)
+    {
+        if (d.MigrationId != migrationId)
+        {
+            return $"digests for migration {d.MigrationId}; expected {migrationId}";
+        }
+
+        if (d.Ram is null || d.Devices is null || d.ChunksPerDevice is null)
+        {
+            return $"a missing list (RAM {(d.Ram is null ? "missing" : "present")}, devices {(d.Devices is null ? "missing" : "present")}, " +
+                   $"chunks per device {(d.ChunksPerDevice is null ? "missing" : "present")}); expected all three";
+        }
+
+        if (d.Ram.Count != guest.Blocks.Count || d.Devices.Count != guest.Devices.Count || d.ChunksPerDevice.Count != guest.Devices.Count)
+        {
+            return $"{d.Ram.Count} RAM digests, {d.Devices.Count} device digests and {d.ChunksPerDevice.Count} chunk counts; " +
+                   $"expected {guest.Blocks.Count} RAM blocks and {guest.Devices.Count} devices";
+        }
+
+        if (d.CpuBlock < 0 || d.CpuBlock >= guest.Blocks.Count || d.CpuPage < 0 || d.CpuPage >= guest.Blocks[d.CpuBlock].PageCount)
+        {
+            var pages = d.CpuBlock >= 0 && d.CpuBlock < guest.Blocks.Count ? $"{guest.Blocks[d.CpuBlock].PageCount} pages" : "no such block";
+            return $"vCPU position (block {d.CpuBlock}, page {d.CpuPage}); expected a block in 0..{guest.Blocks.Count - 1} and a page within it ({pages})";
+        }
+
+        return null;
+    }
+
     public void OnRamDigests(string[] digests) => _ramDigests = digests;
 
     /// <summary>All RAM has arrived: hash what was not hashed yet (once), while devices finish loading.</summary>

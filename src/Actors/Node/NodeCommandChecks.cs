@@ -104,8 +104,9 @@ internal sealed class NodeCommandChecks(string nodeName, MigrationSettings defau
 
     /// <summary>
     /// True if the PrepareIncoming was refused here (PrepareRefused to <paramref name="sender"/>); false: receive it with
-    /// <paramref name="effective"/> settings. Discards an incoming copy of the same guest from the same source that the
-    /// new migration supersedes (<see cref="IncomingMigrations.DiscardSuperseded"/>) before it checks the guest's id.
+    /// <paramref name="effective"/> settings. Once the prepare is valid, discards an incoming copy of the same guest from
+    /// the same source that the new migration supersedes (<see cref="IncomingMigrations.DiscardSuperseded"/>) before it
+    /// checks the guest's id.
     /// </summary>
     public bool Refused(PrepareIncoming p, IActorRef sender, out MigrationSettings effective)
     {
@@ -122,16 +123,19 @@ internal sealed class NodeCommandChecks(string nodeName, MigrationSettings defau
             return true;
         }
 
-        incoming.DiscardSuperseded(p, log);
-        if (guests.IsTaken(p.Spec.Id))
-        {
-            sender.Tell(new PrepareRefused(p.MigrationId, $"guest {p.Spec.Id} already exists on {nodeName}"));
-            return true;
-        }
-
+        // Validated first (spec, parameters, source present): a malformed prepare is refused with its reason, and
+        // neither reads a missing field nor discards a copy it would supersede.
         if (!IncomingAdmission.TryAdmit(p, defaults, guests.MemoryCapacity, out effective, out var refusal))
         {
             sender.Tell(new PrepareRefused(p.MigrationId, refusal));
+            return true;
+        }
+
+        incoming.DiscardSuperseded(p, log);
+        if (guests.IsTaken(p.Spec.Id))
+        {
+            effective = defaults;
+            sender.Tell(new PrepareRefused(p.MigrationId, $"guest {p.Spec.Id} already exists on {nodeName}"));
             return true;
         }
 

@@ -88,6 +88,22 @@ public sealed class LostCommitSpecs : IncomingSpecBase
     }
 
     [Fact]
+    public async Task An_abort_after_the_commit_leaves_the_decision_to_the_ownership_record()
+    {
+        var (ack, _, guest) = await VerifiedAsync("vm-committed");
+        using var _ = guest;
+
+        // The commit starts the claim; an abort right behind it (a stray or contradicting one) must not discard the
+        // copy whose claim may already be landing. Nobody took the guest back, so the claim wins and the guest runs here.
+        ack.Incoming.Tell(new CommitMigration(ack.MigrationId), _coordinator.Ref);
+        ack.Incoming.Tell(new AbortIncoming(ack.MigrationId, "an abort behind the commit"), _coordinator.Ref);
+
+        var resumed = await _coordinator.FishForMessageAsync(m => m is GuestResumed, Timeout);
+        Assert.Equal(ack.MigrationId, ((GuestResumed)resumed).MigrationId);
+        Assert.Equal("running", (await GuestStateAsync("vm-committed"))!.State);
+    }
+
+    [Fact]
     public async Task A_verified_guest_is_resumed_without_the_commit_when_the_source_says_it_released_it()
     {
         var (ack, ramDigests, guest) = await VerifiedAsync("vm-released");
