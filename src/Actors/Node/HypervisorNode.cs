@@ -101,13 +101,7 @@ public sealed class HypervisorNode : ReceiveActor, IWithTimers
         Receive<MigrationEnded>(OnMigrationEnded);
         Receive<Terminated>(_childFailures.OnTerminated);
         Receive<PrepareIncoming>(OnPrepareIncoming);
-        Receive<AbortIncoming>(a =>
-        {
-            if (_incoming.TryGet(a.MigrationId, out var inc))
-            {
-                inc.Actor.Forward(a);
-            }
-        });
+        Receive<AbortIncoming>(OnAbortIncoming);
         Receive<IncomingGuestRunning>(r =>
         {
             _incoming.End(r.MigrationId);
@@ -305,6 +299,31 @@ public sealed class HypervisorNode : ReceiveActor, IWithTimers
         var actor = Context.ActorOf(IncomingMigration.Props(p, effective, _listener, _defaults.ListenerHost, _listenerPort, _nodeName, _tls is not null), $"incoming-{p.MigrationId:N}");
         _incoming.Add(p.MigrationId, new IncomingEntry(p.Spec.Id, actor, p.Spec.RamBytes, p.Source));
         Context.Watch(actor);
+    }
+
+    /// <summary>
+    /// Forwards an abort to its incoming migration if it comes from that migration's source node (its coordinator or node
+    /// actor) or from this node's own actors; anyone else (another member, a CLI, a sender-less message) gets
+    /// CommandFailed and the copy lives on. An abort for a migration not held here is ignored (it may have ended).
+    /// </summary>
+    private void OnAbortIncoming(AbortIncoming a)
+    {
+        if (!_incoming.TryGet(a.MigrationId, out var inc))
+        {
+            return;
+        }
+
+        var from = Sender;
+        var allowed = !from.IsNobody() && !from.Equals(Context.System.DeadLetters)
+            && (from.Path.Address.HasLocalScope || from.Path.Address.Equals(inc.Source.Path.Address));
+        if (!allowed)
+        {
+            _log.Warning("refused an abort of incoming migration {0} from {1}: only its source node {2} may abort it", a.MigrationId, from, inc.Source.Path.Address);
+            from.Tell(new CommandFailed($"abort of incoming migration {a.MigrationId} from {from.Path.Address}: only its source node {inc.Source.Path.Address} may abort it", "not-authorized"));
+            return;
+        }
+
+        inc.Actor.Forward(a);
     }
 
     private void OnHandedOver(GuestHandedOver h)
