@@ -314,7 +314,8 @@ public sealed class HypervisorNode : ReceiveActor, IWithTimers
         }
 
         var from = Sender;
-        var allowed = !from.IsNobody() && !from.Equals(Context.System.DeadLetters)
+        // IsNobody covers dead letters too: a sender-less message from a remote system arrives from this system's dead letters.
+        var allowed = !from.IsNobody()
             && (from.Path.Address.HasLocalScope || from.Path.Address.Equals(inc.Source.Path.Address));
         if (!allowed)
         {

@@ -134,7 +134,6 @@ internal sealed class NodeCommandChecks(string nodeName, MigrationSettings defau
         incoming.DiscardSuperseded(p, log);
         if (guests.IsTaken(p.Spec.Id))
         {
-            effective = defaults;
             sender.Tell(new PrepareRefused(p.MigrationId, $"guest {p.Spec.Id} already exists on {nodeName}"));
             return true;
         }

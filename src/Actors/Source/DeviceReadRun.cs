@@ -47,6 +47,8 @@ internal sealed class DeviceReadRun
             int n;
             string? digest = null;
             var last = false;
+            long ticks;
+            DeviceSaveInfo info;
             var started = Stopwatch.GetTimestamp();
             try
             {
@@ -57,30 +59,21 @@ internal sealed class DeviceReadRun
                     _device.FinishStopCopy();
                     digest = _device.ComputeDigest().ToString("x32");
                 }
-            }
-            catch
-            {
-                _buffers.Return(buffer);
-                throw;
-            }
 
-            var ticks = Stopwatch.GetTimestamp() - started;
-            if (n == 0 && !last)
-            {
-                // Nothing to read in PRE_COPY right now.
-                _buffers.Return(buffer);
-                return new ReadRunEnded(Dry: true, Info());
-            }
-
-            DeviceSaveInfo info;
-            try
-            {
+                ticks = Stopwatch.GetTimestamp() - started;
                 info = Info();
             }
             catch
             {
                 _buffers.Return(buffer); // not handed to the saver yet: still this run's
                 throw;
+            }
+
+            if (n == 0 && !last)
+            {
+                // Nothing to read in PRE_COPY right now.
+                _buffers.Return(buffer);
+                return new ReadRunEnded(Dry: true, info);
             }
 
             _saver.Tell(new ReadDone(buffer, n, _stopCopy, last, digest, info, ticks));

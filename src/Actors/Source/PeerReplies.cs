@@ -39,17 +39,17 @@ public static class PeerReplies
     }
 
     /// <summary>
-    /// Null when the credit names one of the guest's <paramref name="devices"/> and reports figures the estimates can use
-    /// (load time and buffered bytes not negative, buffered bytes within the granted <paramref name="budgetBytes"/>),
-    /// else the problem. Its range and byte sum are the ledger's to check (SentChunkLedger.Credited).
-    /// </summary>
-    /// <summary>
     /// Most load time one credit may report: an hour of Stopwatch ticks (the nodes' clocks tick alike, docs/protocol.md),
     /// far beyond any load the destination's timeouts let run, so a peer's value can never overflow the sum of load
     /// ticks behind the load-rate estimate (MigrationStats).
     /// </summary>
     public static readonly long MaxLoadTicksPerCredit = System.Diagnostics.Stopwatch.Frequency * 3600;
 
+    /// <summary>
+    /// Null when the credit names one of the guest's <paramref name="devices"/> and reports figures the estimates can use
+    /// (load time within 0..<see cref="MaxLoadTicksPerCredit"/>, buffered bytes within 0..the granted <paramref name="budgetBytes"/>),
+    /// else the problem. Its range and byte sum are the ledger's to check (SentChunkLedger.Credited).
+    /// </summary>
     public static string? CreditProblem(DeviceCredit c, int devices, long budgetBytes)
     {
         if (c.DeviceIndex < 0 || c.DeviceIndex >= devices)
