@@ -99,8 +99,12 @@ public sealed class HypervisorNode : ReceiveActor, IWithTimers
         Receive<QueryHandover>(q => Sender.Tell(new HandoverStatus(q.MigrationId, _outgoing.Decide(q.MigrationId))));
         Receive<IncomingInDoubt>(d => _incoming.MarkInDoubt(d.MigrationId, d.Info));
         Receive<MigrationEnded>(OnMigrationEnded);
-        Receive<Terminated>(_childFailures.OnTerminated);
-        Receive<PrepareIncoming>(OnPrepareIncoming);
+        Receive<Terminated>(t =>
+        {
+            _childFailures.OnTerminated(t);
+            ReleaseDeferredPrepares();
+        });
+        Receive<PrepareIncoming>(p => OnPrepareIncoming(p, Sender));
         Receive<AbortIncoming>(OnAbortIncoming);
         Receive<IncomingGuestRunning>(r =>
         {
@@ -109,11 +113,13 @@ public sealed class HypervisorNode : ReceiveActor, IWithTimers
             _store.Add(r.Guest);
             _log.Info("guest {0} now runs on {1} (migration {2})", r.Guest.Id, _nodeName, r.MigrationId);
             _metrics.IncomingEnded(r.MigrationId, "completed");
+            ReleaseDeferredPrepares(); // a prepare of this guest waiting behind this copy is refused now: the guest runs here
         });
         Receive<IncomingDiscarded>(d =>
         {
             _incoming.End(d.MigrationId);
             _metrics.IncomingEnded(d.MigrationId, "discarded", d.Reason);
+            ReleaseDeferredPrepares();
         });
         Receive<GetNodes>(_ => Sender.Tell(NodeListing.Of(Context.System)));
         Receive<GetMigrations>(_ => Sender.Tell(_history.List()));
@@ -288,9 +294,9 @@ public sealed class HypervisorNode : ReceiveActor, IWithTimers
         }
     }
 
-    private void OnPrepareIncoming(PrepareIncoming p)
+    private void OnPrepareIncoming(PrepareIncoming p, IActorRef sender)
     {
-        if (_checks.Refused(p, Sender, out var effective))
+        if (_checks.NotAdmittedNow(p, sender, out var effective))
         {
             return;
         }
@@ -325,6 +331,18 @@ public sealed class HypervisorNode : ReceiveActor, IWithTimers
         }
 
         inc.Actor.Forward(a);
+    }
+
+    /// <summary>
+    /// Prepares that waited for a superseded copy to end are handled again at once, as if just received from their
+    /// senders (not re-sent to this mailbox, where a newer prepare of the same guest could overtake them).
+    /// </summary>
+    private void ReleaseDeferredPrepares()
+    {
+        foreach (var d in _incoming.TakeReleased())
+        {
+            OnPrepareIncoming(d.Prepare, d.Sender);
+        }
     }
 
     private void OnHandedOver(GuestHandedOver h)

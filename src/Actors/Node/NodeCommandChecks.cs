@@ -103,12 +103,11 @@ internal sealed class NodeCommandChecks(string nodeName, MigrationSettings defau
     }
 
     /// <summary>
-    /// True if the PrepareIncoming was refused here (PrepareRefused to <paramref name="sender"/>); false: receive it with
-    /// <paramref name="effective"/> settings. Once the prepare is valid, discards an incoming copy of the same guest from
-    /// the same source that the new migration supersedes (<see cref="IncomingMigrations.DiscardSuperseded"/>) before it
-    /// checks the guest's id.
+    /// True if the PrepareIncoming was refused here (PrepareRefused to <paramref name="sender"/>) or waits behind an
+    /// incoming copy of the same guest from the same source that it supersedes (<see cref="IncomingMigrations.DeferBehindSuperseded"/>:
+    /// handled again once that copy is gone); false: receive it now with <paramref name="effective"/> settings.
     /// </summary>
-    public bool Refused(PrepareIncoming p, IActorRef sender, out MigrationSettings effective)
+    public bool NotAdmittedNow(PrepareIncoming p, IActorRef sender, out MigrationSettings effective)
     {
         effective = defaults;
         if (incoming.Contains(p.MigrationId) || outgoing.IsRunning(p.MigrationId) || history.IsFinished(p.MigrationId))
@@ -131,7 +130,11 @@ internal sealed class NodeCommandChecks(string nodeName, MigrationSettings defau
             return true;
         }
 
-        incoming.DiscardSuperseded(p, log);
+        if (incoming.DeferBehindSuperseded(p, sender, log))
+        {
+            return true;
+        }
+
         if (guests.IsTaken(p.Spec.Id))
         {
             sender.Tell(new PrepareRefused(p.MigrationId, $"guest {p.Spec.Id} already exists on {nodeName}"));
