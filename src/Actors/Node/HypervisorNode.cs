@@ -7,7 +7,6 @@ using Migration.Actors.Messages;
 using Migration.Actors.Ownership;
 using Migration.Actors.Settings;
 using Migration.Actors.Source;
-using Migration.Devices.Guest;
 
 namespace Migration.Actors.Node;
 
@@ -19,8 +18,8 @@ namespace Migration.Actors.Node;
 /// migrations); its state lives in plain collaborators it creates and calls on its own thread only (docs/architecture.md,
 /// "Node structure"): <see cref="GuestRegistry"/>, <see cref="IncomingMigrations"/>, <see cref="OutgoingMigrations"/>
 /// (with the <see cref="HandoverLedger"/> that answers a destination whose CommitMigration was lost),
-/// <see cref="MigrationHistory"/>, <see cref="NodeMetricsFeed"/>, <see cref="GuestReclaim"/>, <see cref="CustodyKeeper"/>,
-/// <see cref="MigrationChildFailures"/>, <see cref="CreatedGuestClaims"/> and <see cref="CordonView"/>. Work done elsewhere
+/// <see cref="GuestCreation"/>, <see cref="IncomingReception"/> (the destination role), <see cref="MigrationHistory"/>,
+/// <see cref="NodeMetricsFeed"/>, <see cref="GuestReclaim"/>, <see cref="CustodyKeeper"/>, <see cref="MigrationChildFailures"/>, <see cref="CreatedGuestClaims"/> and <see cref="CordonView"/>. Work done elsewhere
 /// (claims, custody, digests, the Replicator) comes back as messages, which the table hands to the collaborator concerned.
 /// </summary>
 public sealed class HypervisorNode : ReceiveActor, IWithTimers
@@ -35,7 +34,6 @@ public sealed class HypervisorNode : ReceiveActor, IWithTimers
     private readonly string _nodeName;
     private readonly GuestStore _store;
     private readonly bool _ownsStore;
-    private readonly CancellationTokenSource _lifetime = new(); // cancelled in PostStop (BuildGuest)
     private readonly IncomingMigrations _incoming = new();
     private readonly GuestRegistry _guests;
     private readonly MigrationHistory _history;
@@ -45,8 +43,10 @@ public sealed class HypervisorNode : ReceiveActor, IWithTimers
     private readonly CustodyKeeper _custody;
     private readonly MigrationChildFailures _childFailures;
     private readonly CreatedGuestClaims _creations;
+    private readonly GuestCreation _creation;
     private readonly CordonView _cordon;
     private readonly NodeCommandChecks _checks;
+    private readonly IncomingReception _reception;
     private IActorRef _listener = ActorRefs.Nobody;
     private OwnershipRegistry? _owners;
     private Transport.Channels.ChannelTls? _tls;
@@ -68,9 +68,12 @@ public sealed class HypervisorNode : ReceiveActor, IWithTimers
         _creations = new CreatedGuestClaims(Context, _log, _nodeName);
         _cordon = new CordonView(_nodeName);
         _checks = new NodeCommandChecks(_nodeName, defaults, _log, _guests, _incoming, _outgoing, _history, _cordon);
+        _creation = new GuestCreation(Context, _checks, _guests, _store, _metrics, _creations);
+        _reception = new IncomingReception(Context, _log, _nodeName, _checks, _incoming, _guests, _store, _metrics,
+            () => new ListenerEndpoint(_listener, _defaults.ListenerHost, _listenerPort, _tls is not null));
 
-        Receive<CreateGuest>(OnCreateGuest);
-        Receive<GuestBuilt>(OnGuestBuilt);
+        Receive<CreateGuest>(c => _creation.OnCreate(c, Sender));
+        Receive<GuestCreation.Built>(_creation.OnBuilt);
         Receive<ListGuests>(_ => Sender.Tell(new GuestList(_nodeName, _guests.List(), NodeMemoryPool.Get(Context.System).Info())));
         Receive<GetGuestDigests>(OnGetDigests);
         Receive<StartMigration>(OnStartMigration);
@@ -102,25 +105,12 @@ public sealed class HypervisorNode : ReceiveActor, IWithTimers
         Receive<Terminated>(t =>
         {
             _childFailures.OnTerminated(t);
-            ReleaseDeferredPrepares();
+            _reception.OnChildTerminated();
         });
-        Receive<PrepareIncoming>(p => OnPrepareIncoming(p, Sender));
-        Receive<AbortIncoming>(OnAbortIncoming);
-        Receive<IncomingGuestRunning>(r =>
-        {
-            _incoming.End(r.MigrationId);
-            _guests.Run(r.Guest);
-            _store.Add(r.Guest);
-            _log.Info("guest {0} now runs on {1} (migration {2})", r.Guest.Id, _nodeName, r.MigrationId);
-            _metrics.IncomingEnded(r.MigrationId, "completed");
-            ReleaseDeferredPrepares(); // a prepare of this guest waiting behind this copy is refused now: the guest runs here
-        });
-        Receive<IncomingDiscarded>(d =>
-        {
-            _incoming.End(d.MigrationId);
-            _metrics.IncomingEnded(d.MigrationId, "discarded", d.Reason);
-            ReleaseDeferredPrepares();
-        });
+        Receive<PrepareIncoming>(p => _reception.OnPrepare(p, Sender));
+        Receive<AbortIncoming>(a => _reception.OnAbort(a, Sender));
+        Receive<IncomingGuestRunning>(_reception.OnRunning);
+        Receive<IncomingDiscarded>(_reception.OnDiscarded);
         Receive<GetNodes>(_ => Sender.Tell(NodeListing.Of(Context.System)));
         Receive<GetMigrations>(_ => Sender.Tell(_history.List()));
         Receive<GetOwners>(_ => _owners!.Read(Self, Sender));
@@ -179,75 +169,13 @@ public sealed class HypervisorNode : ReceiveActor, IWithTimers
 
     protected override void PostStop()
     {
-        _lifetime.Cancel(); // a guest still being built is disposed by its build task (BuildGuest)
+        _creation.Stop(); // a guest still being built is disposed by its build task
         // With NodeHost's store the guests outlive this incarnation (they are adopted by the next, or disposed by NodeHost).
         if (_ownsStore)
         {
             _store.DisposeAll();
         }
     }
-
-    private void OnCreateGuest(CreateGuest c)
-    {
-        try
-        {
-            c.Spec.Validate();
-            if (_checks.Refused(c, Sender))
-            {
-                return;
-            }
-
-            BuildGuest(c.Spec, Sender);
-        }
-        catch (ArgumentException e)
-        {
-            Sender.Tell(new CommandFailed($"cannot create guest {c.Spec.Id}: {e.Message}", "bad-guest"));
-        }
-    }
-
-    /// <summary>
-    /// Allocates and fills the guest's RAM on a thread of its own, not on the node's: filling gigabytes takes seconds,
-    /// and a node blocked that long answers nothing and delays the cluster's heartbeats past the failure detector's
-    /// pause (an 8 GiB fill got a node downed: docs/benchmarks.md, "Back to back with tiered compilation off"). The
-    /// id and the RAM are reserved meanwhile (GuestRegistry.BeginBuilding); the result comes back as GuestBuilt. A
-    /// guest finished after this incarnation stopped is disposed by the build task (nobody would own it).
-    /// </summary>
-    private void BuildGuest(GuestSpec spec, IActorRef replyTo)
-    {
-        _guests.BeginBuilding(spec);
-        _metrics.Publish(); // the reserved RAM counts as used from here, as it does for the capacity check
-        var lifetime = _lifetime.Token;
-        Task.Factory.StartNew(() =>
-            {
-                var guest = GuestFactory.CreateRunning(spec);
-                if (lifetime.IsCancellationRequested)
-                {
-                    guest.Dispose();
-                    throw new OperationCanceledException($"node stopped while guest {spec.Id} was being created");
-                }
-
-                return guest;
-            }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)
-            .PipeTo(Self, success: g => new GuestBuilt(spec, replyTo, g, null), failure: e => new GuestBuilt(spec, replyTo, null, e.GetBaseException()));
-    }
-
-    private void OnGuestBuilt(GuestBuilt b)
-    {
-        _guests.EndBuilding(b.Spec.Id);
-        if (b.Guest is not { } guest)
-        {
-            b.ReplyTo.Tell(new CommandFailed($"cannot create guest {b.Spec.Id}: {b.Error?.Message}", "bad-guest"));
-            return;
-        }
-
-        _guests.Run(guest);
-        _store.Add(guest);
-        _creations.Record(b.Spec.Id, b.ReplyTo); // answers GuestCreated once the record has it (or the write timed out)
-        _metrics.Publish();
-    }
-
-    /// <summary>A guest built off the node's thread (<see cref="BuildGuest"/>): the guest, or why it could not be built. Never leaves the process.</summary>
-    private sealed record GuestBuilt(GuestSpec Spec, IActorRef ReplyTo, GuestVm? Guest, Exception? Error) : INoSerializationVerificationNeeded;
 
     private void OnGetDigests(GetGuestDigests g)
     {
@@ -268,7 +196,7 @@ public sealed class HypervisorNode : ReceiveActor, IWithTimers
             return;
         }
 
-        WarmSerialization();
+        SerializationWarmup.WarmBeforeMigration(Context.System, Self, _log);
         var id = s.MigrationId ?? Guid.NewGuid();
         var coordinator = Context.ActorOf(MigrationCoordinator.Props(id, entry.Guest, s.DestinationNode, _nodeName, s.Settings, s.Subscriber, _tls), $"migration-{id:N}");
         // The node follows its migrations' progress too, to answer status queries.
@@ -279,70 +207,6 @@ public sealed class HypervisorNode : ReceiveActor, IWithTimers
         _outgoing.Started(id, s.VmId, s.DestinationNode, coordinator, s.Subscriber);
         Context.Watch(coordinator);
         Sender.Tell(new MigrationStarted(id, s.VmId));
-    }
-
-    /// <summary>
-    /// Before a migration starts or is received: the control-plane messages of its downtime must not pay Hyperion's
-    /// code generation (lost whenever an extension made Akka reload the system's Serialization; SerializationWarmup).
-    /// </summary>
-    private void WarmSerialization()
-    {
-        var sw = System.Diagnostics.Stopwatch.StartNew();
-        if (SerializationWarmup.EnsureWarm(Context.System, Self))
-        {
-            _log.Info("control-plane serialization warmed again before a migration ({0:0} ms): Akka had reloaded it", sw.Elapsed.TotalMilliseconds);
-        }
-    }
-
-    private void OnPrepareIncoming(PrepareIncoming p, IActorRef sender)
-    {
-        if (_checks.NotAdmittedNow(p, sender, out var effective))
-        {
-            return;
-        }
-
-        WarmSerialization();
-        var actor = Context.ActorOf(IncomingMigration.Props(p, effective, _listener, _defaults.ListenerHost, _listenerPort, _nodeName, _tls is not null), $"incoming-{p.MigrationId:N}");
-        _incoming.Add(p.MigrationId, new IncomingEntry(p.Spec.Id, actor, p.Spec.RamBytes, p.Source));
-        Context.Watch(actor);
-    }
-
-    /// <summary>
-    /// Forwards an abort to its incoming migration if it comes from that migration's source node (its coordinator or node
-    /// actor) or from this node's own actors; anyone else (another member, a CLI, a sender-less message) gets
-    /// CommandFailed and the copy lives on. An abort for a migration not held here is ignored (it may have ended).
-    /// </summary>
-    private void OnAbortIncoming(AbortIncoming a)
-    {
-        if (!_incoming.TryGet(a.MigrationId, out var inc))
-        {
-            return;
-        }
-
-        var from = Sender;
-        // IsNobody covers dead letters too: a sender-less message from a remote system arrives from this system's dead letters.
-        var allowed = !from.IsNobody()
-            && (from.Path.Address.HasLocalScope || from.Path.Address.Equals(inc.Source.Path.Address));
-        if (!allowed)
-        {
-            _log.Warning("refused an abort of incoming migration {0} from {1}: only its source node {2} may abort it", a.MigrationId, from, inc.Source.Path.Address);
-            from.Tell(new CommandFailed($"abort of incoming migration {a.MigrationId} from {from.Path.Address}: only its source node {inc.Source.Path.Address} may abort it", "not-authorized"));
-            return;
-        }
-
-        inc.Actor.Forward(a);
-    }
-
-    /// <summary>
-    /// Prepares that waited for a superseded copy to end are handled again at once, as if just received from their
-    /// senders (not re-sent to this mailbox, where a newer prepare of the same guest could overtake them).
-    /// </summary>
-    private void ReleaseDeferredPrepares()
-    {
-        foreach (var d in _incoming.TakeReleased())
-        {
-            OnPrepareIncoming(d.Prepare, d.Sender);
-        }
     }
 
     private void OnHandedOver(GuestHandedOver h)

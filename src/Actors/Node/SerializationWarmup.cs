@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Akka.Actor;
+using Akka.Event;
 using Migration.Actors.Messages;
 using Migration.Actors.Settings;
 using Migration.Devices.Device;
@@ -29,6 +30,19 @@ public static class SerializationWarmup
 
     /// <summary>True if the system's current Serialization instance is the one warmed last.</summary>
     public static bool IsWarm(ActorSystem system) => Warmed.TryGetValue(system, out var warmed) && ReferenceEquals(warmed, system.Serialization);
+
+    /// <summary>
+    /// Before a migration starts or is received: the control-plane messages of its downtime must not pay Hyperion's
+    /// code generation (lost whenever an extension made Akka reload the system's Serialization). Logs when it had to.
+    /// </summary>
+    public static void WarmBeforeMigration(ActorSystem system, IActorRef anyRef, ILoggingAdapter log)
+    {
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        if (EnsureWarm(system, anyRef))
+        {
+            log.Info("control-plane serialization warmed again before a migration ({0:0} ms): Akka had reloaded it", sw.Elapsed.TotalMilliseconds);
+        }
+    }
 
     /// <summary>Warms the system's current Serialization unless it is already; returns true if it had to (a reload or the first call).</summary>
     public static bool EnsureWarm(ActorSystem system, IActorRef anyRef)
