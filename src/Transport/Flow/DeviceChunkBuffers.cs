@@ -8,25 +8,25 @@ namespace Migration.Transport.Flow;
 /// read-ahead; destination: a receive loop rents each chunk, the reorder gate holds it, the device loader returns it
 /// after the write), i.e. 64+ buffers of 1 MiB: more of one size than ArrayPool&lt;byte&gt;.Shared keeps (32 per core
 /// partition plus one per thread, and trimmed at every gen2 collection), and every buffer it cannot keep becomes 1 MiB
-/// of garbage. This pool keeps up to <see cref="MaxBuffersPerSize"/> per size and never trims, so a node holds between
-/// migrations about as many chunk buffers as its busiest migration had out at once (bounded by the device budget plus
-/// read-ahead, e.g. 64 + 8 MiB; the destination fills it for no more than the guest's device state), and the next
-/// migration allocates none. The set is per chunk size (power-of-two buckets): a node that served migrations with
-/// several chunk sizes keeps one set of each, at most <see cref="MaxBuffersPerSize"/> buffers per size. One pool for both directions, so a node that
-/// sends and receives keeps one set. Thread-safe: renters and returners are on different threads.
-/// Every rented buffer names its owner where it is rented (PacketReceiver, DeviceSaver); whoever drops a chunk returns it here.
+/// of garbage. This pool (<see cref="ChunkBufferPool"/>) keeps up to <see cref="MaxBuffersPerSize"/> idle buffers of the
+/// chunk size last prepared and none of any other, so a node holds between migrations about as many chunk buffers as
+/// its busiest migration of that size had out at once (bounded by the device budget plus read-ahead, e.g. 64 + 8 MiB;
+/// the destination fills it for no more than the guest's device state), and the next migration allocates none. One
+/// pool for both directions, so a node that sends and receives keeps one set. Thread-safe: renters and returners are on
+/// different threads. Every rented buffer names its owner where it is rented (PacketReceiver, DeviceSaver); whoever
+/// drops a chunk returns it here.
 /// </summary>
 public static class DeviceChunkBuffers
 {
     public const int MaxBuffersPerSize = 256;
 
-    public static ArrayPool<byte> Shared { get; } = ArrayPool<byte>.Create(maxArrayLength: 64 << 20, maxArraysPerBucket: MaxBuffersPerSize);
+    public static ChunkBufferPool Shared { get; } = new(MaxBuffersPerSize);
 
     /// <summary>
     /// Makes the pool hold at least enough buffers of <paramref name="chunkSize"/> for <paramref name="budgetBytes"/> of
-    /// chunks out at once (plus one), by renting that many and returning them: a migration's chunk buffers are then
-    /// allocated when it is prepared (once per node, and not at all when an earlier migration left them), not one by one
-    /// while its chunks stream. Thread-safe; a concurrent renter may take some of them, which it would have allocated anyway.
+    /// chunks out at once (plus one): a migration's chunk buffers are then allocated when it is prepared (once per node,
+    /// and not at all when an earlier migration of the same chunk size left them), not one by one while its chunks
+    /// stream. Thread-safe; a concurrent renter may take some of them, which it would have allocated anyway.
     /// </summary>
     public static void Prepare(long budgetBytes, int chunkSize)
     {
@@ -35,16 +35,6 @@ public static class DeviceChunkBuffers
             return;
         }
 
-        var count = (int)Math.Min(MaxBuffersPerSize, budgetBytes / chunkSize + 1);
-        var rented = new byte[count][];
-        for (var i = 0; i < count; i++)
-        {
-            rented[i] = Shared.Rent(chunkSize);
-        }
-
-        foreach (var buffer in rented)
-        {
-            Shared.Return(buffer);
-        }
+        Shared.Prepare((int)Math.Min(MaxBuffersPerSize, budgetBytes / chunkSize + 1), chunkSize);
     }
 }
