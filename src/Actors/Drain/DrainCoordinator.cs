@@ -1,8 +1,6 @@
 using Akka.Actor;
-using Akka.Cluster;
 using Akka.Event;
 using Migration.Actors.Messages;
-using Migration.Actors.Node;
 
 namespace Migration.Actors.Drain;
 
@@ -14,20 +12,22 @@ namespace Migration.Actors.Drain;
 /// next, where, and what a failure means. Its records are replicated (<see cref="DrainStore"/>): a coordinator started on
 /// another node after the old one's node died reads them and carries on.
 /// States: Restoring (reading the replicated drains; commands are stashed) -> Ready. All state is touched only on this
-/// actor's thread: replies of other nodes and of the replicator come back as messages (PipeTo).
+/// actor's thread: replies of other nodes and of the replicator come back as messages (PipeTo, DrainSelfMessages.cs).
+/// Plain collaborators, called on this thread only: <see cref="DrainNodes"/> (the hypervisor members, their node actors,
+/// their capacities) and <see cref="StartDrainChecks"/> (the refusals of a StartDrain).
 /// </summary>
 public sealed class DrainCoordinator : ReceiveActor, IWithTimers, IWithUnboundedStash
 {
     public const string ManagerName = "drain-coordinator";
     public const string ProxyName = "drain";
 
-    private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(10);
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly DrainSettings _settings;
     private readonly DrainBook _book = new();
     private readonly CordonRegistry _cordons;
     private readonly DrainStore _store;
-    private readonly Akka.Cluster.Cluster _cluster;
+    private readonly DrainNodes _nodes;
+    private readonly StartDrainChecks _checks;
     private readonly HashSet<string> _preparing = new(StringComparer.Ordinal);
     private readonly HashSet<Guid> _closing = new();
     private bool _snapshotPending;
@@ -37,7 +37,8 @@ public sealed class DrainCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         _settings = settings;
         _cordons = new CordonRegistry(Context.System);
         _store = new DrainStore(Context.System);
-        _cluster = Akka.Cluster.Cluster.Get(Context.System);
+        _nodes = new DrainNodes(Context);
+        _checks = new StartDrainChecks(_nodes, _book, _preparing);
         Restoring();
     }
 
@@ -66,7 +67,7 @@ public sealed class DrainCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
                 _log.Info("drain coordinator restored {0} drains ({1} running)", r.Drains.Count, r.Drains.Count(d => d.IsRunning));
             }
 
-            Timers.StartPeriodicTimer("check", Check.Instance, _settings.CheckInterval);
+            Timers.StartPeriodicTimer("check", CheckTick.Instance, _settings.CheckInterval);
             Become(Ready);
             Stash.UnstashAll();
             SendStarts(_book.Unanswered());
@@ -85,7 +86,7 @@ public sealed class DrainCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
             var drains = _book.Drains.ToArray();
             _cordons.ReadAsync().PipeTo(Sender, success: c => new DrainList(drains, c), failure: e => new CommandFailed("cannot read the cordoned nodes: " + e.Message));
         });
-        Receive<Check>(_ => OnCheck());
+        Receive<CheckTick>(_ => OnCheck());
         Receive<CapacitySnapshot>(OnCapacity);
         Receive<StartReply>(OnStartReply);
         Receive<MigrationProgress>(p => _book.Progress(p.MigrationId, p.Percent));
@@ -109,48 +110,22 @@ public sealed class DrainCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
 
     private void OnStartDrain(StartDrain s)
     {
-        var members = HypervisorMembers();
-        string? refusal = s.MaxParallel is < 1 or > 64 ? $"--max-parallel {s.MaxParallel}: expected 1..64"
-            : !members.Contains(s.Node) ? $"unknown node {s.Node}: not an Up hypervisor member"
-            : s.Targets.FirstOrDefault(t => !members.Contains(t)) is { } badTarget ? $"unknown target node {badTarget}: not an Up hypervisor member"
-            : s.Targets.Contains(s.Node) ? $"--to {s.Node}: a node cannot take guests from its own drain"
-            : null;
-        if (refusal is null)
+        if (_checks.Refused(s, Sender))
         {
-            try
-            {
-                s.Settings.Validate();
-            }
-            catch (ArgumentException e)
-            {
-                refusal = e.Message;
-            }
-        }
-
-        if (refusal is not null)
-        {
-            Sender.Tell(new CommandFailed(refusal, refusal.StartsWith("unknown", StringComparison.Ordinal) ? "unknown-node" : "bad-settings"));
-            return;
-        }
-
-        var running = _book.Active(s.Node);
-        if (running is not null || _preparing.Contains(s.Node))
-        {
-            Sender.Tell(new CommandFailed($"node {s.Node} is already being drained{(running is null ? "" : $" (drain {running.DrainId})")}", "already-draining"));
             return;
         }
 
         // Cordon first (every reachable node knows it before the answer), then list the guests it runs.
         _preparing.Add(s.Node);
         var replyTo = Sender;
-        var node = NodeOf(s.Node);
+        var node = _nodes.NodeOf(s.Node);
         Prepare(s, node).PipeTo(Self, success: list => new DrainPrepared(s, replyTo, list, null), failure: e => new DrainPrepared(s, replyTo, null, e.Message));
     }
 
     private async Task<GuestList> Prepare(StartDrain s, ActorSelection node)
     {
         await _cordons.SetAsync(s.Node, cordoned: true).ConfigureAwait(false);
-        return await node.Ask<GuestList>(ListGuests.Instance, AskTimeout).ConfigureAwait(false);
+        return await node.Ask<GuestList>(ListGuests.Instance, DrainNodes.AskTimeout).ConfigureAwait(false);
     }
 
     private void OnDrainPrepared(DrainPrepared p)
@@ -191,8 +166,8 @@ public sealed class DrainCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
     /// <summary>Periodic and after every change: fail drains whose node left, re-follow migrations, close finished drains, start more.</summary>
     private void OnCheck()
     {
-        var members = HypervisorMembers();
-        foreach (var d in _book.Drains.Where(d => d.IsRunning && !IsMember(d.Node)).ToArray())
+        var members = _nodes.HypervisorMembers();
+        foreach (var d in _book.Drains.Where(d => d.IsRunning && !_nodes.IsMember(d.Node)).ToArray())
         {
             _book.SourceGone(d.Node, DateTime.UtcNow);
         }
@@ -203,13 +178,13 @@ public sealed class DrainCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
             // or a coordinator that took over from another node).
             foreach (var g in d.Guests.Where(g => g.State == DrainGuest.Migrating))
             {
-                NodeOf(d.Node).Tell(new SubscribeMigration(g.MigrationId!.Value, Self));
+                _nodes.NodeOf(d.Node).Tell(new SubscribeMigration(g.MigrationId!.Value, Self));
             }
 
             if (d.Guests.All(g => g.Ended) && _closing.Add(d.DrainId))
             {
                 var id = d.DrainId;
-                NodeOf(d.Node).Ask<GuestList>(ListGuests.Instance, AskTimeout)
+                _nodes.NodeOf(d.Node).Ask<GuestList>(ListGuests.Instance, DrainNodes.AskTimeout)
                     .PipeTo(Self, success: l => new CloseCheck(id, l), failure: _ => new CloseCheck(id, null));
             }
         }
@@ -218,24 +193,8 @@ public sealed class DrainCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         if (!_snapshotPending && _book.WantsToStart(_settings.MaxParallelMigrations))
         {
             _snapshotPending = true;
-            Capacities(members).PipeTo(Self, success: c => new CapacitySnapshot(c), failure: _ => new CapacitySnapshot([]));
+            _nodes.Capacities(members).PipeTo(Self, success: c => new CapacitySnapshot(c), failure: _ => new CapacitySnapshot([]));
         }
-    }
-
-    private async Task<IReadOnlyList<NodeCapacity>> Capacities(IReadOnlyCollection<string> members)
-    {
-        var answers = await Task.WhenAll(members.Select(async m =>
-        {
-            try
-            {
-                return await NodeOf(m).Ask<NodeCapacity>(GetCapacity.Instance, AskTimeout).ConfigureAwait(false);
-            }
-            catch (Exception)
-            {
-                return null; // an unreachable node is no target
-            }
-        })).ConfigureAwait(false);
-        return answers.OfType<NodeCapacity>().ToArray();
     }
 
     private void OnCapacity(CapacitySnapshot c)
@@ -255,7 +214,7 @@ public sealed class DrainCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         {
             var settings = _book.Get(start.DrainId)!.Settings;
             _log.Info("drain {0}: {1} {2} -> {3} (migration {4})", start.DrainId, start.VmId, start.Source, start.Target, start.MigrationId);
-            NodeOf(start.Source).Ask<object>(new StartMigration(start.VmId, start.Target, settings, Self, start.MigrationId), AskTimeout * 3)
+            _nodes.NodeOf(start.Source).Ask<object>(new StartMigration(start.VmId, start.Target, settings, Self, start.MigrationId), DrainNodes.AskTimeout * 3)
                 .PipeTo(Self, success: r => new StartReply(start, r), failure: e => new StartReply(start, new CommandFailed($"no answer from {start.Source}: {e.Message}")));
         }
     }
@@ -322,36 +281,4 @@ public sealed class DrainCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
     }
 
     private void Changed() => _store.SaveChanged(_book.Drains, Self);
-
-    /// <summary>Addresses of the Up, reachable hypervisor members.</summary>
-    private HashSet<string> HypervisorMembers()
-    {
-        var state = _cluster.State;
-        return state.Members.Where(m => m.HasRole("hypervisor") && m.Status == MemberStatus.Up && !state.Unreachable.Contains(m))
-            .Select(m => m.Address.ToString()).ToHashSet(StringComparer.Ordinal);
-    }
-
-    /// <summary>True while <paramref name="address"/> is a member that has not been downed or removed (unreachable counts).</summary>
-    private bool IsMember(string address) => _cluster.State.Members.Any(m =>
-        m.Address.ToString() == address && m.Status is MemberStatus.Up or MemberStatus.WeaklyUp or MemberStatus.Joining or MemberStatus.Leaving);
-
-    private ActorSelection NodeOf(string address) => Context.ActorSelection($"{address.TrimEnd('/')}/user/{HypervisorNode.Name}");
-
-    private sealed record Restored(IReadOnlyList<DrainStatus> Drains) : INoSerializationVerificationNeeded;
-
-    private sealed record DrainPrepared(StartDrain Request, IActorRef ReplyTo, GuestList? Guests, string? Error) : INoSerializationVerificationNeeded;
-
-    private sealed record CapacitySnapshot(IReadOnlyList<NodeCapacity> Nodes) : INoSerializationVerificationNeeded;
-
-    private sealed record StartReply(DrainStart Start, object Reply) : INoSerializationVerificationNeeded;
-
-    /// <summary>The request context of the write that records <see cref="Starts"/>: they are sent when it is answered.</summary>
-    private sealed record StartsRecorded(IReadOnlyList<DrainStart> Starts) : INoSerializationVerificationNeeded;
-
-    private sealed record CloseCheck(Guid DrainId, GuestList? Guests) : INoSerializationVerificationNeeded;
-
-    private sealed class Check : INoSerializationVerificationNeeded
-    {
-        public static readonly Check Instance = new();
-    }
 }
