@@ -15,7 +15,7 @@ internal sealed record DeferredPrepare(PrepareIncoming Prepare, IActorRef Sender
 /// The incoming migrations of a node, from PrepareIncoming until the guest runs here (IncomingGuestRunning) or is
 /// discarded, and which of them wait for a commit that is in doubt (listed by `vm list` meanwhile). A guest enters the
 /// node's <see cref="GuestRegistry"/> only when it runs here. A copy superseded by a newer prepare of the same guest
-/// from the same source is "discarding" until its actor reports its end: its RAM still counts against the node's
+/// from the same source is "discarding" until its actor terminated: its RAM still counts against the node's
 /// capacity meanwhile (an allocation in flight cannot be cancelled, <see cref="DeferBehindSuperseded"/>), and the newer
 /// prepare waits for it. Owned by the <see cref="HypervisorNode"/> and called on its thread only (no locks).
 /// </summary>
@@ -39,8 +39,11 @@ internal sealed class IncomingMigrations
     /// <summary>A received incoming migration (not one being discarded).</summary>
     public bool TryGet(Guid migrationId, [MaybeNullWhen(false)] out IncomingEntry entry) => _incoming.TryGetValue(migrationId, out entry);
 
-    /// <summary>True if an incoming migration (not one being discarded) brings guest <paramref name="vmId"/>.</summary>
-    public bool Receives(string vmId) => _incoming.Values.Any(v => v.VmId == vmId);
+    /// <summary>
+    /// True if an incoming migration brings guest <paramref name="vmId"/>, one being discarded included (if its ownership
+    /// claim had started, it may yet run here).
+    /// </summary>
+    public bool Receives(string vmId) => _incoming.Values.Any(v => v.VmId == vmId) || _discarding.Values.Any(v => v.VmId == vmId);
 
     /// <summary>Guest RAM reserved by the incoming migrations, those being discarded included (their memory is not back yet).</summary>
     public long RamBytes() => _incoming.Values.Sum(i => i.RamBytes) + _discarding.Values.Sum(i => i.RamBytes);
@@ -60,26 +63,46 @@ internal sealed class IncomingMigrations
     }
 
     /// <summary>
-    /// The incoming migration ended (its guest runs here, or was discarded, or its actor stopped): forgotten, whether it
-    /// was received or being discarded. Prepares it held back are released by <see cref="TakeReleased"/>.
+    /// The incoming migration ended: its guest runs here (<paramref name="guestRunsHere"/>: its RAM now counts as the
+    /// guest's), or it was discarded, or its actor stopped. A copy being discarded that reports "discarded" still counts
+    /// until its actor terminated (<see cref="ForgetDiscardedBy"/>): it frees the guest's RAM when it stops, after
+    /// the report. Prepares it held back are released by <see cref="TakeReleased"/>.
     /// </summary>
-    public void End(Guid migrationId)
+    public void End(Guid migrationId, bool guestRunsHere = false)
     {
         _incoming.Remove(migrationId);
-        _discarding.Remove(migrationId);
         _inDoubt.Remove(migrationId);
+        if (guestRunsHere)
+        {
+            _discarding.Remove(migrationId);
+        }
     }
+
+    /// <summary>
+    /// Takes back the prepare <paramref name="migrationId"/> waiting behind a superseded copy (its source aborted it,
+    /// or gave up waiting); false if none waits. Its sender is not answered: the abort ends it.
+    /// </summary>
+    public bool CancelDeferred(Guid migrationId) => _deferred.RemoveAll(d => d.Prepare.MigrationId == migrationId) > 0;
+
+    /// <summary>The source of the prepare <paramref name="migrationId"/> waiting behind a superseded copy, if one waits.</summary>
+    public IActorRef? DeferredSource(Guid migrationId) => _deferred.FirstOrDefault(d => d.Prepare.MigrationId == migrationId)?.Prepare.Source;
 
     /// <summary>The received incoming migrations run by <paramref name="actor"/> (a watched child that terminated).</summary>
     public KeyValuePair<Guid, IncomingEntry>[] RunBy(IActorRef actor) => _incoming.Where(i => i.Value.Actor.Equals(actor)).ToArray();
 
-    /// <summary>Forgets the copies being discarded by <paramref name="actor"/>, which terminated (nobody waits for their result).</summary>
-    public void ForgetDiscardedBy(IActorRef actor)
+    /// <summary>
+    /// Forgets the copies being discarded by <paramref name="actor"/>, which terminated (its guest's memory is back;
+    /// nobody waits for its result); returns their ids.
+    /// </summary>
+    public Guid[] ForgetDiscardedBy(IActorRef actor)
     {
-        foreach (var (id, _) in _discarding.Where(d => d.Value.Actor.Equals(actor)).ToArray())
+        var ids = _discarding.Where(d => d.Value.Actor.Equals(actor)).Select(d => d.Key).ToArray();
+        foreach (var id in ids)
         {
             _discarding.Remove(id);
         }
+
+        return ids;
     }
 
     /// <summary>

@@ -37,32 +37,41 @@ internal sealed class IncomingReception(IActorContext context, ILoggingAdapter l
     /// <summary>
     /// Forwards an abort to its incoming migration if it comes from that migration's source node (its coordinator or node
     /// actor) or from this node's own actors; anyone else (another member, a CLI, a sender-less message) gets
-    /// CommandFailed and the copy lives on. An abort for a migration not held here is ignored (it may have ended).
+    /// CommandFailed and the copy lives on. A prepare still waiting behind the copy it supersedes is taken back. An
+    /// abort for a migration not held here is ignored (it may have ended).
     /// </summary>
     public void OnAbort(AbortIncoming a, IActorRef from)
     {
-        if (!incoming.TryGet(a.MigrationId, out var inc))
+        var source = incoming.TryGet(a.MigrationId, out var inc) ? inc.Source : incoming.DeferredSource(a.MigrationId);
+        if (source is null)
         {
             return;
         }
 
         // IsNobody covers dead letters too: a sender-less message from a remote system arrives from this system's dead letters.
         var allowed = !from.IsNobody()
-            && (from.Path.Address.HasLocalScope || from.Path.Address.Equals(inc.Source.Path.Address));
+            && (from.Path.Address.HasLocalScope || from.Path.Address.Equals(source.Path.Address));
         if (!allowed)
         {
-            log.Warning("refused an abort of incoming migration {0} from {1}: only its source node {2} may abort it", a.MigrationId, from, inc.Source.Path.Address);
-            from.Tell(new CommandFailed($"abort of incoming migration {a.MigrationId} from {from.Path.Address}: only its source node {inc.Source.Path.Address} may abort it", "not-authorized"));
+            log.Warning("refused an abort of incoming migration {0} from {1}: only its source node {2} may abort it", a.MigrationId, from, source.Path.Address);
+            from.Tell(new CommandFailed($"abort of incoming migration {a.MigrationId} from {from.Path.Address}: only its source node {source.Path.Address} may abort it", "not-authorized"));
             return;
         }
 
-        inc.Actor.Forward(a);
+        if (inc is not null)
+        {
+            inc.Actor.Forward(a);
+        }
+        else if (incoming.CancelDeferred(a.MigrationId))
+        {
+            log.Info("incoming migration {0}: aborted by its source while it waited for the copy it supersedes ({1})", a.MigrationId, a.Reason);
+        }
     }
 
     /// <summary>The verified guest resumed here: it enters the registry and the store.</summary>
     public void OnRunning(IncomingGuestRunning r)
     {
-        incoming.End(r.MigrationId);
+        incoming.End(r.MigrationId, guestRunsHere: true);
         guests.Run(r.Guest);
         store.Add(r.Guest);
         log.Info("guest {0} now runs on {1} (migration {2})", r.Guest.Id, nodeName, r.MigrationId);

@@ -34,7 +34,11 @@ internal sealed class MigrationChildFailures(IActorContext context, ILoggingAdap
             OnCoordinatorDied(id, why);
         }
 
-        incoming.ForgetDiscardedBy(t.ActorRef); // a superseded copy: its source has moved on, nobody waits for its result
+        foreach (var id in incoming.ForgetDiscardedBy(t.ActorRef))
+        {
+            _listener().Tell(new UnregisterIncoming(id)); // a superseded copy: its source has moved on, nobody waits for its result
+        }
+
         foreach (var (id, entry) in incoming.RunBy(t.ActorRef))
         {
             log.Error("incoming migration {0} of {1} ended without a result ({2}); its guest was discarded", id, entry.VmId, why);

@@ -67,4 +67,23 @@ public sealed class SupersedingPrepareSpec(ITestOutputHelper output) : IncomingS
         Assert.Equal(third, ack.MigrationId);
         await Source.ExpectNoMsgAsync(TimeSpan.FromMilliseconds(300));
     }
+
+    [Fact]
+    public async Task A_waiting_prepare_aborted_by_its_source_is_never_prepared()
+    {
+        var pool = NodeMemoryPool.Get(Sys).Pool;
+        var first = Guid.NewGuid();
+        var second = Guid.NewGuid();
+        Node.Tell(new PrepareIncoming(first, new GuestSpec("vm-a", AllocatingBytes, []), MigrationParameters.From(Prefaulted()), Source.Ref), Source.Ref);
+        Node.Tell(new PrepareIncoming(second, Spec("vm-a"), MigrationParameters.From(Settings()), Source.Ref), Source.Ref);
+        Node.Tell(new AbortIncoming(second, "the source gave up waiting"), Source.Ref);
+
+        await AwaitAssertAsync(() => Assert.Equal(AllocatingBytes, pool.State().HeldBytes), Timeout, TimeSpan.FromMilliseconds(50));
+        await Source.ExpectNoMsgAsync(TimeSpan.FromMilliseconds(500)); // neither copy answers: both were aborted
+        var asker = CreateTestProbe();
+        Node.Tell(GetCapacity.Instance, asker.Ref);
+        var after = await asker.ExpectMsgAsync<NodeCapacity>(Timeout);
+        Assert.Equal(0, after.UsedBytes);
+        Assert.Empty(after.Incoming);
+    }
 }

@@ -32,17 +32,20 @@ public sealed class IncomingMigrationsTests : Akka.TestKit.Xunit2.TestKit
     public void A_superseded_copy_keeps_counting_until_it_ends_and_then_releases_the_prepare()
     {
         var source = CreateTestProbe().Ref;
-        var (books, id, _) = WithCopy("vm-a", source);
+        var (books, id, copy) = WithCopy("vm-a", source);
         var next = Prepare("vm-a", source, ram: 8L << 20);
 
         Assert.True(books.DeferBehindSuperseded(next, TestActor, NoLogger.Instance));
         Assert.Equal(Ram, books.RamBytes()); // the copy's memory is not back yet
-        Assert.False(books.Receives("vm-a")); // no longer an incoming guest for the id check
+        Assert.True(books.Receives("vm-a")); // it may yet run here (a claim started): the id stays taken
         Assert.Empty(books.Ids());
         Assert.True(books.Contains(id) && books.Contains(next.MigrationId));
         Assert.Empty(books.TakeReleased());
 
-        books.End(id);
+        books.End(id); // it reported "discarded": its memory comes back only when its actor stops
+        Assert.Equal(Ram, books.RamBytes());
+        Assert.Empty(books.TakeReleased());
+        Assert.Equal(id, Assert.Single(books.ForgetDiscardedBy(copy)));
         var released = Assert.Single(books.TakeReleased());
         Assert.Same(next, released.Prepare);
         Assert.Equal(TestActor, released.Sender);
@@ -80,8 +83,25 @@ public sealed class IncomingMigrationsTests : Akka.TestKit.Xunit2.TestKit
         var refused = olderAsker.ExpectMsg<PrepareRefused>();
         Assert.Equal(older.MigrationId, refused.MigrationId);
         Assert.Contains($"superseded by migration {newer.MigrationId}", refused.Reason);
-        books.End(id);
+        books.End(id, guestRunsHere: true); // the copy's claim had started and it resumed here: its RAM is the guest's now
+        Assert.Equal(0, books.RamBytes());
         Assert.Same(newer, Assert.Single(books.TakeReleased()).Prepare);
+    }
+
+    [Fact]
+    public void A_waiting_prepare_can_be_taken_back_by_an_abort_and_is_then_never_released()
+    {
+        var source = CreateTestProbe().Ref;
+        var (books, _, copy) = WithCopy("vm-a", source);
+        var waiting = Prepare("vm-a", source);
+        Assert.True(books.DeferBehindSuperseded(waiting, TestActor, NoLogger.Instance));
+        Assert.Equal(source, books.DeferredSource(waiting.MigrationId));
+
+        Assert.True(books.CancelDeferred(waiting.MigrationId));
+        Assert.False(books.CancelDeferred(waiting.MigrationId));
+        Assert.Null(books.DeferredSource(waiting.MigrationId));
+        books.ForgetDiscardedBy(copy);
+        Assert.Empty(books.TakeReleased());
     }
 
     [Fact]

@@ -20,7 +20,7 @@ public sealed class ChunkBufferPoolTests
         Assert.Equal(16L * Mib, pool.IdleBytes);
 
         var before = GC.GetAllocatedBytesForCurrentThread();
-        var rented = Enumerable.Range(0, 16).Select(i => pool.Rent(768 * 1024 - i * 4096)).ToArray();
+        var rented = Enumerable.Range(0, 16).Select(i => pool.Rent(768 * 1024 - i * 4096)).ToArray(); // all in the 1 MiB bucket
         var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
 
         Assert.True(allocated < 4096, $"renting a prepared set allocated {allocated} bytes"); // the LINQ above, no buffer
@@ -52,6 +52,28 @@ public sealed class ChunkBufferPoolTests
         Assert.Equal(Mib, bigger.Length);
         pool.Return(bigger);
         Assert.Equal(8L * 64 * 1024, pool.IdleBytes);
+        var smaller = pool.Rent(4096); // a request of a smaller bucket gets its own size, not a buffer of the current bucket
+        Assert.Equal(4096, smaller.Length);
+        Assert.Equal(8L * 64 * 1024, pool.IdleBytes);
+    }
+
+    [Fact]
+    public void Short_chunks_are_pooled_in_their_own_bucket_a_few_at_a_time()
+    {
+        var pool = new ChunkBufferPool(maxIdle: 64);
+        pool.Prepare(4, Mib);
+        var shorts = Enumerable.Range(0, 12).Select(_ => pool.Rent(300 * 1024)).ToArray(); // a device's last chunks: 512 KiB bucket
+        Assert.All(shorts, b => Assert.Equal(512 * 1024, b.Length));
+        foreach (var b in shorts)
+        {
+            pool.Return(b);
+        }
+
+        Assert.Equal((4L * Mib) + (ChunkBufferPool.ShorterIdlePerBucket * 512L * 1024), pool.IdleBytes); // 8 kept, 4 dropped
+        var again = pool.Rent(300 * 1024);
+        Assert.Contains(shorts, b => ReferenceEquals(b, again)); // one of the pooled ones, not a new one
+        pool.Prepare(4, 64 * 1024); // another chunk size: the short stashes go too
+        Assert.Equal(4L * 64 * 1024, pool.IdleBytes);
     }
 
     [Fact]
