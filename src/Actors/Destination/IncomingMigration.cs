@@ -19,7 +19,7 @@ namespace Migration.Actors.Destination;
 /// resumed or discarded only on the source's word (docs/architecture.md, "Lost commit", "Ownership rules").
 /// The states and the decisions between them are this class's; the work is its collaborators', one purpose each (the
 /// table in docs/architecture.md, "Destination structure"): IncomingResources, IncomingChannels, IterationBarrier,
-/// IncomingVerification, IncomingOwnership, LostCommitResolver, IncomingFaultHolds, IncomingTrafficMeter.
+/// IncomingVerification, IncomingOwnership, LostCommitResolver, IncomingFaultHolds, IncomingTrafficMeter, IncomingGuestAllocation.
 /// Threading: all state, the collaborators' included, is touched only on this actor's thread; work done elsewhere
 /// (allocation, RAM hashing, device loads, receive loops) reports back by message.
 /// </summary>
@@ -43,6 +43,7 @@ public sealed class IncomingMigration : ReceiveActor, IWithTimers, IIncomingOutc
     private readonly IncomingOwnership _ownership;
     private readonly LostCommitResolver _lostCommit;
     private readonly IncomingTrafficMeter _traffic;
+    private readonly IncomingGuestAllocation _allocating = new();
 
     /// <param name="settings">This node's settings composed with the request's validated parameters (IncomingAdmission).</param>
     public IncomingMigration(PrepareIncoming request, MigrationSettings settings, IActorRef listener, string host, int port, string nodeName, bool tls = false)
@@ -80,16 +81,20 @@ public sealed class IncomingMigration : ReceiveActor, IWithTimers, IIncomingOutc
         // Injected load delays apply to this migration's devices only; the guest keeps its spec as the source sent it.
         var loadDelays = MigrationParameters.LoadDelays(_settings);
         var pool = NodeMemoryPool.Get(Context.System).Pool; // touched memory when the node has some (scrubbed by IncomingRamTracker)
-        Task.Run(() => GuestFactory.CreateIncoming(spec, prefault, loadDelays, pool))
-            .PipeTo(Self, success: g => new Allocated(g), failure: e => new AllocationFailed(e.GetBaseException().Message));
+        _allocating.Start(spec, prefault, loadDelays, pool, Self);
     }
 
     /// <summary>Allocating: the guest is being created off this thread (PreStart).</summary>
     private void Allocating()
     {
-        Receive<Allocated>(a => OnAllocated(a.Guest));
+        Receive<Allocated>(a =>
+        {
+            _allocating.Handled();
+            OnAllocated(a.Guest);
+        });
         Receive<AllocationFailed>(f =>
         {
+            _allocating.Handled();
             _request.Source.Tell(new PrepareRefused(Id, $"destination {_nodeName} could not allocate guest {_request.Spec.Id}: {f.Reason}"));
             Discard(f.Reason);
         });
@@ -106,10 +111,15 @@ public sealed class IncomingMigration : ReceiveActor, IWithTimers, IIncomingOutc
     {
         Receive<Allocated>(a =>
         {
+            _allocating.Handled();
             a.Guest.Release(NodeMemoryPool.Get(Context.System).Pool);
             Discard(reason);
         });
-        Receive<AllocationFailed>(_ => Discard(reason));
+        Receive<AllocationFailed>(_ =>
+        {
+            _allocating.Handled();
+            Discard(reason);
+        });
         Receive<AbortIncoming>(a => _log.Debug("incoming migration {0}: already discarding ({1}); ignoring abort '{2}'", Id, reason, a.Reason));
     }
 
@@ -351,5 +361,6 @@ public sealed class IncomingMigration : ReceiveActor, IWithTimers, IIncomingOutc
     {
         _lostCommit.StopWatchingSourceNode();
         _resources.Release(Context.System);
+        _allocating.ReleaseIfUnhandled(NodeMemoryPool.Get(Context.System).Pool); // stopped before the allocation's result was handled
     }
 }
