@@ -1,3 +1,4 @@
+using Akka.Actor;
 using Migration.Actors.Destination;
 using Migration.Actors.Messages;
 using Migration.Actors.Node;
@@ -12,7 +13,8 @@ namespace Migration.Actors.Tests.Incoming;
 /// An AbortIncoming that reaches the incoming migration while its guest is still being allocated (off the actor's
 /// thread): the allocation cannot be cancelled, so its memory must still come back (to the node's pool) when it
 /// finishes. Before the DiscardingAllocation state the actor stopped at once, the late Allocated went to dead letters,
-/// and the guest's RAM stayed mapped, outside the pool's and the node's books, for the life of the process.
+/// and the guest's RAM stayed mapped, outside the pool's and the node's books, for the life of the process. The same
+/// holds for a copy stopped outright while allocating (IncomingGuestAllocation releases the unhandled result).
 /// </summary>
 public sealed class AbortWhileAllocatingSpec(ITestOutputHelper output) : IncomingSpecBase(output)
 {
@@ -41,5 +43,43 @@ public sealed class AbortWhileAllocatingSpec(ITestOutputHelper output) : Incomin
         Node.Tell(new PrepareIncoming(second, spec, MigrationParameters.From(Settings()), Source.Ref), Source.Ref);
         var ack = await Source.ExpectMsgAsync<PrepareAck>(Timeout);
         Assert.Equal(second, ack.MigrationId);
+    }
+
+    /// <summary>
+    /// A copy stopped from outside while its guest is being allocated (the stop, a system message, overtakes the
+    /// allocation's result, which then goes to dead letters): the guest's memory still goes back to the node's pool.
+    /// Should the allocation win the race, the copy's resources hold the guest and PostStop releases it the same way.
+    /// </summary>
+    [Fact]
+    public async Task A_copy_stopped_while_allocating_gives_the_memory_back_when_the_allocation_ends()
+    {
+        var pool = NodeMemoryPool.Get(Sys).Pool;
+        var id = Guid.NewGuid();
+        Node.Tell(new PrepareIncoming(id, new GuestSpec("vm-stop", GuestBytes, []), MigrationParameters.From(Settings() with { PrefaultDestination = true }), Source.Ref), Source.Ref);
+        var copy = await ResolveCopyAsync(id);
+        Watch(copy);
+        Sys.Stop(copy);
+        await ExpectTerminatedAsync(copy, Timeout);
+
+        await AwaitAssertAsync(() => Assert.Equal(GuestBytes, pool.State().HeldBytes), Timeout, TimeSpan.FromMilliseconds(50));
+        await AssertNodeStillWorksAsync(copy);
+    }
+
+    /// <summary>The node's child for <paramref name="id"/>, once the node has admitted the prepare and created it.</summary>
+    private async Task<IActorRef> ResolveCopyAsync(Guid id)
+    {
+        var selection = Sys.ActorSelection($"/user/{HypervisorNode.Name}/incoming-{id:N}");
+        var deadline = DateTime.UtcNow + Timeout;
+        while (true)
+        {
+            try
+            {
+                return await selection.ResolveOne(TimeSpan.FromSeconds(1));
+            }
+            catch (ActorNotFoundException) when (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(5);
+            }
+        }
     }
 }

@@ -1,4 +1,3 @@
-using Akka.Actor;
 using Migration.Actors.Drain;
 using Migration.Actors.Messages;
 using Migration.Actors.Node;
@@ -86,43 +85,5 @@ public sealed class SupersedingPrepareSpec(ITestOutputHelper output) : IncomingS
         var after = await asker.ExpectMsgAsync<NodeCapacity>(Timeout);
         Assert.Equal(0, after.UsedBytes);
         Assert.Empty(after.Incoming);
-    }
-
-    /// <summary>
-    /// A copy stopped from outside while its guest is being allocated (the stop, a system message, overtakes the
-    /// allocation's result, which then goes to dead letters): the guest's memory still goes back to the node's pool.
-    /// Should the allocation win the race, the copy's resources hold the guest and PostStop releases it the same way.
-    /// </summary>
-    [Fact]
-    public async Task A_copy_stopped_while_allocating_gives_the_memory_back_when_the_allocation_ends()
-    {
-        var pool = NodeMemoryPool.Get(Sys).Pool;
-        var id = Guid.NewGuid();
-        Node.Tell(new PrepareIncoming(id, new GuestSpec("vm-a", AllocatingBytes, []), MigrationParameters.From(Prefaulted()), Source.Ref), Source.Ref);
-        var copy = await ResolveCopyAsync(id);
-        Watch(copy);
-        Sys.Stop(copy);
-        await ExpectTerminatedAsync(copy, Timeout);
-
-        await AwaitAssertAsync(() => Assert.Equal(AllocatingBytes, pool.State().HeldBytes), Timeout, TimeSpan.FromMilliseconds(50));
-        await AssertNodeStillWorksAsync(copy);
-    }
-
-    /// <summary>The node's child for <paramref name="id"/>, once the node has admitted the prepare and created it.</summary>
-    private async Task<IActorRef> ResolveCopyAsync(Guid id)
-    {
-        var selection = Sys.ActorSelection($"/user/{HypervisorNode.Name}/incoming-{id:N}");
-        var deadline = DateTime.UtcNow + Timeout;
-        while (true)
-        {
-            try
-            {
-                return await selection.ResolveOne(TimeSpan.FromSeconds(1));
-            }
-            catch (ActorNotFoundException) when (DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(5);
-            }
-        }
     }
 }
