@@ -49,8 +49,10 @@ public sealed class SteadyStateProbe(Func<long>? excludedAllocatedBytes = null)
             return;
         }
 
-        // The bench's own sampling thread allocates (it reads /proc); its bytes are not the migration's.
-        var sample = (GC.GetTotalAllocatedBytes(false) - (excludedAllocatedBytes?.Invoke() ?? 0), GC.CollectionCount(2), p.BytesSent);
+        // The bench's own sampling thread allocates (it reads /proc); its bytes are not the migration's. Precise: the
+        // sampler's count is exact, and subtracting it from the imprecise total (which leaves out what the threads'
+        // allocation contexts hold) made a quiet span's figure come out below zero. A few samples per second.
+        var sample = (GC.GetTotalAllocatedBytes(true) - (excludedAllocatedBytes?.Invoke() ?? 0), GC.CollectionCount(2), p.BytesSent);
         _first ??= sample;
         _last = sample;
     }
