@@ -10,7 +10,8 @@ namespace Migration.Actors.Destination;
 /// (it stopped first: a crash, a stop from outside; the message then lies in dead letters) is a guest no one else has
 /// seen, and <see cref="ReleaseIfUnhandled"/> gives its memory back to the node's pool when the allocation finishes.
 /// Threading: Start, Handled and ReleaseIfUnhandled are called on the owning actor's thread only; the release itself
-/// runs on a pool thread as the task's continuation (GuestVm.Release is idempotent, the pool thread-safe).
+/// runs as the task's continuation, on the pool thread that finishes the allocation, or at once in PostStop if it has
+/// already finished (GuestVm.Release is idempotent, the pool thread-safe).
 /// </summary>
 internal sealed class IncomingGuestAllocation
 {

@@ -69,17 +69,8 @@ public sealed class AbortWhileAllocatingSpec(ITestOutputHelper output) : Incomin
     private async Task<IActorRef> ResolveCopyAsync(Guid id)
     {
         var selection = Sys.ActorSelection($"/user/{HypervisorNode.Name}/incoming-{id:N}");
-        var deadline = DateTime.UtcNow + Timeout;
-        while (true)
-        {
-            try
-            {
-                return await selection.ResolveOne(TimeSpan.FromSeconds(1));
-            }
-            catch (ActorNotFoundException) when (DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(5);
-            }
-        }
+        IActorRef? copy = null;
+        await AwaitAssertAsync(async () => copy = await selection.ResolveOne(TimeSpan.FromSeconds(1)), Timeout, TimeSpan.FromMilliseconds(5));
+        return copy!;
     }
 }
